@@ -1,0 +1,253 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gocache "github.com/patrickmn/go-cache"
+
+	"github.com/ladder-ml/ladder/models"
+)
+
+// Defaults used for zero [Config] fields.
+const (
+	DefaultMaxEntries = 10_000
+	DefaultTTL        = 10 * time.Minute
+
+	// minDefaultSweep is the floor of the default sweep interval. Sweeping
+	// scans every entry under go-cache's write lock, and it only frees memory
+	// early: expired entries are never returned, and memory is bounded by
+	// MaxEntries whether or not the sweeper runs.
+	minDefaultSweep = time.Second
+)
+
+// ErrInvalidConfig is returned, wrapped, by [New] when a [Config] field is
+// out of range. The wrapping error names the field and what is expected.
+var ErrInvalidConfig = errors.New("cache: invalid config")
+
+// Config configures a [Store]. The zero value is valid and means every
+// default.
+type Config struct {
+	// MaxEntries is the most entries the Store keeps. When it is full, a Put
+	// of a new key evicts the key that was first stored longest ago.
+	// 0 means [DefaultMaxEntries] (10,000); negative is an error.
+	MaxEntries int
+
+	// TTL is how long an entry lives after it was last put.
+	// 0 means [DefaultTTL] (10 minutes); negative is an error.
+	TTL time.Duration
+
+	// SweepInterval is how often expired entries are removed to free their
+	// memory. 0 means TTL/2, but not less than one second; any positive
+	// value is used as given. Negative is an error.
+	SweepInterval time.Duration
+}
+
+// Entry is one last-good answer of a model tier.
+type Entry struct {
+	Outputs []models.Tensor // the validated model outputs
+	Tier    string          // name of the tier that produced it
+	Version string          // model version that produced it
+	Stored  time.Time       // when it was stored
+}
+
+// Store is a bounded, expiring map from keys to [Entry] values: a cache of
+// last-good model answers. Create one with [New] and release it with
+// [Store.Close].
+//
+// A Store is safe for concurrent use by multiple goroutines. Get takes no
+// lock of its own (only go-cache's read lock); Put serializes on a mutex
+// held for a few map operations, not for the copy of the outputs.
+type Store struct {
+	c      *gocache.Cache
+	closed atomic.Bool
+
+	mu   sync.Mutex // guards ring, next, seq and the go-cache writes in Put
+	ring []slot     // keys in insertion order; grows to max, then wraps
+	next int        // index of the oldest slot once ring is full
+	seq  uint64     // last sequence number handed out
+	max  int
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// slot is one position of the eviction ring: a key and the sequence number
+// it was inserted with. A key that expired and was put again gets a new
+// slot; seq tells the stale slot from the live one, so evicting the stale
+// slot does not delete the fresh entry.
+type slot struct {
+	key string
+	seq uint64
+}
+
+// item is what the Store keeps in go-cache. It is immutable once stored,
+// which lets Get copy it without holding a lock.
+type item struct {
+	e   Entry
+	seq uint64
+}
+
+// New returns a Store configured by cfg, with its sweeper goroutine
+// running. Call [Store.Close] to stop it.
+//
+// New returns an error wrapping [ErrInvalidConfig] if a field of cfg is
+// negative.
+func New(cfg Config) (*Store, error) {
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		// Cleanup interval 0: no go-cache janitor. Ours is stopped by Close.
+		c:    gocache.New(cfg.TTL, 0),
+		max:  cfg.MaxEntries,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go s.sweep(cfg.SweepInterval)
+	return s, nil
+}
+
+// resolve validates c and fills in defaults.
+func (c Config) resolve() (Config, error) {
+	switch {
+	case c.MaxEntries < 0:
+		return c, fmt.Errorf("%w: MaxEntries is %d, want 0 (for the default, %d) or more",
+			ErrInvalidConfig, c.MaxEntries, DefaultMaxEntries)
+	case c.TTL < 0:
+		return c, fmt.Errorf("%w: TTL is %v, want 0 (for the default, %v) or more",
+			ErrInvalidConfig, c.TTL, DefaultTTL)
+	case c.SweepInterval < 0:
+		return c, fmt.Errorf("%w: SweepInterval is %v, want 0 (for TTL/2, at least %v) or more",
+			ErrInvalidConfig, c.SweepInterval, minDefaultSweep)
+	}
+	if c.MaxEntries == 0 {
+		c.MaxEntries = DefaultMaxEntries
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = max(c.TTL/2, minDefaultSweep)
+	}
+	return c, nil
+}
+
+func (s *Store) sweep(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.c.DeleteExpired()
+		}
+	}
+}
+
+// Put stores a deep copy of e under key, replacing any entry already there
+// and restarting its TTL. If e.Stored is zero, the copy's Stored is the
+// current time. Expiry always counts from the Put, whatever e.Stored says.
+//
+// A new key takes the place of the oldest key when the Store is full.
+// Overwriting a key that is still present keeps its place in the eviction
+// order.
+//
+// Put does nothing when key is empty ([Key] returns "" for inputs it cannot
+// hash) or after [Store.Close]. It never blocks for longer than a few map
+// operations.
+func (s *Store) Put(key string, e Entry) {
+	if key == "" || s.closed.Load() {
+		return
+	}
+	// Copy outside the lock: it is the expensive part.
+	it := &item{e: e}
+	it.e.Outputs = models.CloneAll(e.Outputs)
+	if it.e.Stored.IsZero() {
+		it.e.Stored = time.Now()
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	if old, ok := s.c.Get(key); ok {
+		// Live key: replace the value, keep its slot.
+		it.seq = old.(*item).seq
+		s.c.SetDefault(key, it)
+		return
+	}
+	// New key, or an expired one not yet swept: it takes a new slot.
+	s.seq++
+	it.seq = s.seq
+	sl := slot{key: key, seq: it.seq}
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, sl)
+	} else {
+		s.evict(s.ring[s.next])
+		s.ring[s.next] = sl
+		s.next = (s.next + 1) % s.max
+	}
+	s.c.SetDefault(key, it)
+}
+
+// evict deletes the entry of an old slot, unless its key was stored again
+// later under a newer slot. s.mu must be held.
+func (s *Store) evict(old slot) {
+	if v, ok := s.c.Get(old.key); ok && v.(*item).seq != old.seq {
+		return
+	}
+	// Either our entry, or an expired or already swept one: delete it.
+	s.c.Delete(old.key)
+}
+
+// Get returns a deep copy of the entry stored under key, and false if there
+// is none, it has expired, or the Store is closed.
+func (s *Store) Get(key string) (Entry, bool) {
+	if s.closed.Load() {
+		return Entry{}, false
+	}
+	v, ok := s.c.Get(key)
+	if !ok {
+		return Entry{}, false
+	}
+	e := v.(*item).e
+	e.Outputs = models.CloneAll(e.Outputs)
+	return e, true
+}
+
+// Len returns the number of entries in the Store. It never exceeds
+// [Config.MaxEntries]. It counts expired entries that the sweeper has not
+// removed yet, so it may be larger than the number Get would return. It is
+// 0 after [Store.Close].
+func (s *Store) Len() int {
+	return s.c.ItemCount()
+}
+
+// Close stops the sweeper goroutine, waits for it to exit, and drops every
+// entry. After Close, Put does nothing and Get misses. Close is idempotent
+// and safe to call concurrently; it always returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed.Store(true)
+		s.mu.Unlock()
+
+		close(s.stop)
+		<-s.done
+
+		s.mu.Lock()
+		s.c.Flush()
+		s.ring = nil
+		s.mu.Unlock()
+	})
+	return nil
+}

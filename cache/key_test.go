@@ -1,0 +1,158 @@
+package cache_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/models"
+)
+
+// row returns a primary-model input: one row of 30 float32 features.
+func row() []models.Tensor {
+	f := make([]float32, 30)
+	for i := range f {
+		f[i] = float32(i) * 1.5
+	}
+	return []models.Tensor{models.NewTensor("features", []int64{1, 30}, f)}
+}
+
+// mixed returns inputs of every element type.
+func mixed() []models.Tensor {
+	return []models.Tensor{
+		models.NewTensor("f32", []int64{2}, []float32{1, 2}),
+		models.NewTensor("f64", []int64{1}, []float64{3}),
+		models.NewTensor("i32", []int64{1}, []int32{4}),
+		models.NewTensor("i64", []int64{1}, []int64{5}),
+		models.NewTensor("flag", []int64{2}, []bool{true, false}),
+		models.NewTensor("text", []int64{2}, []string{"ab", "c"}),
+	}
+}
+
+func TestKeyGolden(t *testing.T) {
+	// These values pin the encoding: keys are shared across processes and
+	// machines, so changing them breaks every shared cache. If the encoding
+	// must change, bump keyVersion and update the values. They were
+	// checked against an independent implementation of the documented
+	// encoding (Python struct + FNV-1a).
+	tests := []struct {
+		name   string
+		inputs []models.Tensor
+		want   string
+	}{
+		{"no inputs", nil, "529a2cdc8ff533ac"},
+		{"primary row", row(), "ad11421e412432f3"},
+		{"every dtype", mixed(), "72416b9a381f7438"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cache.Key(tt.inputs); got != tt.want {
+				t.Errorf("Key = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKeyDeterministic(t *testing.T) {
+	for name, build := range map[string]func() []models.Tensor{"row": row, "mixed": mixed} {
+		a, b := cache.Key(build()), cache.Key(build())
+		if a != b {
+			t.Errorf("%s: Key of equal inputs differs: %q and %q", name, a, b)
+		}
+		if len(a) != 16 {
+			t.Errorf("%s: Key = %q, want 16 hex digits", name, a)
+		}
+	}
+}
+
+func TestKeyChangesWithInput(t *testing.T) {
+	base := cache.Key(mixed())
+	tests := []struct {
+		name   string
+		change func(ts []models.Tensor) []models.Tensor
+	}{
+		{"tensor name", func(ts []models.Tensor) []models.Tensor { ts[0].Name = "g32"; return ts }},
+		{"shape", func(ts []models.Tensor) []models.Tensor { ts[0].Shape = []int64{1, 2}; return ts }},
+		{"shape dimension", func(ts []models.Tensor) []models.Tensor { ts[1].Shape[0] = 2; return ts }},
+		{"dtype, same bits", func(ts []models.Tensor) []models.Tensor {
+			ts[0].Data = []int32{int32(math.Float32bits(1)), int32(math.Float32bits(2))}
+			return ts
+		}},
+		{"float32 element", func(ts []models.Tensor) []models.Tensor { ts[0].Data.([]float32)[1] = 2.0000002; return ts }},
+		{"float64 element", func(ts []models.Tensor) []models.Tensor { ts[1].Data.([]float64)[0] = 3.0000001; return ts }},
+		{"int32 element", func(ts []models.Tensor) []models.Tensor { ts[2].Data.([]int32)[0] = -4; return ts }},
+		{"int64 element", func(ts []models.Tensor) []models.Tensor { ts[3].Data.([]int64)[0] = 5 << 32; return ts }},
+		{"bool element", func(ts []models.Tensor) []models.Tensor { ts[4].Data.([]bool)[1] = true; return ts }},
+		{"string element", func(ts []models.Tensor) []models.Tensor { ts[5].Data.([]string)[1] = "d"; return ts }},
+		{"string boundary", func(ts []models.Tensor) []models.Tensor { ts[5].Data = []string{"a", "bc"}; return ts }},
+		{"element count", func(ts []models.Tensor) []models.Tensor { ts[0].Data = []float32{1, 2, 0}; return ts }},
+		{"tensor order", func(ts []models.Tensor) []models.Tensor { ts[0], ts[1] = ts[1], ts[0]; return ts }},
+		{"tensor dropped", func(ts []models.Tensor) []models.Tensor { return ts[:len(ts)-1] }},
+		{"empty tensor added", func(ts []models.Tensor) []models.Tensor {
+			return append(ts, models.NewTensor("", nil, []float32{}))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cache.Key(tt.change(mixed())); got == base {
+				t.Errorf("Key unchanged (%q) after changing the %s", got, tt.name)
+			}
+		})
+	}
+}
+
+func TestKeyHashesFloatBits(t *testing.T) {
+	f := func(v float32) string {
+		return cache.Key([]models.Tensor{models.NewTensor("x", []int64{1}, []float32{v})})
+	}
+	negZero := float32(math.Copysign(0, -1))
+	if f(0) == f(negZero) {
+		t.Error("0 and -0 share a key, want them hashed by their bits")
+	}
+	nan := float32(math.NaN())
+	if f(nan) != f(nan) {
+		t.Error("the same NaN gives different keys")
+	}
+}
+
+func TestKeyNameBoundaries(t *testing.T) {
+	// Names are length-prefixed, so moving bytes between neighbours changes
+	// the key.
+	a := []models.Tensor{
+		models.NewTensor("ab", nil, []int64{}),
+		models.NewTensor("c", nil, []int64{}),
+	}
+	b := []models.Tensor{
+		models.NewTensor("a", nil, []int64{}),
+		models.NewTensor("bc", nil, []int64{}),
+	}
+	if cache.Key(a) == cache.Key(b) {
+		t.Errorf("names ab,c and a,bc share key %q", cache.Key(a))
+	}
+}
+
+func TestKeyUnsupportedData(t *testing.T) {
+	tests := []struct {
+		name string
+		data any
+	}{
+		{"nil", nil},
+		{"uint8 slice", []uint8{1}},
+		{"scalar", float32(1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := append(row(), models.Tensor{Name: "bad", Shape: []int64{1}, Data: tt.data})
+			if got := cache.Key(in); got != "" {
+				t.Errorf("Key = %q, want \"\" for unsupported data", got)
+			}
+		})
+	}
+}
+
+func TestKeyAllocatesOnce(t *testing.T) {
+	in := row()
+	if n := testing.AllocsPerRun(100, func() { cache.Key(in) }); n != 1 {
+		t.Errorf("Key allocates %v times per call, want 1", n)
+	}
+}

@@ -1,0 +1,251 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ladder-ml/ladder/models"
+)
+
+// ErrInjected is wrapped by every error a [Faulty] injects, and matched by
+// [ErrPanic].
+var ErrInjected = errors.New("chaos: injected failure")
+
+// ErrPanic is the value a [Faulty] panics with when [Fault].PanicRate
+// fires. errors.Is(ErrPanic, ErrInjected) is true, so a router that
+// recovers the panic into an error wrapping the recovered value keeps it
+// recognisable.
+var ErrPanic error = panicError{}
+
+type panicError struct{}
+
+func (panicError) Error() string        { return "chaos: injected panic" }
+func (panicError) Is(target error) bool { return target == ErrInjected }
+
+// The errors a Faulty returns, built once so that failing is cheap.
+var (
+	errRate = fmt.Errorf("%w: error rate", ErrInjected)
+	errDown = fmt.Errorf("%w: model down", ErrInjected)
+)
+
+// Model is anything that predicts. It is the interface the router consumes,
+// declared again here so that chaos depends only on [models.Tensor].
+type Model interface {
+	Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+}
+
+// Func adapts a plain function to a [Model].
+type Func func(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+
+// Predict returns f(ctx, inputs).
+func (f Func) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+	return f(ctx, inputs)
+}
+
+// An Option configures a [Faulty] in [Wrap].
+type Option func(*config)
+
+type config struct {
+	seed uint64
+	now  func() time.Time
+}
+
+// WithSeed seeds the random draws, so that a run can be repeated. Without
+// it, each [Faulty] picks a random seed.
+func WithSeed(seed uint64) Option {
+	return func(c *config) { c.seed = seed }
+}
+
+// WithClock makes the [Faulty] read the time from now instead of
+// [time.Now]. The clock times outages ([Fault].DownFor, UpFor and Start);
+// latency still sleeps on real timers. A nil now is ignored. now must be
+// safe for concurrent use.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// Faulty is a [Model] that injects the faults of a [Fault] into the calls it
+// passes to an inner model. Make one with [Wrap].
+//
+// A Faulty is safe for concurrent use. Its hot path takes no lock: it loads
+// the current fault with one atomic read and bumps atomic counters.
+type Faulty struct {
+	m     Model
+	seed  uint64
+	now   func() time.Time
+	state atomic.Pointer[state]
+
+	calls    atomic.Int64
+	injected atomic.Int64
+	reached  atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// state is an installed fault. It is never changed once stored.
+type state struct {
+	fault Fault
+	start time.Time // when the fault was installed
+}
+
+// Wrap returns a [Faulty] that passes calls to m, injecting fault. m must
+// not be nil: Wrap panics if it is, as [net/http.Handle] does for a nil
+// handler.
+func Wrap(m Model, fault Fault, opts ...Option) *Faulty {
+	if m == nil {
+		panic("chaos: Wrap of nil Model")
+	}
+	c := config{seed: rand.Uint64(), now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	f := &Faulty{m: m, seed: c.seed, now: c.now}
+	f.Set(fault)
+	return f
+}
+
+// Set replaces the fault injected from now on. Calls already past the point
+// where they read the fault finish under the old one. Set restarts the
+// outage cycle when fault.Start is zero.
+func (f *Faulty) Set(fault Fault) {
+	f.state.Store(&state{fault: fault, start: f.now()})
+}
+
+// Fault returns the fault being injected, as last given to [Wrap] or
+// [Faulty.Set].
+func (f *Faulty) Fault() Fault {
+	return f.state.Load().fault
+}
+
+// Calls returns how many calls to Predict have begun.
+func (f *Faulty) Calls() int64 { return f.calls.Load() }
+
+// Injected returns how many calls have had at least one fault injected,
+// added latency included. A call counts once however many faults it gets,
+// and only once the fault has been applied, so during a call it may lag
+// [Faulty.Calls].
+func (f *Faulty) Injected() int64 { return f.injected.Load() }
+
+// Reached returns how many calls have been passed to the inner model.
+func (f *Faulty) Reached() int64 { return f.reached.Load() }
+
+// Predict injects the current fault into a call to the inner model. An
+// injected failure returns an error wrapping [ErrInjected]; an injected hang
+// or sleep cut short by ctx returns ctx.Err(); an injected panic panics with
+// [ErrPanic]. Otherwise it returns what the inner model returns, with its
+// floats replaced by NaN when [Fault].NaNRate fires.
+func (f *Faulty) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+	n := uint64(f.calls.Add(1)) // this call's place in the sequence keys its draws
+	s := f.state.Load()
+	ft := &s.fault
+
+	if fires(ft.HangRate, f.seed, n, drawHang) {
+		f.injected.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if ft.DownFor > 0 && ft.down(f.now(), s.start) {
+		f.injected.Add(1)
+		return nil, errDown
+	}
+	if fires(ft.ErrorRate, f.seed, n, drawError) {
+		f.injected.Add(1)
+		return nil, errRate
+	}
+	if fires(ft.PanicRate, f.seed, n, drawPanic) {
+		f.injected.Add(1)
+		panic(ErrPanic)
+	}
+
+	injected := false
+	delay := max(ft.Latency, 0)
+	if fires(ft.SlowRate, f.seed, n, drawSlow) {
+		delay += max(ft.SlowLatency, 0)
+	}
+	if delay > 0 {
+		injected = true
+		if err := sleep(ctx, delay); err != nil {
+			f.injected.Add(1)
+			return nil, err
+		}
+	}
+
+	f.reached.Add(1)
+	out, err := f.m.Predict(ctx, inputs)
+	if err == nil && fires(ft.NaNRate, f.seed, n, drawNaN) {
+		out = nanify(out)
+		injected = true
+	}
+	if injected {
+		f.injected.Add(1)
+	}
+	return out, err
+}
+
+// Close closes the inner model if it implements [io.Closer], and is a no-op
+// otherwise. It does not stop calls in flight. Close is idempotent: the
+// inner model is closed once, and later calls return the first call's
+// error.
+func (f *Faulty) Close() error {
+	f.closeOnce.Do(func() {
+		if c, ok := f.m.(io.Closer); ok {
+			f.closeErr = c.Close()
+		}
+	})
+	return f.closeErr
+}
+
+// sleep waits for d, or returns ctx.Err() as soon as ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// nanify returns a copy of ts in which every float tensor is replaced by a
+// new tensor of the same name and shape filled with NaN. The other tensors
+// are shared with ts, and ts itself is not touched.
+func nanify(ts []models.Tensor) []models.Tensor {
+	if ts == nil {
+		return nil
+	}
+	out := slices.Clone(ts)
+	for i, t := range out {
+		switch d := t.Data.(type) {
+		case []float32:
+			out[i].Data = filled(len(d), float32(math.NaN()))
+		case []float64:
+			out[i].Data = filled(len(d), math.NaN())
+		default:
+			continue
+		}
+		out[i].Shape = slices.Clone(t.Shape)
+	}
+	return out
+}
+
+func filled[T float32 | float64](n int, v T) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}

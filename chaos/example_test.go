@@ -1,0 +1,60 @@
+package chaos_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/models"
+)
+
+// A model that goes down for a minute and then recovers, on a clock the
+// example turns by hand.
+func Example() {
+	model := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+		return []models.Tensor{models.NewTensor("score", []int64{1}, []float32{0.9})}, nil
+	})
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+
+	primary := chaos.Wrap(model, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clock))
+	predict := func() {
+		out, err := primary.Predict(context.Background(), nil)
+		if errors.Is(err, chaos.ErrInjected) {
+			fmt.Println(now.Format(time.TimeOnly), "down:", err)
+			return
+		}
+		score, _ := models.Data[float32](out[0])
+		fmt.Println(now.Format(time.TimeOnly), "up:", score)
+	}
+
+	predict()
+	now = now.Add(time.Minute)
+	predict()
+
+	primary.Set(chaos.Fault{NaNRate: 1}) // now it answers garbage
+	predict()
+	// Output:
+	// 12:00:00 down: chaos: injected failure: model down
+	// 12:01:00 up: [0.9]
+	// 12:01:00 up: [NaN]
+}
+
+// The same seed fails the same calls, so a chaos run can be repeated.
+func ExampleWithSeed() {
+	model := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+		return nil, nil
+	})
+	for range 2 {
+		m := chaos.Wrap(model, chaos.Fault{ErrorRate: 0.25}, chaos.WithSeed(1))
+		for range 1000 {
+			m.Predict(context.Background(), nil)
+		}
+		fmt.Printf("%d of %d calls failed\n", m.Injected(), m.Calls())
+	}
+	// Output:
+	// 252 of 1000 calls failed
+	// 252 of 1000 calls failed
+}

@@ -1,0 +1,86 @@
+package models_test
+
+import (
+	"context"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/ladder-ml/ladder/internal/testenv"
+	"github.com/ladder-ml/ladder/models"
+)
+
+// BenchmarkOverhead measures what the models layer costs over calling
+// onnxruntime_go directly, one row per call on the primary model. Read the
+// ratio model/raw from one run.
+func BenchmarkOverhead(b *testing.B) {
+	testenv.RequireRuntime(b, haveRuntime)
+	row := heldout(b).Rows[0]
+	path := testenv.Testdata("primary.onnx")
+
+	b.Run("raw", func(b *testing.B) {
+		so, err := ort.NewSessionOptions()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer so.Destroy()
+		so.SetIntraOpNumThreads(1)
+		so.SetInterOpNumThreads(1)
+		s, err := ort.NewDynamicAdvancedSession(path, []string{"features"}, []string{"probability"}, so)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Destroy()
+		in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer in.Destroy()
+		out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer out.Destroy()
+		ins, outs := []ort.Value{in}, []ort.Value{out}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Run(ins, outs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("model", func(b *testing.B) {
+		m, err := models.Load(path, models.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Predict(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("model-deadline", func(b *testing.B) {
+		// The same with a cancellable context, as under the router's timeout.
+		m, err := models.Load(path, models.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Predict(ctx, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,469 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Optimization is ONNX Runtime's graph optimisation level.
+type Optimization int
+
+// Graph optimisation levels. The zero value is [OptimizeAll].
+const (
+	OptimizeAll      Optimization = iota // every optimisation (default)
+	OptimizeExtended                     // basic plus extended fusions
+	OptimizeBasic                        // constant folding and redundant-node removal
+	OptimizeNone                         // run the graph as written
+)
+
+func (o Optimization) ort() ort.GraphOptimizationLevel {
+	switch o {
+	case OptimizeNone:
+		return ort.GraphOptimizationLevelDisableAll
+	case OptimizeBasic:
+		return ort.GraphOptimizationLevelEnableBasic
+	case OptimizeExtended:
+		return ort.GraphOptimizationLevelEnableExtended
+	}
+	return ort.GraphOptimizationLevelEnableAll
+}
+
+// Options tunes how a model is loaded. The zero value is ready to use.
+type Options struct {
+	// Name labels the model in errors and provenance. The default is the
+	// file name without its extension, or "model" for [LoadBytes].
+	Name string
+
+	// IntraOpThreads is the number of threads ONNX Runtime may use inside
+	// one operator. The default is 1: ladder serves many small concurrent
+	// requests, and one thread per run avoids the thread hand-offs and
+	// oversubscription that cost more than they save on small models. Raise
+	// it for large models served at low concurrency.
+	IntraOpThreads int
+
+	// InterOpThreads is the number of threads ONNX Runtime may use to run
+	// independent operators in parallel. The default is 1, for the same
+	// reason as IntraOpThreads.
+	InterOpThreads int
+
+	// Optimization is the graph optimisation level. The default is
+	// [OptimizeAll].
+	Optimization Optimization
+}
+
+// Model is an ONNX model loaded in-process, ready to serve predictions.
+//
+// A Model is safe for concurrent use by many goroutines: it runs on one
+// ONNX Runtime session, which supports concurrent runs, and keeps a small
+// pool of reusable native tensors so a steady stream of same-shaped
+// requests allocates little. Every input is checked in Go before any native
+// call.
+type Model struct {
+	name    string
+	sig     Signature
+	version string
+
+	session  *ort.DynamicAdvancedSession
+	scratch  chan *scratch
+	reuseOut atomic.Bool // preallocated outputs may be reused across runs
+
+	mu     sync.RWMutex // held shared by runs, exclusively by Close
+	closed bool
+}
+
+// Load reads the ONNX model at path and creates a session for it.
+// [InitRuntime] must have been called. A missing, corrupt or truncated
+// file gives a [*LoadError] matching [ErrLoad].
+func Load(path string, opts Options) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &LoadError{Source: path, Err: err}
+	}
+	if opts.Name == "" {
+		opts.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	return load(path, data, opts)
+}
+
+// LoadBytes creates a session for the ONNX model in data. It behaves like
+// [Load] and does not keep data.
+func LoadBytes(data []byte, opts Options) (*Model, error) {
+	if opts.Name == "" {
+		opts.Name = "model"
+	}
+	return load("<bytes>", data, opts)
+}
+
+func load(source string, data []byte, opts Options) (m *Model, err error) {
+	if err := retainRuntime(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			releaseRuntime()
+		}
+	}()
+	if len(data) == 0 {
+		return nil, &LoadError{Source: source, Err: errors.New("file is empty")}
+	}
+	inInfo, outInfo, err := ort.GetInputOutputInfoWithONNXData(data)
+	if err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+	sig := Signature{}
+	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+	if sig.Outputs, err = tensorInfos("output", outInfo); err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+	defer so.Destroy()
+	if err := configure(so, opts); err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data,
+		names(sig.Inputs), names(sig.Outputs), so)
+	if err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
+	if err := readMetadata(session, &sig); err != nil {
+		session.Destroy()
+		return nil, &LoadError{Source: source, Err: err}
+	}
+
+	m = &Model{
+		name:    opts.Name,
+		sig:     sig,
+		version: strconv.FormatInt(sig.Version, 10),
+		session: session,
+		scratch: make(chan *scratch, scratchPoolSize()),
+	}
+	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t TensorInfo) bool { return t.DType == String }))
+	return m, nil
+}
+
+func configure(so *ort.SessionOptions, opts Options) error {
+	intra, inter := opts.IntraOpThreads, opts.InterOpThreads
+	if intra <= 0 {
+		intra = 1
+	}
+	if inter <= 0 {
+		inter = 1
+	}
+	if err := so.SetIntraOpNumThreads(intra); err != nil {
+		return err
+	}
+	if err := so.SetInterOpNumThreads(inter); err != nil {
+		return err
+	}
+	return so.SetGraphOptimizationLevel(opts.Optimization.ort())
+}
+
+func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]TensorInfo, error) {
+	out := make([]TensorInfo, len(infos))
+	for i, info := range infos {
+		if info.OrtValueType != ort.ONNXTypeTensor {
+			return nil, fmt.Errorf("%s %q is a %s; ladder serves tensors only", kind, info.Name, info.OrtValueType)
+		}
+		dt := dtypeFromORT(info.DataType)
+		if dt == Invalid {
+			return nil, fmt.Errorf("%s %q has element type %s; ladder supports float32, float64, int32, int64, bool and string",
+				kind, info.Name, info.DataType)
+		}
+		out[i] = TensorInfo{Name: info.Name, DType: dt, Shape: append([]int64(nil), info.Dimensions...)}
+	}
+	return out, nil
+}
+
+func names(infos []TensorInfo) []string {
+	out := make([]string, len(infos))
+	for i, t := range infos {
+		out[i] = t.Name
+	}
+	return out
+}
+
+func readMetadata(s *ort.DynamicAdvancedSession, sig *Signature) error {
+	md, err := s.GetModelMetadata()
+	if err != nil {
+		return err
+	}
+	defer md.Destroy()
+	if sig.Producer, err = md.GetProducerName(); err != nil {
+		return err
+	}
+	if sig.Graph, err = md.GetGraphName(); err != nil {
+		return err
+	}
+	if sig.Domain, err = md.GetDomain(); err != nil {
+		return err
+	}
+	if sig.Description, err = md.GetDescription(); err != nil {
+		return err
+	}
+	if sig.Version, err = md.GetVersion(); err != nil {
+		return err
+	}
+	keys, err := md.GetCustomMetadataMapKeys()
+	if err != nil {
+		return err
+	}
+	sig.Metadata = make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, _, err := md.LookupCustomMetadataMap(k)
+		if err != nil {
+			return err
+		}
+		sig.Metadata[k] = v
+	}
+	return nil
+}
+
+// Name returns the model's name, from [Options.Name].
+func (m *Model) Name() string { return m.name }
+
+// Version returns the model version from its metadata, as a decimal string.
+func (m *Model) Version() string { return m.version }
+
+// Signature returns a copy of the model's inputs, outputs and metadata.
+func (m *Model) Signature() Signature { return m.sig.clone() }
+
+// Predict runs the model on inputs, one tensor per model input, matched by
+// name. Inputs that do not fit the signature get an [*InputError] matching
+// [ErrInvalidInput], and never reach ONNX Runtime.
+//
+// Predict blocks until the run finishes or ctx is done. When ctx is done
+// the native run is terminated and Predict returns promptly with ctx's
+// error. The returned tensors are owned by the caller. After [Model.Close]
+// it returns [ErrClosed].
+func (m *Model) Predict(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	s, err := m.getScratch()
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.run(ctx, s, inputs)
+	m.putScratch(s)
+	return out, err
+}
+
+func (m *Model) run(ctx context.Context, s *scratch, inputs []Tensor) ([]Tensor, error) {
+	if err := m.check(inputs, s.ordered); err != nil {
+		return nil, err
+	}
+	sameShapes, err := s.setInputs()
+	if err != nil {
+		return nil, fmt.Errorf("models: %s: preparing inputs: %w", m.name, err)
+	}
+	reuse := sameShapes && s.outsReady && m.reuseOut.Load()
+	if !reuse {
+		s.dropOutputs()
+	}
+
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, s.terminate)
+	}
+	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
+	if err != nil && reuse && ctx.Err() == nil {
+		// An output whose shape depends on the data cannot reuse last
+		// run's buffer: run again with fresh outputs and stop reusing.
+		m.reuseOut.Store(false)
+		reuse = false
+		s.dropOutputs()
+		err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
+	}
+	if stop != nil && !stop() {
+		<-s.fired
+		_ = s.ro.UnsetTerminate()
+	}
+	if err != nil {
+		s.dropOutputs()
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("models: %s: run failed: %w", m.name, err)
+	}
+
+	result := make([]Tensor, len(s.outs))
+	for i := range s.outs {
+		result[i], err = s.readOutput(i, m.sig.Outputs[i].Name, reuse || m.reuseOut.Load())
+		if err != nil {
+			s.dropOutputs()
+			return nil, fmt.Errorf("models: %s: reading output %q: %w", m.name, m.sig.Outputs[i].Name, err)
+		}
+	}
+	if m.reuseOut.Load() {
+		s.outsReady = true
+	} else {
+		s.dropOutputs()
+	}
+	return result, nil
+}
+
+// check validates inputs against the signature and stores them in
+// signature order in ordered. It allocates only when it reports an error.
+func (m *Model) check(inputs []Tensor, ordered []Tensor) error {
+	want := m.sig.Inputs
+	for i, info := range want {
+		var t Tensor
+		found := false
+		if i < len(inputs) && inputs[i].Name == info.Name {
+			t, found = inputs[i], true
+		} else {
+			t, found = Find(inputs, info.Name)
+		}
+		if !found {
+			return m.inputError(info.Name, "missing input", info.typeString(), inputNames(inputs))
+		}
+		if dt := t.DType(); dt != info.DType {
+			got := dt.String()
+			if dt == Invalid {
+				got = fmt.Sprintf("%T", t.Data)
+			}
+			return m.inputError(info.Name, "wrong element type", info.DType.String(), got)
+		}
+		if len(t.Shape) != len(info.Shape) {
+			return m.inputError(info.Name, "wrong rank", info.typeString(), t.DType().String()+shapeString(t.Shape))
+		}
+		for d, n := range t.Shape {
+			if n < 0 || (info.Shape[d] >= 0 && n != info.Shape[d]) {
+				return m.inputError(info.Name, fmt.Sprintf("wrong size of dimension %d", d),
+					info.typeString(), t.DType().String()+shapeString(t.Shape))
+			}
+		}
+		if n, _ := numElements(t.Shape); int64(t.Len()) != n {
+			return m.inputError(info.Name, "data length does not match shape",
+				fmt.Sprintf("%d elements for shape %s", n, shapeString(t.Shape)), strconv.Itoa(t.Len()))
+		}
+		ordered[i] = t
+	}
+	if len(inputs) != len(want) {
+		for _, t := range inputs {
+			if !slices.ContainsFunc(want, func(w TensorInfo) bool { return w.Name == t.Name }) {
+				return m.inputError(t.Name, "unknown input", "one of "+strings.Join(names(want), ", "), t.Name)
+			}
+		}
+		return m.inputError("", "wrong number of inputs", strconv.Itoa(len(want)), strconv.Itoa(len(inputs)))
+	}
+	return nil
+}
+
+func (m *Model) inputError(input, problem, expected, got string) error {
+	return &InputError{Model: m.name, Input: input, Problem: problem, Expected: expected, Got: got}
+}
+
+func inputNames(ts []Tensor) string {
+	if len(ts) == 0 {
+		return "no inputs"
+	}
+	n := make([]string, len(ts))
+	for i, t := range ts {
+		n[i] = strconv.Quote(t.Name)
+	}
+	return "inputs " + strings.Join(n, ", ")
+}
+
+// Warmup runs the model once on zero-valued inputs, with every dynamic
+// dimension set to 1, so the first real request does not pay for lazy
+// initialisation inside ONNX Runtime.
+func (m *Model) Warmup(ctx context.Context) error {
+	inputs := make([]Tensor, len(m.sig.Inputs))
+	for i, info := range m.sig.Inputs {
+		shape := slices.Clone(info.Shape)
+		for d := range shape {
+			if shape[d] < 0 {
+				shape[d] = 1
+			}
+		}
+		n, _ := numElements(shape)
+		inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
+	}
+	_, err := m.Predict(ctx, inputs)
+	return err
+}
+
+func zeroTensor(name string, dt DType, shape []int64, n int) Tensor {
+	t := Tensor{Name: name, Shape: shape}
+	switch dt {
+	case Float32:
+		t.Data = make([]float32, n)
+	case Float64:
+		t.Data = make([]float64, n)
+	case Int32:
+		t.Data = make([]int32, n)
+	case Int64:
+		t.Data = make([]int64, n)
+	case Bool:
+		t.Data = make([]bool, n)
+	case String:
+		t.Data = make([]string, n)
+	}
+	return t
+}
+
+// Close waits for in-flight runs to finish, then releases the session and
+// every native tensor exactly once. Later calls to Predict return
+// [ErrClosed]. Close is idempotent and safe for concurrent use. A run whose
+// context never ends keeps Close waiting: give runs a deadline.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	for {
+		select {
+		case s := <-m.scratch:
+			errs = append(errs, s.destroy())
+			continue
+		default:
+		}
+		break
+	}
+	errs = append(errs, m.session.Destroy())
+	releaseRuntime()
+	return errors.Join(errs...)
+}
+
+func (m *Model) getScratch() (*scratch, error) {
+	select {
+	case s := <-m.scratch:
+		return s, nil
+	default:
+		return newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
+	}
+}
+
+func (m *Model) putScratch(s *scratch) {
+	clear(s.ordered)
+	select {
+	case m.scratch <- s:
+	default:
+		_ = s.destroy()
+	}
+}

@@ -1,0 +1,551 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ladder-ml/ladder/internal/dataset"
+	"github.com/ladder-ml/ladder/internal/testenv"
+	"github.com/ladder-ml/ladder/models"
+)
+
+var haveRuntime bool
+
+func TestMain(m *testing.M) {
+	if os.Getenv("LADDER_TEST_INIT_ONLY") != "" {
+		// Child process of TestInitRuntimeErrors: report InitRuntime's error.
+		err := models.InitRuntime(os.Getenv(models.LibraryEnv))
+		if err != nil {
+			os.Stdout.WriteString(err.Error())
+			if errors.Is(err, models.ErrRuntime) {
+				os.Exit(3)
+			}
+			os.Exit(4)
+		}
+		os.Exit(0)
+	}
+	haveRuntime = testenv.InitRuntime()
+	code := m.Run()
+	if haveRuntime {
+		if err := models.ShutdownRuntime(); err != nil {
+			println("ShutdownRuntime:", err.Error())
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func load(t testing.TB, name string) *models.Model {
+	t.Helper()
+	testenv.RequireRuntime(t, haveRuntime)
+	m, err := models.Load(testenv.Testdata(name), models.Options{})
+	if err != nil {
+		t.Fatalf("Load(%s): %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+func heldout(t testing.TB) dataset.Set {
+	t.Helper()
+	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func features(rows ...[]float32) models.Tensor {
+	data := make([]float32, 0, len(rows)*30)
+	for _, r := range rows {
+		data = append(data, r...)
+	}
+	return models.NewTensor("features", []int64{int64(len(rows)), 30}, data)
+}
+
+func TestSignature(t *testing.T) {
+	tests := []struct {
+		name     string
+		file     string
+		inputs   []string
+		outputs  []string
+		metadata map[string]string
+	}{
+		{"primary", "primary.onnx",
+			[]string{"features float32[?,30]"}, []string{"probability float32[?,1]"},
+			map[string]string{"role": "primary", "task": "breast-cancer"}},
+		{"multiple inputs and outputs", "multi_io.onnx",
+			[]string{"a float32[?,3]", "b int64[?,2]"}, []string{"sum_a float32[?,1]", "sum_b int64[?,1]"}, nil},
+		{"every element type", "types.onnx",
+			[]string{"f64 float64[?]", "i32 int32[?]", "flag bool[?]", "text string[?]"},
+			[]string{"f64_out float64[?]", "i32_out int32[?]", "flag_out bool[?]", "text_out string[?]"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig := load(t, tt.file).Signature()
+			if got := infoStrings(sig.Inputs); !equal(got, tt.inputs) {
+				t.Errorf("inputs = %q, want %q", got, tt.inputs)
+			}
+			if got := infoStrings(sig.Outputs); !equal(got, tt.outputs) {
+				t.Errorf("outputs = %q, want %q", got, tt.outputs)
+			}
+			if sig.Producer != "ladder-testdata" || sig.Version != 1 {
+				t.Errorf("producer, version = %q, %d; want ladder-testdata, 1", sig.Producer, sig.Version)
+			}
+			for k, v := range tt.metadata {
+				if sig.Metadata[k] != v {
+					t.Errorf("metadata[%q] = %q, want %q", k, sig.Metadata[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestSignatureIsACopy(t *testing.T) {
+	m := load(t, "primary.onnx")
+	sig := m.Signature()
+	sig.Inputs[0].Shape[1] = 99
+	sig.Metadata["role"] = "changed"
+	again := m.Signature()
+	if again.Inputs[0].Shape[1] != 30 || again.Metadata["role"] != "primary" {
+		t.Fatalf("Signature shares memory with the model: %v %v", again.Inputs[0], again.Metadata)
+	}
+}
+
+func infoStrings(infos []models.TensorInfo) []string {
+	out := make([]string, len(infos))
+	for i, info := range infos {
+		out[i] = info.String()
+	}
+	return out
+}
+
+func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, "|") }
+
+func TestPredictElementTypes(t *testing.T) {
+	ctx := context.Background()
+	t.Run("float32 and int64 in, float32 and int64 out", func(t *testing.T) {
+		m := load(t, "multi_io.onnx")
+		out, err := m.Predict(ctx, []models.Tensor{
+			// Given in the opposite order to the signature: matched by name.
+			models.NewTensor("b", []int64{2, 2}, []int64{1, 2, 30, 40}),
+			models.NewTensor("a", []int64{2, 3}, []float32{1, 2, 3, 0.5, 0.25, 0.25}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sumA, _ := models.Data[float32](out[0])
+		sumB, _ := models.Data[int64](out[1])
+		if out[0].Name != "sum_a" || !floatsEqual(sumA, []float32{6, 1}) || out[1].Name != "sum_b" || sumB[0] != 3 || sumB[1] != 70 {
+			t.Fatalf("got %v", out)
+		}
+		if len(out[0].Shape) != 2 || out[0].Shape[0] != 2 || out[0].Shape[1] != 1 {
+			t.Errorf("sum_a shape = %v, want [2 1]", out[0].Shape)
+		}
+	})
+	t.Run("int64 in, float64 out", func(t *testing.T) {
+		m := load(t, "int64_input.onnx")
+		out, err := m.Predict(ctx, []models.Tensor{models.NewTensor("ids", []int64{1, 4}, []int64{1, 2, 3, 4})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := models.Data[float64](out[0]); !ok || got[0] != 5 {
+			t.Fatalf("score = %v, want [5]", out[0].Data)
+		}
+	})
+	t.Run("float64, int32, bool and string", func(t *testing.T) {
+		m := load(t, "types.onnx")
+		for range 3 { // the second and third runs reuse native tensors
+			out, err := m.Predict(ctx, []models.Tensor{
+				models.NewTensor("f64", []int64{2}, []float64{1.5, -2}),
+				models.NewTensor("i32", []int64{2}, []int32{7, -1}),
+				models.NewTensor("flag", []int64{2}, []bool{true, false}),
+				models.NewTensor("text", []int64{2}, []string{"héllo", ""}),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ := models.Data[float64](out[0])
+			i, _ := models.Data[int32](out[1])
+			b, _ := models.Data[bool](out[2])
+			s, _ := models.Data[string](out[3])
+			if f[0] != 3 || f[1] != -4 || i[0] != 8 || i[1] != 0 || b[0] || !b[1] || s[0] != "héllo" || s[1] != "" {
+				t.Fatalf("got %v %v %v %q", f, i, b, s)
+			}
+		}
+	})
+}
+
+func floatsEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAccuracyOnHeldOutRows(t *testing.T) {
+	set := heldout(t)
+	for _, file := range []string{"primary.onnx", "backup.onnx"} {
+		t.Run(file, func(t *testing.T) {
+			m := load(t, file)
+			// One batched run, then row by row: both must agree.
+			batch, err := m.Predict(context.Background(), []models.Tensor{features(set.Rows...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			probs, _ := models.Data[float32](batch[0])
+			correct := 0
+			for i, row := range set.Rows {
+				out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, _ := models.Data[float32](out[0])
+				if math.Abs(float64(p[0]-probs[i])) > 1e-5 {
+					t.Fatalf("row %d: single-row %v != batched %v", i, p[0], probs[i])
+				}
+				if (p[0] >= 0.5) == (set.Labels[i] == 1) {
+					correct++
+				}
+			}
+			acc := float64(correct) / float64(len(set.Rows))
+			t.Logf("%s accuracy %.4f on %d held-out rows", file, acc, len(set.Rows))
+			if acc < 0.95 {
+				t.Fatalf("accuracy %.4f < 0.95", acc)
+			}
+		})
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	row := make([]float32, 30)
+	tests := []struct {
+		name    string
+		inputs  []models.Tensor
+		input   string // the input the error must name
+		problem string
+		want    string // a fragment of the expected-value text
+	}{
+		{"no inputs", nil, "features", "missing input", "float32[?,30]"},
+		{"missing input", []models.Tensor{models.NewTensor("x", []int64{1, 30}, row)}, "features", "missing input", "float32[?,30]"},
+		{"unknown extra input",
+			[]models.Tensor{models.NewTensor("features", []int64{1, 30}, row), models.NewTensor("extra", []int64{1}, []float32{1})},
+			"extra", "unknown input", "features"},
+		{"wrong element type", []models.Tensor{models.NewTensor("features", []int64{1, 30}, make([]float64, 30))}, "features", "wrong element type", "float32"},
+		{"unsupported Go type", []models.Tensor{{Name: "features", Shape: []int64{1, 30}, Data: make([]uint8, 30)}}, "features", "wrong element type", "float32"},
+		{"wrong rank", []models.Tensor{models.NewTensor("features", []int64{30}, row)}, "features", "wrong rank", "float32[?,30]"},
+		{"wrong dimension", []models.Tensor{models.NewTensor("features", []int64{1, 29}, row[:29])}, "features", "wrong size of dimension 1", "float32[?,30]"},
+		{"negative dimension", []models.Tensor{models.NewTensor("features", []int64{-1, 30}, row)}, "features", "wrong size of dimension 0", "float32[?,30]"},
+		{"data shorter than shape", []models.Tensor{models.NewTensor("features", []int64{2, 30}, row)}, "features", "data length does not match shape", "60 elements"},
+		{"data longer than shape", []models.Tensor{models.NewTensor("features", []int64{1, 30}, make([]float32, 31))}, "features", "data length does not match shape", "30 elements"},
+		{"nil data", []models.Tensor{{Name: "features", Shape: []int64{1, 30}}}, "features", "wrong element type", "float32"},
+	}
+	m := load(t, "primary.onnx")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := m.Predict(context.Background(), tt.inputs)
+			if err == nil {
+				t.Fatalf("Predict succeeded with %v", out)
+			}
+			if !errors.Is(err, models.ErrInvalidInput) {
+				t.Fatalf("errors.Is(%v, ErrInvalidInput) = false", err)
+			}
+			var ie *models.InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %T is not *InputError", err)
+			}
+			if ie.Input != tt.input || ie.Problem != tt.problem || !strings.Contains(ie.Expected, tt.want) || ie.Model != "primary" {
+				t.Errorf("got %+v, want input %q, problem %q, expected containing %q", ie, tt.input, tt.problem, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.input) || !strings.Contains(err.Error(), "expected") {
+				t.Errorf("message %q does not name the input and what was expected", err)
+			}
+		})
+	}
+	// The model keeps serving after every bad request.
+	if _, err := m.Predict(context.Background(), []models.Tensor{features(row)}); err != nil {
+		t.Fatalf("valid request after invalid ones: %v", err)
+	}
+}
+
+func TestConcurrentPredictions(t *testing.T) {
+	set := heldout(t)
+	m := load(t, "primary.onnx")
+	want := make([]float32, len(set.Rows))
+	for i, row := range set.Rows {
+		out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = out[0].Data.([]float32)[0]
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 300 {
+				i := (g*31 + k) % len(set.Rows)
+				rows := set.Rows[i : i+1]
+				if k%5 == 0 && i+3 <= len(set.Rows) { // mix batch sizes
+					rows = set.Rows[i : i+3]
+				}
+				out, err := m.Predict(context.Background(), []models.Tensor{features(rows...)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				got := out[0].Data.([]float32)
+				for j := range rows {
+					if math.Abs(float64(got[j]-want[i+j])) > 1e-5 {
+						errs <- errors.New("concurrent result differs from sequential result")
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestCancellationStopsTheNativeRun(t *testing.T) {
+	m := load(t, "slow.onnx")
+	in := []models.Tensor{features(make([]float32, 30))}
+
+	start := time.Now()
+	if _, err := m.Predict(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(start)
+
+	tests := []struct {
+		name   string
+		ctx    func() (context.Context, context.CancelFunc)
+		target error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 5*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"cancel", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(5*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			start := time.Now()
+			_, err := m.Predict(ctx, in)
+			took := time.Since(start)
+			if !errors.Is(err, tt.target) {
+				t.Fatalf("err = %v, want %v", err, tt.target)
+			}
+			// The slow model takes tens of ms; a terminated run stops within
+			// a few ms of the deadline.
+			if bound := 5*time.Millisecond + 20*time.Millisecond; took > bound || took > full {
+				t.Fatalf("returned after %v, want ≤ %v (a full run takes %v)", took, bound, full)
+			}
+		})
+	}
+	// A terminated run leaves the model fit to serve.
+	if _, err := m.Predict(context.Background(), in); err != nil {
+		t.Fatalf("run after cancellation: %v", err)
+	}
+}
+
+func TestCloseWaitsForInFlightRuns(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	m, err := models.Load(testenv.Testdata("slow.onnx"), models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []models.Tensor{features(make([]float32, 30))}
+	var wg sync.WaitGroup
+	results := make(chan error, 4)
+	started := make(chan struct{}, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started <- struct{}{}
+			_, err := m.Predict(context.Background(), in)
+			results <- err
+		}()
+	}
+	for range 4 {
+		<-started
+	}
+	time.Sleep(5 * time.Millisecond) // let the runs enter ONNX Runtime
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	wg.Wait()
+	close(results)
+	for err := range results {
+		// Every run either finished before Close or was refused after it.
+		if err != nil && !errors.Is(err, models.ErrClosed) {
+			t.Errorf("in-flight run: %v", err)
+		}
+	}
+	if _, err := m.Predict(context.Background(), in); !errors.Is(err, models.ErrClosed) {
+		t.Fatalf("Predict after Close: %v, want ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	tests := []struct {
+		name string
+		path string
+		want string
+	}{
+		{"corrupt file", testenv.Testdata("corrupt.onnx"), "corrupt.onnx"},
+		{"truncated file", testenv.Testdata("truncated.onnx"), "truncated.onnx"},
+		{"missing file", testenv.Testdata("no-such-model.onnx"), "no such file"},
+		{"not a model", testenv.Testdata("heldout.csv"), "heldout.csv"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := models.Load(tt.path, models.Options{})
+			if err == nil {
+				m.Close()
+				t.Fatal("Load succeeded")
+			}
+			var le *models.LoadError
+			if !errors.Is(err, models.ErrLoad) || !errors.As(err, &le) {
+				t.Fatalf("err = %v (%T), want a *LoadError matching ErrLoad", err, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "expected a complete ONNX model") {
+				t.Errorf("message %q lacks %q or what was expected", err, tt.want)
+			}
+		})
+	}
+	if _, err := models.LoadBytes(nil, models.Options{}); !errors.Is(err, models.ErrLoad) {
+		t.Errorf("LoadBytes(nil) = %v, want ErrLoad", err)
+	}
+	// Failed loads leave the runtime serving.
+	load(t, "primary.onnx")
+}
+
+func TestLoadBytes(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	data, err := os.ReadFile(testenv.Testdata("backup.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.LoadBytes(data, models.Options{Name: "backup-v1", IntraOpThreads: 2, Optimization: models.OptimizeBasic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Name() != "backup-v1" || m.Version() != "1" {
+		t.Errorf("Name, Version = %q, %q", m.Name(), m.Version())
+	}
+	if err := m.Warmup(context.Background()); err != nil {
+		t.Fatalf("Warmup: %v", err)
+	}
+}
+
+func TestNaNModelOutputsNaN(t *testing.T) {
+	// The router must catch these; the models layer passes them through.
+	m := load(t, "nan.onnx")
+	row := make([]float32, 30)
+	row[0] = 20 // mean radius above 15 yields NaN
+	out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := out[0].Data.([]float32)[0]; !math.IsNaN(float64(p)) {
+		t.Fatalf("probability = %v, want NaN", p)
+	}
+}
+
+func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
+	m := load(t, "backup.onnx")
+	_ = m
+	if err := models.ShutdownRuntime(); err == nil {
+		t.Fatal("ShutdownRuntime succeeded with a model open")
+	}
+	if err := models.InitRuntime(""); err != nil {
+		t.Fatalf("InitRuntime while up = %v, want nil", err)
+	}
+}
+
+// TestInitRuntimeErrors runs InitRuntime in a child process for each bad
+// library, since the runtime can be initialised once per process.
+func TestInitRuntimeErrors(t *testing.T) {
+	notLib := testenv.Testdata("heldout.csv")
+	tests := []struct {
+		name string
+		path string
+		want []string
+	}{
+		{"no path", "", []string{"no library path given", models.LibraryEnv}},
+		{"missing file", "/nonexistent/libonnxruntime.so", []string{"no such file", models.LibraryEnv}},
+		{"not a shared library", notLib, []string{"not a shared library", models.LibraryEnv}},
+		{"a shared library that is not ONNX Runtime", otherSharedLibrary(t), []string{"OrtGetApiBase", "expected ONNX Runtime 1.24.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "LADDER_TEST_INIT_ONLY=1", models.LibraryEnv+"="+tt.path)
+			out, err := cmd.Output()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+				t.Fatalf("child exited with %v (output %q); want exit 3 (an ErrRuntime)", err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("error %q lacks %q", out, w)
+				}
+			}
+		})
+	}
+}
+
+// otherSharedLibrary returns the C library's path: a real shared library
+// that is not ONNX Runtime.
+func otherSharedLibrary(t *testing.T) string {
+	for _, pattern := range []string{"/lib/*/libc.so.6", "/usr/lib/*/libc.so.6", "/lib64/libc.so.6"} {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			return m[0]
+		}
+	}
+	t.Fatal("no libc.so.6 found")
+	return ""
+}

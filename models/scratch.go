@@ -1,0 +1,206 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	goruntime "runtime"
+	"slices"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// scratch is the native state of one run: input and output tensors that
+// are reused while shapes stay the same, and the RunOptions whose
+// Terminate stops the run when its context ends. A scratch serves one run
+// at a time; a Model keeps a bounded pool of them.
+type scratch struct {
+	ordered   []Tensor   // the caller's inputs in signature order
+	ins       []ort.Value
+	inShapes  [][]int64 // shapes of ins, kept to avoid ort's copying GetShape
+	outs      []ort.Value
+	outShapes [][]int64 // shapes of outs while outsReady
+	outsReady bool      // outs hold tensors shaped for the current inputs
+
+	ro        *ort.RunOptions
+	fired     chan struct{} // receives once terminate has run
+	terminate func()
+}
+
+func scratchPoolSize() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
+
+func newScratch(nIn, nOut int) (*scratch, error) {
+	ro, err := ort.NewRunOptions()
+	if err != nil {
+		return nil, err
+	}
+	s := &scratch{
+		ordered: make([]Tensor, nIn),
+		ins:       make([]ort.Value, nIn),
+		inShapes:  make([][]int64, nIn),
+		outs:      make([]ort.Value, nOut),
+		outShapes: make([][]int64, nOut),
+		ro:      ro,
+		fired:   make(chan struct{}, 1),
+	}
+	s.terminate = func() {
+		_ = s.ro.Terminate()
+		s.fired <- struct{}{}
+	}
+	return s, nil
+}
+
+// setInputs copies s.ordered into native tensors, reusing last run's when
+// element type and shape match. It reports whether every shape matched.
+func (s *scratch) setInputs() (sameShapes bool, err error) {
+	sameShapes = true
+	for i, t := range s.ordered {
+		if v := s.ins[i]; v != nil && slices.Equal(s.inShapes[i], t.Shape) && fill(v, t.Data) {
+			continue
+		}
+		sameShapes = false
+		if s.ins[i] != nil {
+			_ = s.ins[i].Destroy()
+			s.ins[i] = nil
+		}
+		if s.ins[i], err = newInput(t); err != nil {
+			return false, err
+		}
+		s.inShapes[i] = slices.Clone(t.Shape)
+	}
+	return sameShapes, nil
+}
+
+// fill copies data into v when v holds the same element type.
+func fill(v ort.Value, data any) bool {
+	switch d := data.(type) {
+	case []float32:
+		return fillTensor(v, d)
+	case []float64:
+		return fillTensor(v, d)
+	case []int32:
+		return fillTensor(v, d)
+	case []int64:
+		return fillTensor(v, d)
+	case []bool:
+		return fillTensor(v, d)
+	case []string:
+		st, ok := v.(*ort.StringTensor)
+		return ok && st.SetContents(d) == nil
+	}
+	return false
+}
+
+func fillTensor[T ort.TensorData](v ort.Value, d []T) bool {
+	t, ok := v.(*ort.Tensor[T])
+	if ok {
+		copy(t.GetData(), d)
+	}
+	return ok
+}
+
+func newInput(t Tensor) (ort.Value, error) {
+	shape := ort.Shape(slices.Clone(t.Shape))
+	switch d := t.Data.(type) {
+	case []float32:
+		return newTensor(shape, d)
+	case []float64:
+		return newTensor(shape, d)
+	case []int32:
+		return newTensor(shape, d)
+	case []int64:
+		return newTensor(shape, d)
+	case []bool:
+		return newTensor(shape, d)
+	case []string:
+		st, err := ort.NewStringTensor(shape)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.SetContents(d); err != nil {
+			_ = st.Destroy()
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("unsupported data type %T", t.Data)
+}
+
+// newTensor returns a native tensor over a private copy of d. ONNX Runtime
+// rejects a tensor with no backing memory, so an empty one gets a single
+// spare element.
+func newTensor[T ort.TensorData](shape ort.Shape, d []T) (ort.Value, error) {
+	buf := make([]T, max(len(d), 1))
+	copy(buf, d)
+	return ort.NewTensor(shape, buf)
+}
+
+// readOutput converts the native output i into a Tensor. With copyData
+// the data is copied, because the output stays in the scratch for the next
+// run; otherwise its Go-owned buffer is handed to the caller and the
+// output is released by dropOutputs.
+func (s *scratch) readOutput(i int, name string, copyData bool) (Tensor, error) {
+	v := s.outs[i]
+	t := Tensor{Name: name}
+	switch o := v.(type) {
+	case *ort.Tensor[float32]:
+		t.Data = outputData(o, copyData)
+	case *ort.Tensor[float64]:
+		t.Data = outputData(o, copyData)
+	case *ort.Tensor[int32]:
+		t.Data = outputData(o, copyData)
+	case *ort.Tensor[int64]:
+		t.Data = outputData(o, copyData)
+	case *ort.Tensor[bool]:
+		t.Data = outputData(o, copyData)
+	case *ort.StringTensor:
+		contents, err := o.GetContents()
+		if err != nil {
+			return Tensor{}, err
+		}
+		t.Data = contents
+	default:
+		return Tensor{}, fmt.Errorf("unsupported output type %T", v)
+	}
+	if s.outShapes[i] == nil {
+		s.outShapes[i] = v.GetShape() // a copy owned by the scratch
+	}
+	t.Shape = s.outShapes[i]
+	if copyData {
+		t.Shape = slices.Clone(t.Shape)
+	}
+	return t, nil
+}
+
+func outputData[T ort.TensorData](t *ort.Tensor[T], copyData bool) []T {
+	if copyData {
+		return slices.Clone(t.GetData())
+	}
+	return t.GetData()
+}
+
+// dropOutputs releases the output tensors so the next run allocates fresh
+// ones.
+func (s *scratch) dropOutputs() {
+	for i, v := range s.outs {
+		if v != nil {
+			_ = v.Destroy()
+			s.outs[i] = nil
+		}
+	}
+	clear(s.outShapes)
+	s.outsReady = false
+}
+
+// destroy releases every native object the scratch holds.
+func (s *scratch) destroy() error {
+	s.dropOutputs()
+	var errs []error
+	for i, v := range s.ins {
+		if v != nil {
+			errs = append(errs, v.Destroy())
+			s.ins[i] = nil
+		}
+	}
+	errs = append(errs, s.ro.Destroy())
+	return errors.Join(errs...)
+}

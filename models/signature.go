@@ -1,0 +1,81 @@
+package models
+
+import (
+	"strconv"
+	"strings"
+)
+
+// TensorInfo describes one input or output of a model.
+type TensorInfo struct {
+	Name  string
+	DType DType
+	// Shape has one entry per dimension; -1 marks a dynamic dimension, such
+	// as the batch dimension, that accepts any size.
+	Shape []int64
+}
+
+// String formats the info as name, element type and shape, with "?" for
+// dynamic dimensions: `features float32[?,30]`.
+func (i TensorInfo) String() string {
+	return i.Name + " " + i.typeString()
+}
+
+func (i TensorInfo) typeString() string {
+	var b strings.Builder
+	b.WriteString(i.DType.String())
+	b.WriteString(shapeString(i.Shape))
+	return b.String()
+}
+
+func shapeString(shape []int64) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for j, d := range shape {
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		if d < 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteString(strconv.FormatInt(d, 10))
+		}
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// Signature is what a model takes and returns, and what it says about
+// itself in its metadata.
+type Signature struct {
+	Inputs  []TensorInfo
+	Outputs []TensorInfo
+
+	Producer    string            // producer name, e.g. "pytorch"
+	Version     int64             // model version from the metadata
+	Graph       string            // graph name
+	Domain      string            // model domain
+	Description string            // doc string
+	Metadata    map[string]string // custom metadata
+}
+
+// clone returns a deep copy, so callers cannot change a model's signature.
+func (s Signature) clone() Signature {
+	c := s
+	c.Inputs = cloneInfos(s.Inputs)
+	c.Outputs = cloneInfos(s.Outputs)
+	if s.Metadata != nil {
+		c.Metadata = make(map[string]string, len(s.Metadata))
+		for k, v := range s.Metadata {
+			c.Metadata[k] = v
+		}
+	}
+	return c
+}
+
+func cloneInfos(in []TensorInfo) []TensorInfo {
+	out := make([]TensorInfo, len(in))
+	for i, t := range in {
+		out[i] = TensorInfo{Name: t.Name, DType: t.DType, Shape: append([]int64(nil), t.Shape...)}
+	}
+	return out
+}

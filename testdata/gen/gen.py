@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""Generate the ONNX test models and data sets committed under testdata/.
+
+Run from the repository root (this is what `make testdata` does):
+
+    /usr/bin/python3 testdata/gen/gen.py
+
+Requires Debian's python3-onnx, python3-sklearn and python3-numpy (no
+skl2onnx, no onnxruntime: every graph is built by hand with onnx.helper from
+trained scikit-learn weights). All randomness uses fixed seeds, so running it
+again reproduces the same files (byte-identical on the same library versions).
+
+Every model uses opset 13 (ai.onnx) and IR version 8, producer_name
+"ladder-testdata", model_version 1, and metadata_props {"task", "role"}.
+"N" is a dynamic batch dimension.
+
+Files written (paths relative to testdata/):
+
+  train.csv, heldout.csv
+      scikit-learn's bundled breast-cancer data (569 rows, 30 features),
+      stratified 70/30 split (random_state=42). Header `label,f0,...,f29`;
+      label is sklearn's target (1 = benign); features written with repr()
+      so they round-trip exactly.
+
+  primary.onnx   features float32 [N,30] -> probability float32 [N,1]
+      MLPClassifier (hidden 32,16, relu) trained on standardized train rows.
+      Standardization (Sub mean, Div scale) is inside the graph, so the input
+      is the raw feature row. Output is P(label == 1). role "primary".
+
+  backup.onnx    features float32 [N,30] -> probability float32 [N,1]
+      LogisticRegression on the same standardized data; same I/O. role "backup".
+
+  medium.onnx    features float32 [N,30] -> probability float32 [N,1]
+      Synthetic compute load (~0.5 ms per single row with 1 intra-op thread):
+      each row is standardized, projected 30->256, expanded into an internal
+      [N,M,256] batch, pushed through one shared random 256x256 matrix K times
+      with Tanh in between, mean-pooled, projected to 1 and passed through
+      Sigmoid. Values are meaningless but finite and strictly inside (0,1).
+      A single shared initializer keeps the file small. role "medium".
+
+  slow.onnx      features float32 [N,30] -> probability float32 [N,1]
+      Same construction as medium with many more steps: hundreds of small
+      sequential nodes (each well under ~1 ms) adding up to roughly 40-100 ms
+      per single-row run, so ONNX Runtime's RunOptions terminate flag (checked
+      between nodes) stops a run within a few ms. For cancellation tests.
+      role "slow".
+
+  nan.onnx       features float32 [N,30] -> probability float32 [N,1]
+      The backup logistic regression, except the output is NaN for every row
+      whose raw f0 (mean radius) is > 15.0 (Where with a NaN constant).
+      role "nan".
+
+  multi_io.onnx  a float32 [N,3], b int64 [N,2]
+                 -> sum_a float32 [N,1] (row sum of a),
+                    sum_b int64 [N,1] (row sum of b). role "multi_io".
+
+  int64_input.onnx  ids int64 [N,4] -> score float64 [N,1] = 0.5 * row sum.
+      role "int64_input".
+
+  types.onnx     f64 float64 [N], i32 int32 [N], flag bool [N], text string [N]
+                 -> f64_out = f64*2, i32_out = i32+1, flag_out = Not(flag),
+                    text_out = Identity(text). role "types".
+
+  corrupt.onnx   4096 deterministic pseudo-random bytes; not a valid model.
+  truncated.onnx the first half (len//2 bytes) of primary.onnx.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+OPSET = 13
+IR_VERSION = 8
+SEED = 42
+
+# Synthetic-load parameters: internal batch M and number of shared-matrix steps K.
+MEDIUM_M, MEDIUM_K = 32, 12
+SLOW_M, SLOW_K = 256, 200
+
+OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+FLOAT_FEATURES = ["features"]
+
+
+def path(name):
+    return os.path.join(OUT, name)
+
+
+def f32(a):
+    return np.asarray(a, dtype=np.float32)
+
+
+def make_model(graph, role, doc):
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="ladder-testdata",
+        producer_version="1",
+        model_version=1,
+        doc_string=doc,
+    )
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, {"task": "breast-cancer", "role": role})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def save(model, name):
+    data = model.SerializeToString()
+    with open(path(name), "wb") as f:
+        f.write(data)
+    print(f"wrote {name} ({len(data)} bytes)")
+    return data
+
+
+def features_io():
+    inp = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 30])
+    out = helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["N", 1])
+    return inp, out
+
+
+def standardize_nodes(scaler, inits, nodes, src="features", dst="std"):
+    inits += [
+        numpy_helper.from_array(f32(scaler.mean_), "scaler_mean"),
+        numpy_helper.from_array(f32(scaler.scale_), "scaler_scale"),
+    ]
+    nodes += [
+        helper.make_node("Sub", [src, "scaler_mean"], ["centered"]),
+        helper.make_node("Div", ["centered", "scaler_scale"], [dst]),
+    ]
+
+
+def write_csv(name, X, y):
+    with open(path(name), "w") as f:
+        f.write("label," + ",".join(f"f{i}" for i in range(X.shape[1])) + "\n")
+        for label, row in zip(y, X):
+            f.write(str(int(label)) + "," + ",".join(repr(float(v)) for v in row) + "\n")
+    print(f"wrote {name} ({len(y)} rows)")
+
+
+# --------------------------------------------------------------------------
+# Models
+
+
+def mlp_model(scaler, mlp):
+    inits, nodes = [], []
+    standardize_nodes(scaler, inits, nodes)
+    cur = "std"
+    n_layers = len(mlp.coefs_)
+    for i, (W, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_)):
+        inits += [
+            numpy_helper.from_array(f32(W), f"W{i}"),
+            numpy_helper.from_array(f32(b), f"b{i}"),
+        ]
+        nodes += [
+            helper.make_node("MatMul", [cur, f"W{i}"], [f"mm{i}"]),
+            helper.make_node("Add", [f"mm{i}", f"b{i}"], [f"z{i}"]),
+        ]
+        if i < n_layers - 1:
+            nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i}"]))
+            cur = f"h{i}"
+        else:
+            nodes.append(helper.make_node("Sigmoid", [f"z{i}"], ["probability"]))
+    inp, out = features_io()
+    g = helper.make_graph(nodes, "primary_mlp", [inp], [out], inits)
+    return make_model(
+        g, "primary",
+        "Breast-cancer MLPClassifier(32,16,relu) with in-graph standardization; "
+        "output is P(label==1) (benign).")
+
+
+def logreg_nodes(scaler, lr, inits, nodes, dst="probability"):
+    standardize_nodes(scaler, inits, nodes)
+    inits += [
+        numpy_helper.from_array(f32(lr.coef_.T), "lr_coef"),       # [30,1]
+        numpy_helper.from_array(f32(lr.intercept_), "lr_intercept"),  # [1]
+    ]
+    nodes += [
+        helper.make_node("MatMul", ["std", "lr_coef"], ["lr_mm"]),
+        helper.make_node("Add", ["lr_mm", "lr_intercept"], ["lr_logit"]),
+        helper.make_node("Sigmoid", ["lr_logit"], [dst]),
+    ]
+
+
+def logreg_model(scaler, lr):
+    inits, nodes = [], []
+    logreg_nodes(scaler, lr, inits, nodes)
+    inp, out = features_io()
+    g = helper.make_graph(nodes, "backup_logreg", [inp], [out], inits)
+    return make_model(
+        g, "backup",
+        "Breast-cancer LogisticRegression with in-graph standardization; "
+        "output is P(label==1) (benign).")
+
+
+def nan_model(scaler, lr):
+    inits, nodes = [], []
+    logreg_nodes(scaler, lr, inits, nodes, dst="lr_prob")
+    inits += [
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "f0_index"),
+        numpy_helper.from_array(f32(15.0), "f0_threshold"),
+        numpy_helper.from_array(f32(np.nan), "nan_value"),
+    ]
+    nodes += [
+        helper.make_node("Gather", ["features", "f0_index"], ["f0"], axis=1),  # [N,1]
+        helper.make_node("Greater", ["f0", "f0_threshold"], ["f0_big"]),
+        helper.make_node("Where", ["f0_big", "nan_value", "lr_prob"], ["probability"]),
+    ]
+    inp, out = features_io()
+    g = helper.make_graph(nodes, "nan_logreg", [inp], [out], inits)
+    return make_model(
+        g, "nan",
+        "The backup LogisticRegression, but the output is NaN whenever raw f0 "
+        "(mean radius) > 15.0.")
+
+
+def load_model(scaler, M, K, role, seed):
+    """Synthetic compute load; one shared 256x256 weight applied K times."""
+    rng = np.random.RandomState(seed)
+    H = 256
+    inits, nodes = [], []
+    standardize_nodes(scaler, inits, nodes)
+    inits += [
+        numpy_helper.from_array(f32(rng.randn(30, H) / np.sqrt(30)), "proj_in"),
+        numpy_helper.from_array(f32(rng.randn(H, H) / np.sqrt(H)), "W_shared"),
+        numpy_helper.from_array(f32(rng.randn(H, 1) / np.sqrt(H)), "proj_out"),
+        numpy_helper.from_array(np.array([0, 1, H], dtype=np.int64), "unsq_shape"),
+        numpy_helper.from_array(np.array([1, M, 1], dtype=np.int64), "expand_shape"),
+    ]
+    nodes += [
+        helper.make_node("MatMul", ["std", "proj_in"], ["p0"]),
+        helper.make_node("Tanh", ["p0"], ["p1"]),                       # [N,256]
+        helper.make_node("Reshape", ["p1", "unsq_shape"], ["p2"]),      # [N,1,256]
+        helper.make_node("Expand", ["p2", "expand_shape"], ["h0"]),     # [N,M,256]
+    ]
+    cur = "h0"
+    for k in range(K):
+        nodes += [
+            helper.make_node("MatMul", [cur, "W_shared"], [f"m{k}"]),
+            helper.make_node("Tanh", [f"m{k}"], [f"h{k + 1}"]),
+        ]
+        cur = f"h{k + 1}"
+    nodes += [
+        helper.make_node("ReduceMean", [cur], ["pooled"], axes=[1], keepdims=0),  # [N,256]
+        helper.make_node("MatMul", ["pooled", "proj_out"], ["logit"]),             # [N,1]
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+    ]
+    inp, out = features_io()
+    g = helper.make_graph(nodes, f"{role}_load", [inp], [out], inits)
+    return make_model(
+        g, role,
+        f"Synthetic load model ({role}): random weights, internal batch {M}, "
+        f"{K} applications of one shared 256x256 matrix with Tanh. Output is a "
+        "meaningless but finite probability in (0,1).")
+
+
+def multi_io_model():
+    inits = [numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")]
+    nodes = [
+        helper.make_node("ReduceSum", ["a", "axis1"], ["sum_a"], keepdims=1),
+        helper.make_node("ReduceSum", ["b", "axis1"], ["sum_b"], keepdims=1),
+    ]
+    g = helper.make_graph(
+        nodes, "multi_io",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("b", TensorProto.INT64, ["N", 2])],
+        [helper.make_tensor_value_info("sum_a", TensorProto.FLOAT, ["N", 1]),
+         helper.make_tensor_value_info("sum_b", TensorProto.INT64, ["N", 1])],
+        inits)
+    return make_model(g, "multi_io", "sum_a = row sum of a (float32); sum_b = row sum of b (int64).")
+
+
+def int64_input_model():
+    inits = [
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        numpy_helper.from_array(np.array(0.5, dtype=np.float64), "half"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["ids"], ["ids_f64"], to=TensorProto.DOUBLE),
+        helper.make_node("ReduceSum", ["ids_f64", "axis1"], ["ids_sum"], keepdims=1),
+        helper.make_node("Mul", ["ids_sum", "half"], ["score"]),
+    ]
+    g = helper.make_graph(
+        nodes, "int64_input",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 4])],
+        [helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N", 1])],
+        inits)
+    return make_model(g, "int64_input", "score (float64) = 0.5 * row sum of ids (int64).")
+
+
+def types_model():
+    inits = [
+        numpy_helper.from_array(np.array(2.0, dtype=np.float64), "two"),
+        numpy_helper.from_array(np.array(1, dtype=np.int32), "one"),
+    ]
+    nodes = [
+        helper.make_node("Mul", ["f64", "two"], ["f64_out"]),
+        helper.make_node("Add", ["i32", "one"], ["i32_out"]),
+        helper.make_node("Not", ["flag"], ["flag_out"]),
+        helper.make_node("Identity", ["text"], ["text_out"]),
+    ]
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(
+        nodes, "types",
+        [vi("f64", TensorProto.DOUBLE, ["N"]), vi("i32", TensorProto.INT32, ["N"]),
+         vi("flag", TensorProto.BOOL, ["N"]), vi("text", TensorProto.STRING, ["N"])],
+        [vi("f64_out", TensorProto.DOUBLE, ["N"]), vi("i32_out", TensorProto.INT32, ["N"]),
+         vi("flag_out", TensorProto.BOOL, ["N"]), vi("text_out", TensorProto.STRING, ["N"])],
+        inits)
+    return make_model(g, "types", "f64_out=f64*2, i32_out=i32+1, flag_out=Not(flag), text_out=text.")
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    data = load_breast_cancer()
+    X, y = data.data, data.target
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=SEED)
+    write_csv("train.csv", X_tr, y_tr)
+    write_csv("heldout.csv", X_te, y_te)
+
+    scaler = StandardScaler().fit(X_tr)
+    S_tr, S_te = scaler.transform(X_tr), scaler.transform(X_te)
+
+    mlp = MLPClassifier(hidden_layer_sizes=(32, 16), activation="relu",
+                        max_iter=2000, random_state=0).fit(S_tr, y_tr)
+    lr = LogisticRegression(max_iter=5000, random_state=0).fit(S_tr, y_tr)
+    acc_mlp, acc_lr = mlp.score(S_te, y_te), lr.score(S_te, y_te)
+    print(f"sklearn held-out accuracy: primary (MLP) {acc_mlp:.4f}, backup (LogReg) {acc_lr:.4f}")
+    if acc_mlp < 0.95 or acc_lr < 0.95:
+        sys.exit("accuracy below 0.95")
+    print(f"held-out rows with f0 > 15.0 (NaN in nan.onnx): "
+          f"{int((X_te[:, 0] > 15.0).sum())}/{len(X_te)} = {(X_te[:, 0] > 15.0).mean():.4f}")
+
+    primary = save(mlp_model(scaler, mlp), "primary.onnx")
+    save(logreg_model(scaler, lr), "backup.onnx")
+    save(load_model(scaler, MEDIUM_M, MEDIUM_K, "medium", seed=1), "medium.onnx")
+    save(load_model(scaler, SLOW_M, SLOW_K, "slow", seed=2), "slow.onnx")
+    save(nan_model(scaler, lr), "nan.onnx")
+    save(multi_io_model(), "multi_io.onnx")
+    save(int64_input_model(), "int64_input.onnx")
+    save(types_model(), "types.onnx")
+
+    with open(path("corrupt.onnx"), "wb") as f:
+        f.write(np.random.RandomState(1234).bytes(4096))
+    print("wrote corrupt.onnx (4096 bytes)")
+    with open(path("truncated.onnx"), "wb") as f:
+        f.write(primary[: len(primary) // 2])
+    print(f"wrote truncated.onnx ({len(primary) // 2} bytes)")
+
+
+if __name__ == "__main__":
+    main()
