@@ -3,9 +3,14 @@ module github.com/ladder-ml/ladder
 go 1.26.8
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0
+	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/patrickmn/go-cache v2.1.0+incompatible
 	github.com/yalue/onnxruntime_go v1.27.0
 	go.uber.org/goleak v1.3.0
 )
 
-require github.com/stretchr/testify v1.11.1 // indirect
+require (
+	github.com/bits-and-blooms/bitset v1.24.4 // indirect
+	golang.org/x/text v0.28.0 // indirect
+)

@@ -59,8 +59,10 @@ type Entry struct {
 // [Store.Close].
 //
 // A Store is safe for concurrent use by multiple goroutines. Get takes no
-// lock of its own (only go-cache's read lock); Put serializes on a mutex
-// held for a few map operations, not for the copy of the outputs.
+// lock of its own, only go-cache's read lock; Put serializes on a mutex
+// held for a few map operations, not for the copy of the outputs. Both wait
+// while a sweep scans the entries under go-cache's write lock, which takes
+// about 70µs per 10,000 entries.
 type Store struct {
 	c      *gocache.Cache
 	closed atomic.Bool
@@ -161,8 +163,8 @@ func (s *Store) sweep(every time.Duration) {
 // order.
 //
 // Put does nothing when key is empty ([Key] returns "" for inputs it cannot
-// hash) or after [Store.Close]. It never blocks for longer than a few map
-// operations.
+// hash) or after [Store.Close]. It does not block on I/O; it can wait for
+// other Puts and for a running sweep.
 func (s *Store) Put(key string, e Entry) {
 	if key == "" || s.closed.Load() {
 		return

@@ -15,6 +15,10 @@ var (
 	// ErrClosed is returned by calls on a [Model] after [Model.Close].
 	ErrClosed = errors.New("models: model is closed")
 
+	// ErrTimeout is returned by [Model.PredictTimeout] when the run was
+	// terminated because its timeout passed.
+	ErrTimeout = errors.New("models: run timed out")
+
 	// ErrRuntime matches every [*RuntimeError]: the ONNX Runtime shared
 	// library is missing, of the wrong version, or not initialised.
 	ErrRuntime = errors.New("models: onnx runtime unavailable")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -252,6 +253,19 @@ func (m *Model) Signature() Signature { return m.sig.clone() }
 // error. The returned tensors are owned by the caller. After [Model.Close]
 // it returns [ErrClosed].
 func (m *Model) Predict(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
+	return m.predict(ctx, 0, inputs)
+}
+
+// PredictTimeout is [Model.Predict] with a bound on the run: when timeout
+// passes first, the native run is terminated and PredictTimeout returns an
+// error matching [ErrTimeout]. It costs less than a context with a
+// deadline, because the timer is reused across runs. A timeout of zero or
+// less means none.
+func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []Tensor) ([]Tensor, error) {
+	return m.predict(ctx, timeout, inputs)
+}
+
+func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []Tensor) ([]Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -264,12 +278,12 @@ func (m *Model) Predict(ctx context.Context, inputs []Tensor) ([]Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.run(ctx, s, inputs)
+	out, err := m.run(ctx, timeout, s, inputs)
 	m.putScratch(s)
 	return out, err
 }
 
-func (m *Model) run(ctx context.Context, s *scratch, inputs []Tensor) ([]Tensor, error) {
+func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []Tensor) ([]Tensor, error) {
 	if err := m.check(inputs, s.ordered); err != nil {
 		return nil, err
 	}
@@ -282,10 +296,7 @@ func (m *Model) run(ctx context.Context, s *scratch, inputs []Tensor) ([]Tensor,
 		s.dropOutputs()
 	}
 
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, s.terminate)
-	}
+	unwatch := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 	if err != nil && reuse && ctx.Err() == nil {
 		// An output whose shape depends on the data cannot reuse last
@@ -295,14 +306,14 @@ func (m *Model) run(ctx context.Context, s *scratch, inputs []Tensor) ([]Tensor,
 		s.dropOutputs()
 		err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 	}
-	if stop != nil && !stop() {
-		<-s.fired
-		_ = s.ro.UnsetTerminate()
-	}
+	timedOut := unwatch()
 	if err != nil {
 		s.dropOutputs()
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, cerr
+		}
+		if timedOut {
+			return nil, fmt.Errorf("models: %s: %w after %v", m.name, ErrTimeout, timeout)
 		}
 		return nil, fmt.Errorf("models: %s: run failed: %w", m.name, err)
 	}

@@ -549,3 +549,26 @@ func otherSharedLibrary(t *testing.T) string {
 	t.Fatal("no libc.so.6 found")
 	return ""
 }
+
+func TestPredictTimeoutStopsTheNativeRun(t *testing.T) {
+	m := load(t, "slow.onnx")
+	in := []models.Tensor{features(make([]float32, 30))}
+	for i := range 3 { // the timer is reused across runs
+		start := time.Now()
+		_, err := m.PredictTimeout(context.Background(), 5*time.Millisecond, in)
+		took := time.Since(start)
+		if !errors.Is(err, models.ErrTimeout) {
+			t.Fatalf("run %d: err = %v, want ErrTimeout", i, err)
+		}
+		if took > 25*time.Millisecond {
+			t.Fatalf("run %d: returned after %v, want ≤ 25ms", i, took)
+		}
+	}
+	// A generous timeout lets the run finish, and leaves no terminate flag
+	// behind for the next run.
+	for range 2 {
+		if _, err := m.PredictTimeout(context.Background(), 5*time.Second, in); err != nil {
+			t.Fatalf("run within its timeout: %v", err)
+		}
+	}
+}

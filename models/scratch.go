@@ -1,10 +1,13 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	goruntime "runtime"
 	"slices"
+	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -14,7 +17,7 @@ import (
 // Terminate stops the run when its context ends. A scratch serves one run
 // at a time; a Model keeps a bounded pool of them.
 type scratch struct {
-	ordered   []Tensor   // the caller's inputs in signature order
+	ordered   []Tensor // the caller's inputs in signature order
 	ins       []ort.Value
 	inShapes  [][]int64 // shapes of ins, kept to avoid ort's copying GetShape
 	outs      []ort.Value
@@ -22,8 +25,13 @@ type scratch struct {
 	outsReady bool      // outs hold tensors shaped for the current inputs
 
 	ro        *ort.RunOptions
-	fired     chan struct{} // receives once terminate has run
-	terminate func()
+	fired     chan struct{} // receives once per terminate callback that ran
+	onCancel  func()        // terminates the run when its context ends
+	onTimeout func()        // terminates the run when its timeout passes
+	timer     *time.Timer   // runs onTimeout; created on first use
+	timedOut  atomic.Bool
+	stopCtx   func() bool // undoes the context watch of the current run
+	timing    bool        // the timer is armed for the current run
 }
 
 func scratchPoolSize() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
@@ -34,19 +42,67 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 		return nil, err
 	}
 	s := &scratch{
-		ordered: make([]Tensor, nIn),
+		ordered:   make([]Tensor, nIn),
 		ins:       make([]ort.Value, nIn),
 		inShapes:  make([][]int64, nIn),
 		outs:      make([]ort.Value, nOut),
 		outShapes: make([][]int64, nOut),
-		ro:      ro,
-		fired:   make(chan struct{}, 1),
+		ro:        ro,
+		fired:     make(chan struct{}, 2),
 	}
-	s.terminate = func() {
+	s.onCancel = func() {
+		_ = s.ro.Terminate()
+		s.fired <- struct{}{}
+	}
+	s.onTimeout = func() {
+		s.timedOut.Store(true)
 		_ = s.ro.Terminate()
 		s.fired <- struct{}{}
 	}
 	return s, nil
+}
+
+// watch arranges for the run to be terminated when ctx ends or timeout
+// (if positive) passes. The returned function undoes that once the run
+// has returned, waits for any callback that already started, and reports
+// whether the timeout fired.
+func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func() bool) {
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, s.onCancel)
+	}
+	if timeout > 0 {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(timeout, s.onTimeout)
+		} else {
+			s.timer.Reset(timeout)
+		}
+	}
+	if stop == nil && timeout <= 0 {
+		return s.noWatch
+	}
+	s.stopCtx, s.timing = stop, timeout > 0
+	return s.unwatch
+}
+
+func (s *scratch) noWatch() bool { return false }
+
+func (s *scratch) unwatch() bool {
+	fired := 0
+	if s.stopCtx != nil && !s.stopCtx() {
+		fired++
+	}
+	if s.timing && !s.timer.Stop() {
+		fired++
+	}
+	for range fired {
+		<-s.fired
+	}
+	if fired > 0 {
+		_ = s.ro.UnsetTerminate()
+	}
+	s.stopCtx, s.timing = nil, false
+	return s.timedOut.Swap(false)
 }
 
 // setInputs copies s.ordered into native tensors, reusing last run's when
@@ -200,6 +256,9 @@ func (s *scratch) destroy() error {
 			errs = append(errs, v.Destroy())
 			s.ins[i] = nil
 		}
+	}
+	if s.timer != nil {
+		s.timer.Stop()
 	}
 	errs = append(errs, s.ro.Destroy())
 	return errors.Join(errs...)

@@ -1,0 +1,185 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ladder-ml/ladder/models"
+)
+
+// Kind is what a rung of the ladder is.
+type Kind int
+
+// The kinds of rung, in the default order.
+const (
+	KindModel     Kind = iota // a model tier
+	KindCache                 // the last-good cache
+	KindHeuristic             // the heuristic function
+	KindDefault               // the static default
+)
+
+var kindNames = [...]string{"model", "cache", "heuristic", "default"}
+
+func (k Kind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// Answer is a prediction and where it came from. A degraded answer is
+// still a success: [Router.Predict] returns it with a nil error.
+type Answer struct {
+	// Outputs are the served tensors, owned by the caller.
+	Outputs []models.Tensor
+
+	Tier     string // name of the rung that served: a tier name, "cache", "heuristic" or "default"
+	Position int    // the rung's position in the ladder, from 0
+	Kind     Kind   // what the rung is
+
+	// Degraded is true when any rung but the first served.
+	Degraded bool
+
+	// Version is the model version that produced the outputs: the serving
+	// tier's, or for a cached answer the version of the tier that stored
+	// it. Empty for the heuristic and the default.
+	Version string
+
+	// Origin is the tier that produced a cached answer; empty otherwise.
+	Origin string
+
+	// Age is how old a cached answer is; zero otherwise.
+	Age time.Duration
+
+	// Attempts is the number of attempts the serving rung took.
+	Attempts int
+
+	// Fell lists, in order, the rungs tried before the one that served and
+	// why each could not answer. It is nil when the first rung served.
+	Fell []Fall
+
+	// Latency is the time Predict took.
+	Latency time.Duration
+}
+
+// Fall records why one rung could not answer a request.
+type Fall struct {
+	Tier     string
+	Position int
+	Attempts int   // attempts that ran; 0 when the rung was skipped
+	Err      error // why it fell
+}
+
+func (f Fall) String() string {
+	return fmt.Sprintf("%s (%d attempts): %v", f.Tier, f.Attempts, f.Err)
+}
+
+// Sentinel errors. Their text is part of the API.
+var (
+	// ErrNoAnswer matches every [*NoAnswerError]: no rung could answer
+	// within the request's limits.
+	ErrNoAnswer = errors.New("router: no tier could answer")
+
+	// ErrInvalidOutput matches every [*OutputError].
+	ErrInvalidOutput = errors.New("router: invalid model output")
+
+	// ErrPanic matches every [*PanicError].
+	ErrPanic = errors.New("router: tier panicked")
+
+	// ErrNotCached is a cache rung's reason when it holds no answer for
+	// the input.
+	ErrNotCached = errors.New("router: no cached answer for this input")
+
+	// ErrTooStale matches every [*StaleError].
+	ErrTooStale = errors.New("router: cached answer too stale")
+
+	// ErrNotAccepted is the reason of a rung the request ruled out, with
+	// [LowestTier] or [MaxStaleness](0).
+	ErrNotAccepted = errors.New("router: tier not accepted by this request")
+
+	// ErrClosed is returned by Predict after [Router.Close].
+	ErrClosed = errors.New("router: closed")
+
+	// ErrInvalidConfig matches every configuration error from [New].
+	ErrInvalidConfig = errors.New("router: invalid config")
+)
+
+// NoAnswerError reports that every rung fell. It unwraps to each rung's
+// reason, so errors.Is and errors.As see them all.
+type NoAnswerError struct {
+	Falls []Fall
+}
+
+func (e *NoAnswerError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrNoAnswer.Error())
+	for i, f := range e.Falls {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.String())
+	}
+	return b.String()
+}
+
+// Unwrap returns every rung's reason.
+func (e *NoAnswerError) Unwrap() []error {
+	errs := make([]error, len(e.Falls))
+	for i, f := range e.Falls {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// Is reports whether target is [ErrNoAnswer].
+func (e *NoAnswerError) Is(target error) bool { return target == ErrNoAnswer }
+
+// OutputError reports an output that failed validation and was not served.
+type OutputError struct {
+	Tier    string
+	Output  string // the offending output's name
+	Problem string // e.g. "NaN at element 3"
+}
+
+func (e *OutputError) Error() string {
+	return fmt.Sprintf("router: invalid model output from %s: output %q: %s", e.Tier, e.Output, e.Problem)
+}
+
+// Is reports whether target is [ErrInvalidOutput].
+func (e *OutputError) Is(target error) bool { return target == ErrInvalidOutput }
+
+// PanicError is a panic recovered at a rung's boundary.
+type PanicError struct {
+	Tier  string
+	Value any    // the value passed to panic
+	Stack []byte // the panicking goroutine's stack
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("router: tier %s panicked: %v", e.Tier, e.Value)
+}
+
+// Is reports whether target is [ErrPanic].
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// StaleError reports a cached answer older than the request accepts.
+type StaleError struct {
+	Age, Max time.Duration
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("router: cached answer too stale: %v old, request accepts at most %v", e.Age.Round(time.Millisecond), e.Max)
+}
+
+// Is reports whether target is [ErrTooStale].
+func (e *StaleError) Is(target error) bool { return target == ErrTooStale }

@@ -1,0 +1,115 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/internal/dataset"
+	"github.com/ladder-ml/ladder/internal/testenv"
+	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/router"
+)
+
+// BenchmarkOverhead measures what the ladder costs over calling
+// onnxruntime_go directly, one row per call. Read router/raw,
+// failover − raw-backup and cache from one run. The medium/ variants do the
+// same on a model of about 0.5 ms per row.
+func BenchmarkOverhead(b *testing.B) {
+	testenv.RequireRuntime(b, haveRuntime)
+	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	row := set.Rows[0]
+	in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+	down := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+		return nil, errors.New("primary down")
+	})
+
+	for _, pair := range []struct{ prefix, primary, backup string }{
+		{"", "primary.onnx", "backup.onnx"},
+		{"medium/", "medium.onnx", "backup.onnx"},
+	} {
+		b.Run(pair.prefix+"raw", func(b *testing.B) { benchRaw(b, pair.primary, row) })
+		b.Run(pair.prefix+"raw-backup", func(b *testing.B) { benchRaw(b, pair.backup, row) })
+		b.Run(pair.prefix+"router", func(b *testing.B) {
+			r := newRouter(b, load(b, pair.primary), load(b, pair.backup))
+			benchPredict(b, r, in, "primary")
+		})
+		b.Run(pair.prefix+"failover", func(b *testing.B) {
+			r := newRouter(b, chaos.Wrap(down, chaos.Fault{}), load(b, pair.backup))
+			benchPredict(b, r, in, "backup")
+		})
+		b.Run(pair.prefix+"cache", func(b *testing.B) {
+			primary := chaos.Wrap(load(b, pair.primary), chaos.Fault{})
+			r := newRouter(b, primary, chaos.Wrap(down, chaos.Fault{}))
+			if _, err := r.Predict(context.Background(), in); err != nil { // fills the cache
+				b.Fatal(err)
+			}
+			primary.Set(chaos.Fault{ErrorRate: 1})
+			benchPredict(b, r, in, router.RungCache)
+		})
+	}
+}
+
+func newRouter(b *testing.B, primary, backup router.Model) *router.Router {
+	r, err := router.New(router.Config{Tiers: []router.Tier{
+		{Name: "primary", Model: primary},
+		{Name: "backup", Model: backup},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r
+}
+
+func benchPredict(b *testing.B, r *router.Router, in []models.Tensor, want string) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := r.Predict(ctx, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.Tier != want {
+			b.Fatalf("served by %s, want %s", a.Tier, want)
+		}
+	}
+}
+
+func benchRaw(b *testing.B, file string, row []float32) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	so.SetIntraOpNumThreads(1)
+	so.SetInterOpNumThreads(1)
+	s, err := ort.NewDynamicAdvancedSession(testenv.Testdata(file), []string{"features"}, []string{"probability"}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Destroy()
+	in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Destroy()
+	ins, outs := []ort.Value{in}, []ort.Value{out}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Run(ins, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
