@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -57,13 +58,18 @@ type Config struct {
 	// 0.2. It stops a failing tier from doubling its own load.
 	RetryBudget float64
 
-	// FailureRate opens the breaker when this fraction of the executions
-	// in Window failed, once at least MinExecutions ran. Defaults 0.5, 5
-	// executions and 10s. With these a single replica that fails every
-	// call trips after five requests, whatever the traffic.
-	FailureRate   float64
-	MinExecutions uint
-	Window        time.Duration
+	// FailureRate opens the breaker when this fraction of the last
+	// Executions executions failed. Defaults 0.5 of the last 10: a tier
+	// that fails every call trips after five requests, however much
+	// traffic it served well before the outage.
+	FailureRate float64
+	Executions  uint
+
+	// Window, when set, measures FailureRate over this time window instead
+	// of over the last Executions executions; Executions then is the
+	// fewest executions in the window before the breaker may open.
+	// Default 0: count-based.
+	Window time.Duration
 
 	// OpenFor is how long an open breaker refuses calls before it lets
 	// probes through (half-open). Default 1s.
@@ -77,9 +83,8 @@ type Config struct {
 
 	// MaxConcurrent is the bulkhead: the most attempts running at once on
 	// this tier. A request that finds it full skips the tier at once,
-	// without counting a failure. Default 4 × GOMAXPROCS... resolved when
-	// the tier is built; in-process CPU-bound models gain nothing from
-	// more runs than that.
+	// without counting a failure. Default 4 × GOMAXPROCS: in-process
+	// CPU-bound models gain nothing from many more runs than cores.
 	MaxConcurrent int
 }
 
@@ -95,7 +100,6 @@ func (c Config) withDefaults(procs int) Config {
 	def(&c.Timeout, 100*time.Millisecond)
 	def(&c.Backoff, time.Millisecond)
 	def(&c.MaxBackoff, 20*time.Millisecond)
-	def(&c.Window, 10*time.Second)
 	def(&c.OpenFor, time.Second)
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 2
@@ -111,8 +115,8 @@ func (c Config) withDefaults(procs int) Config {
 	if c.FailureRate == 0 {
 		c.FailureRate = 0.5
 	}
-	if c.MinExecutions == 0 {
-		c.MinExecutions = 5
+	if c.Executions == 0 {
+		c.Executions = 10
 	}
 	if c.Probes == 0 {
 		c.Probes = 3
@@ -275,9 +279,14 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	cfg = cfg.withDefaults(max(procs, 1))
 
 	cb := circuitbreaker.NewBuilder[[]models.Tensor]().
-		WithFailureRateThreshold(cfg.FailureRate, cfg.MinExecutions, cfg.Window).
 		WithDelay(cfg.OpenFor).
 		WithSuccessThreshold(cfg.Probes)
+	if cfg.Window > 0 {
+		cb = cb.WithFailureRateThreshold(cfg.FailureRate, cfg.Executions, cfg.Window)
+	} else {
+		failures := uint(math.Ceil(cfg.FailureRate * float64(cfg.Executions)))
+		cb = cb.WithFailureThresholdRatio(max(failures, 1), cfg.Executions)
+	}
 	if onState != nil {
 		cb = cb.OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
 			onState(StateChange{From: stateName(e.OldState), To: stateName(e.NewState)})

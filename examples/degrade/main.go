@@ -1,0 +1,162 @@
+// Command degrade shows ladder at work on the bundled breast-cancer models.
+//
+// It builds the ladder primary.onnx → backup.onnx → last-good cache →
+// heuristic, then scores the held-out rows in four phases: healthy, the
+// primary failing, the primary and the backup failing, and everything
+// recovered. Every prediction prints with the tier that served it, and
+// each phase ends with the accuracy of what was served.
+//
+//	make run
+//
+// or, with your own ONNX Runtime 1.24.1:
+//
+//	LADDER_ONNXRUNTIME_LIB=/path/to/libonnxruntime.so.1.24.1 go run ./examples/degrade
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/internal/dataset"
+	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/router"
+)
+
+func main() {
+	testdata := flag.String("testdata", "testdata", "folder holding the bundled models and heldout.csv")
+	rows := flag.Int("rows", 8, "predictions to print per phase (all rows are scored)")
+	flag.Parse()
+	if err := run(*testdata, *rows); err != nil {
+		fmt.Fprintln(os.Stderr, "degrade:", err)
+		os.Exit(1)
+	}
+}
+
+func run(dir string, show int) error {
+	if err := models.InitRuntime(""); err != nil {
+		return err
+	}
+	defer models.ShutdownRuntime()
+
+	set, err := dataset.Load(filepath.Join(dir, "heldout.csv"))
+	if err != nil {
+		return err
+	}
+	primaryModel, err := models.Load(filepath.Join(dir, "primary.onnx"), models.Options{})
+	if err != nil {
+		return err
+	}
+	defer primaryModel.Close()
+	backupModel, err := models.Load(filepath.Join(dir, "backup.onnx"), models.Options{})
+	if err != nil {
+		return err
+	}
+	defer backupModel.Close()
+
+	// Fault injectors stand in for a bad deploy; in a service the tiers
+	// are the models themselves.
+	primary := chaos.Wrap(primaryModel, chaos.Fault{}, chaos.WithSeed(1))
+	backup := chaos.Wrap(backupModel, chaos.Fault{}, chaos.WithSeed(2))
+
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{
+			{Name: "primary", Model: primary},
+			{Name: "backup", Model: backup},
+		},
+		Heuristic: meanRadiusRule,
+		Check:     probabilityInRange,
+	})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	fmt.Printf("ladder: %v on %d held-out rows (ONNX Runtime %s)\n\n", r.Rungs(), len(set.Rows), models.RuntimeVersion)
+	phases := []struct {
+		name            string
+		primary, backup chaos.Fault
+		unseen          bool // perturb the rows so the cache has no answer
+	}{
+		{name: "healthy"},
+		{name: "primary failing", primary: chaos.Fault{ErrorRate: 1}},
+		{name: "primary failing, backup hanging", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}},
+		{name: "both down, rows never seen before", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}, unseen: true},
+		{name: "recovered"},
+	}
+	for _, ph := range phases {
+		primary.Set(ph.primary)
+		backup.Set(ph.backup)
+		if ph.name == "recovered" {
+			time.Sleep(1100 * time.Millisecond) // the breakers' OpenFor
+		}
+		fmt.Printf("== %s\n", ph.name)
+		tiers := map[string]int{}
+		correct := 0
+		start := time.Now()
+		for i, row := range set.Rows {
+			if ph.unseen {
+				row = perturb(row)
+			}
+			in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+			a, err := r.Predict(context.Background(), in)
+			if err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+			p := a.Outputs[0].Data.([]float32)[0]
+			label := 0
+			if p >= 0.5 {
+				label = 1
+			}
+			if label == set.Labels[i] {
+				correct++
+			}
+			tiers[a.Tier]++
+			if i < show {
+				extra := ""
+				if a.Kind == router.KindCache {
+					extra = fmt.Sprintf(" (from %s, %v old)", a.Origin, a.Age.Round(time.Millisecond))
+				}
+				fmt.Printf("  row %3d  p=%.3f  label=%d  served by %-9s%s  %v\n",
+					i, p, set.Labels[i], a.Tier, extra, a.Latency.Round(time.Microsecond))
+			}
+		}
+		fmt.Printf("  served: %v  accuracy %.3f  in %v\n\n",
+			tiers, float64(correct)/float64(len(set.Rows)), time.Since(start).Round(time.Millisecond))
+	}
+	fmt.Println("breakers:", r.Health())
+	return nil
+}
+
+// meanRadiusRule is the heuristic rung: large tumours (mean radius above
+// 15) are more often malignant (label 0).
+func meanRadiusRule(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
+	p := float32(0.85)
+	if in[0].Data.([]float32)[0] > 15 {
+		p = 0.15
+	}
+	return []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{p})}, nil
+}
+
+func probabilityInRange(out []models.Tensor) error {
+	for _, p := range out[0].Data.([]float32) {
+		if p < 0 || p > 1 {
+			return fmt.Errorf("probability %v outside [0, 1]", p)
+		}
+	}
+	return nil
+}
+
+// perturb returns a copy of row changed in its last digits, which no
+// model answered before.
+func perturb(row []float32) []float32 {
+	out := make([]float32, len(row))
+	for i, v := range row {
+		out[i] = v * 1.0001
+	}
+	return out
+}

@@ -1,0 +1,140 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/policy"
+)
+
+func TestClassify(t *testing.T) {
+	live := context.Background()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want policy.Outcome
+	}{
+		{"success", live, nil, policy.OK},
+		{"model error", live, errors.New("connection reset"), policy.Retry},
+		{"invalid input", live, fmt.Errorf("wrapped: %w", &models.InputError{Input: "x"}), policy.Reject},
+		{"caller cancelled", gone, errors.New("anything"), policy.Abandon},
+		{"attempt timed out", live, fmt.Errorf("%w after 5ms", policy.ErrTimeout), policy.Fall},
+		{"tier's own context ran out", live, context.DeadlineExceeded, policy.Fall},
+		{"permanent", live, policy.Permanent(errors.New("NaN output")), policy.Fall},
+		{"breaker open", live, policy.ErrOpen, policy.Skip},
+		{"bulkhead full", live, policy.ErrFull, policy.Skip},
+		{"budget spent", live, policy.ErrBudget, policy.Skip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := policy.Classify(tt.ctx, tt.err); got != tt.want {
+				t.Fatalf("Classify = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   policy.Config
+		field string
+	}{
+		{"negative timeout", policy.Config{Timeout: -1}, "Timeout"},
+		{"negative attempts", policy.Config{MaxAttempts: -1}, "MaxAttempts"},
+		{"backoff above max", policy.Config{Backoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
+		{"jitter above 1", policy.Config{Jitter: 2}, "Jitter"},
+		{"budget above 1", policy.Config{RetryBudget: 1.5}, "RetryBudget"},
+		{"failure rate above 1", policy.Config{FailureRate: 2}, "FailureRate"},
+		{"negative bulkhead", policy.Config{MaxConcurrent: -3}, "MaxConcurrent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.New(tt.cfg, 2, nil)
+			if !errors.Is(err, policy.ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+			if !errorContains(err, tt.field) || !errorContains(err, "expected") {
+				t.Errorf("message %q does not name %s and what is expected", err, tt.field)
+			}
+		})
+	}
+}
+
+func errorContains(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
+}
+
+func TestDefaults(t *testing.T) {
+	p, err := policy.New(policy.Config{}, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Config()
+	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 10 || c.FailureRate != 0.5 ||
+		c.OpenFor != time.Second || c.Probes != 3 || c.MaxConcurrent != 8 || c.RetryBudget != 0.2 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
+	var states []string
+	p, err := policy.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, 2,
+		func(c policy.StateChange) { states = append(states, c.From+"→"+c.To) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	fail := func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+		calls++
+		return nil, errors.New("down")
+	}
+	// A single replica that fails every call trips within five requests:
+	// five failed attempts out of the last ten, each request making two.
+	for i := 0; p.State() == "closed"; i++ {
+		if i == 5 {
+			t.Fatalf("breaker still closed after 5 failing requests and %d attempts", calls)
+		}
+		_, attempts, err := p.Do(context.Background(), nil, fail)
+		if err == nil || attempts < 1 {
+			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
+		}
+	}
+	if p.State() != "open" {
+		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
+	}
+	before := calls
+	_, attempts, err := p.Do(context.Background(), nil, fail)
+	if !errors.Is(err, policy.ErrOpen) || attempts != 0 || calls != before {
+		t.Fatalf("open breaker: attempts %d, err %v, calls %d→%d", attempts, err, before, calls)
+	}
+	if len(states) == 0 || states[0] != "closed→open" {
+		t.Errorf("state changes %v, want closed→open first", states)
+	}
+}
+
+func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
+	p, _ := policy.New(policy.Config{MaxAttempts: 5}, 2, nil)
+	for _, err := range []error{
+		&models.InputError{Input: "x"},
+		fmt.Errorf("%w after 1ms", policy.ErrTimeout),
+		policy.Permanent(errors.New("NaN")),
+	} {
+		calls := 0
+		_, attempts, got := p.Do(context.Background(), nil, func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+			calls++
+			return nil, err
+		})
+		if calls != 1 || attempts != 1 || got == nil {
+			t.Errorf("%v: %d calls, %d attempts, err %v; want exactly one", err, calls, attempts, got)
+		}
+	}
+}
