@@ -256,9 +256,9 @@ type run struct {
 	primaryReached  int64 // calls the primary's fault injector passed to the model
 
 	// router only
-	breakerOpen time.Duration // first time the primary's breaker opened; -1 if never
-	falls       int64         // rungs that could not answer
-	breakerMoves int64        // breaker state changes
+	breakerOpen  atomic.Int64 // first time since the start the primary's breaker opened, in ns; -1 if never
+	falls        atomic.Int64 // rungs that could not answer
+	breakerMoves atomic.Int64 // breaker state changes
 }
 
 // loaded holds one system's own model sessions.
@@ -288,7 +288,8 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 	}
 	defer ms.close()
 
-	rn := &run{scenario: s.name, system: name, recs: make([]record, len(reqs)), breakerOpen: -1}
+	rn := &run{scenario: s.name, system: name, recs: make([]record, len(reqs))}
+	rn.breakerOpen.Store(-1)
 	primaryFault, backupFault := s.base, chaos.Fault{}
 	var faulting atomic.Bool
 	faulted := func(time.Time) bool { return faulting.Load() }
@@ -306,7 +307,7 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 		}
 	} else if s.warm == 0 {
 		primaryFault, backupFault = s.primary, s.backup
-		faulting.Store(true)
+		faulting.Store(s.faulty())
 	}
 	primary := chaos.Wrap(ms.primary, primaryFault, chaos.WithSeed(seed))
 	backup := chaos.Wrap(ms.backup, backupFault, chaos.WithSeed(seed+1))
@@ -321,12 +322,11 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 			OnEvent: func(e router.Event) {
 				switch e.Kind {
 				case router.Fell:
-					atomic.AddInt64(&rn.falls, 1)
+					rn.falls.Add(1)
 				case router.BreakerChanged:
-					atomic.AddInt64(&rn.breakerMoves, 1)
+					rn.breakerMoves.Add(1)
 					if e.Tier == "primary" && e.To == "open" {
-						at := int64(time.Since(t0))
-						atomic.CompareAndSwapInt64((*int64)(&rn.breakerOpen), -1, at)
+						rn.breakerOpen.CompareAndSwap(-1, int64(time.Since(t0)))
 					}
 				}
 			},
@@ -359,7 +359,9 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 		faulting.Store(true)
 		closedLoop(sys, set, reqs, s.warm, len(reqs), s.concurrency, p.safety, t0, rn.recs, done)
 	default:
-		rn.windows = []window{{}}
+		if s.faulty() {
+			rn.windows = []window{{}}
+		}
 		closedLoop(sys, set, reqs, 0, len(reqs), s.concurrency, p.safety, t0, rn.recs, done)
 	}
 	rn.end = time.Since(t0)
@@ -432,7 +434,7 @@ func calibrate(set dataset.Set, p profile, seed uint64) (calibration, error) {
 	defer ms.close()
 	var c calibration
 	reqs := requests(set, max(p.calibrate, len(set.Rows)), 0, seed)
-	measure := func(m *models.Model) (latencyStats, float64) {
+	measure := func(m *models.Model) latencyStats {
 		sys := rawSystem{m}
 		var done atomic.Int64
 		warm := make([]record, min(len(reqs), 200))
@@ -440,17 +442,13 @@ func calibrate(set dataset.Set, p profile, seed uint64) (calibration, error) {
 		recs := make([]record, len(reqs))
 		closedLoop(sys, set, reqs, 0, len(reqs), p.concurrency, p.safety, time.Now(), recs, &done)
 		lats := make([]time.Duration, len(recs))
-		correct := 0
 		for i, r := range recs {
 			lats[i] = r.latency
-			if r.correct {
-				correct++
-			}
 		}
-		return percentiles(lats), float64(correct) / float64(len(recs))
+		return percentiles(lats)
 	}
-	c.primary, _ = measure(ms.primary)
-	c.backup, _ = measure(ms.backup)
+	c.primary = measure(ms.primary)
+	c.backup = measure(ms.backup)
 	c.primaryAccuracy = accuracy(ms.primary, set)
 	c.backupAccuracy = accuracy(ms.backup, set)
 	return c, nil

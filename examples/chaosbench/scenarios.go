@@ -97,6 +97,11 @@ func (f *flapping) duration() time.Duration {
 
 func (s *scenario) paced() bool { return s.rate > 0 }
 
+// faulty reports whether s injects any fault.
+func (s *scenario) faulty() bool {
+	return s.flap != nil || s.primary != (chaos.Fault{}) || s.backup != (chaos.Fault{})
+}
+
 // pending lists the scenarios of the issue not built yet, with the reason.
 var pending = []string{
 	"bad-reload: a new model version fails validation on hot reload (no hot reload in ladder yet)",
