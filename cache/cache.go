@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ type Store struct {
 	seq  uint64     // last sequence number handed out
 	max  int
 
+	queue   chan pending // writes accepted by Offer, stored by the background goroutine
+	dropped atomic.Int64 // writes Offer dropped because the queue was full
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -82,6 +86,15 @@ type Store struct {
 // it was inserted with. A key that expired and was put again gets a new
 // slot; seq tells the stale slot from the live one, so evicting the stale
 // slot does not delete the fresh entry.
+// pending is one write queued by Offer.
+type pending struct {
+	key string
+	it  *item
+}
+
+// queueSize is how many writes Offer may queue before it drops them.
+const queueSize = 1024
+
 type slot struct {
 	key string
 	seq uint64
@@ -92,6 +105,9 @@ type slot struct {
 type item struct {
 	e   Entry
 	seq uint64
+
+	outs [2]models.Tensor // backing for e.Outputs when there are at most two
+	dims [8]int64         // backing for their shapes when they fit
 }
 
 // New returns a Store configured by cfg, with its sweeper goroutine
@@ -106,12 +122,13 @@ func New(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		// Cleanup interval 0: no go-cache janitor. Ours is stopped by Close.
-		c:    gocache.New(cfg.TTL, 0),
-		max:  cfg.MaxEntries,
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		c:     gocache.New(cfg.TTL, 0),
+		max:   cfg.MaxEntries,
+		queue: make(chan pending, queueSize),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
-	go s.sweep(cfg.SweepInterval)
+	go s.run(cfg.SweepInterval)
 	return s, nil
 }
 
@@ -140,18 +157,109 @@ func (c Config) resolve() (Config, error) {
 	return c, nil
 }
 
-func (s *Store) sweep(every time.Duration) {
+// run is the store's background goroutine: it stores the writes queued by
+// Offer and removes expired entries every sweep interval, until Close.
+func (s *Store) run(every time.Duration) {
 	defer close(s.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case w := <-s.queue:
+			s.put(w.key, w.it)
+			// Let writes gather for a moment before storing them, so a
+			// busy stream costs one wake-up per batch instead of one per
+			// write, and Offer's sends rarely wake this goroutine.
+			pause.Reset(batchPause)
+			select {
+			case <-s.stop:
+				pause.Stop()
+				return
+			case <-pause.C:
+			}
+			s.drain()
 		case <-t.C:
 			s.c.DeleteExpired()
 		}
 	}
+}
+
+// batchPause is how long the background goroutine lets Offer's writes
+// gather; it bounds how soon an offered entry becomes visible.
+const batchPause = time.Millisecond
+
+// drain stores every queued write.
+func (s *Store) drain() {
+	for {
+		select {
+		case w := <-s.queue:
+			s.put(w.key, w.it)
+		default:
+			return
+		}
+	}
+}
+
+// Offer is [Store.Put] without the wait: it copies e at once and queues it
+// for the store's background goroutine, so the caller never contends for
+// the store's locks. The entry becomes visible to Get within about a
+// millisecond, as the goroutine stores queued writes in batches. When
+// the queue is full (1024 writes) the write is dropped and counted by
+// [Store.Dropped]: a last-good cache loses nothing that matters by missing
+// one refresh. Offer reports whether the write was queued.
+func (s *Store) Offer(key string, e Entry) bool {
+	if key == "" || s.closed.Load() {
+		return false
+	}
+	select {
+	case s.queue <- pending{key, s.copyIn(e)}:
+		return true
+	default:
+		s.dropped.Add(1)
+		return false
+	}
+}
+
+// Dropped returns the number of writes Offer dropped because its queue was
+// full.
+func (s *Store) Dropped() int64 { return s.dropped.Load() }
+
+// copyIn returns the item to store for e: a deep copy, stamped with the
+// time when e has none. The tensor list and shapes of a typical answer live
+// inside the item itself, so a copy costs one allocation per output's data
+// instead of three.
+func (s *Store) copyIn(e Entry) *item {
+	it := &item{e: e}
+	n := len(e.Outputs)
+	outs := it.outs[:0:len(it.outs)]
+	if n > len(it.outs) {
+		outs = make([]models.Tensor, 0, n)
+	}
+	dims := it.dims[:0:len(it.dims)]
+	for _, t := range e.Outputs {
+		c := models.Tensor{Data: t.Data}.Clone() // the data only
+		c.Name = t.Name
+		if len(dims)+len(t.Shape) <= cap(dims) {
+			start := len(dims)
+			dims = append(dims, t.Shape...)
+			c.Shape = dims[start:len(dims):len(dims)]
+		} else {
+			c.Shape = slices.Clone(t.Shape)
+		}
+		outs = append(outs, c)
+	}
+	if e.Outputs == nil {
+		outs = nil
+	}
+	it.e.Outputs = outs
+	if it.e.Stored.IsZero() {
+		it.e.Stored = time.Now()
+	}
+	return it
 }
 
 // Put stores a deep copy of e under key, replacing any entry already there
@@ -169,13 +277,11 @@ func (s *Store) Put(key string, e Entry) {
 	if key == "" || s.closed.Load() {
 		return
 	}
-	// Copy outside the lock: it is the expensive part.
-	it := &item{e: e}
-	it.e.Outputs = models.CloneAll(e.Outputs)
-	if it.e.Stored.IsZero() {
-		it.e.Stored = time.Now()
-	}
+	s.put(key, s.copyIn(e))
+}
 
+// put stores it under key, evicting the oldest key when the store is full.
+func (s *Store) put(key string, it *item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {

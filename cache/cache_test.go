@@ -494,3 +494,25 @@ func equalEntry(a, b cache.Entry) bool {
 	return a.Tier == b.Tier && a.Version == b.Version && a.Stored.Equal(b.Stored) &&
 		reflect.DeepEqual(a.Outputs, b.Outputs)
 }
+
+func TestOfferStoresInTheBackground(t *testing.T) {
+	s := newStore(t, cache.Config{MaxEntries: 100})
+	e := probability(0.25)
+	if !s.Offer("k", e) {
+		t.Fatal("Offer refused a write to an open store")
+	}
+	// The caller may reuse its slices at once: Offer copied them.
+	e.Outputs[0].Data.([]float32)[0] = 0.99
+	var got cache.Entry
+	waitFor(t, func() bool { var ok bool; got, ok = s.Get("k"); return ok })
+	if p := prob(t, got); p != 0.25 {
+		t.Fatalf("stored probability %v, want 0.25 as offered", p)
+	}
+	if s.Dropped() != 0 {
+		t.Errorf("Dropped = %d, want 0", s.Dropped())
+	}
+	s.Close()
+	if s.Offer("k2", probability(0.5)) {
+		t.Error("Offer accepted a write after Close")
+	}
+}

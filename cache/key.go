@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -49,18 +50,34 @@ func Key(inputs []models.Tensor) string {
 		e.u64(uint64(t.Len()))
 		switch d := t.Data.(type) {
 		case []float32:
+			if littleEndian {
+				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 4*len(d))
+				continue
+			}
 			for _, v := range d {
 				e.u32(math.Float32bits(v))
 			}
 		case []float64:
+			if littleEndian {
+				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 8*len(d))
+				continue
+			}
 			for _, v := range d {
 				e.u64(math.Float64bits(v))
 			}
 		case []int32:
+			if littleEndian {
+				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 4*len(d))
+				continue
+			}
 			for _, v := range d {
 				e.u32(uint32(v))
 			}
 		case []int64:
+			if littleEndian {
+				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 8*len(d))
+				continue
+			}
 			for _, v := range d {
 				e.u64(uint64(v))
 			}
@@ -122,6 +139,21 @@ func (e *encoder) str(s string) {
 		e.n += k
 		s = s[k:]
 	}
+}
+
+// littleEndian reports whether numbers are stored in memory exactly as the
+// encoding writes them, so numeric slices can be hashed in place.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// raw hashes n bytes of memory at p as they are: on little-endian hosts
+// that is the encoding of a numeric slice, with no per-element work.
+func (e *encoder) raw(p unsafe.Pointer, n int) {
+	if n == 0 {
+		return
+	}
+	e.h.Write(e.buf[:e.n])
+	e.n = 0
+	e.h.Write(unsafe.Slice((*byte)(p), n))
 }
 
 func (e *encoder) sum() uint64 {

@@ -148,12 +148,54 @@ func (f *Faulty) Reached() int64 { return f.reached.Load() }
 // [ErrPanic]. Otherwise it returns what the inner model returns, with its
 // floats replaced by NaN when [Fault].NaNRate fires.
 func (f *Faulty) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+	return f.predict(ctx, 0, inputs)
+}
+
+// PredictTimeout is [Faulty.Predict] bounded by timeout, for callers such
+// as ladder's router that use a model's own timeout when it has one. An
+// injected hang or delay that outlasts timeout ends at the timeout with an
+// error matching [models.ErrTimeout]. The inner model is called through its
+// own PredictTimeout when it has one, so a wrapped ONNX model still has its
+// native run terminated. A timeout of zero or less means none.
+func (f *Faulty) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
+	return f.predict(ctx, timeout, inputs)
+}
+
+// Signature returns the inner model's signature when it has one, and the
+// zero Signature otherwise.
+func (f *Faulty) Signature() models.Signature {
+	if s, ok := f.m.(interface{ Signature() models.Signature }); ok {
+		return s.Signature()
+	}
+	return models.Signature{}
+}
+
+// Version returns the inner model's version when it has one, and ""
+// otherwise.
+func (f *Faulty) Version() string {
+	if v, ok := f.m.(interface{ Version() string }); ok {
+		return v.Version()
+	}
+	return ""
+}
+
+type timeoutPredictor interface {
+	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error)
+}
+
+func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
 	n := uint64(f.calls.Add(1)) // this call's place in the sequence keys its draws
 	s := f.state.Load()
 	ft := &s.fault
 
 	if fires(ft.HangRate, f.seed, n, drawHang) {
 		f.injected.Add(1)
+		if timeout > 0 {
+			if err := sleep(ctx, timeout); err != nil {
+				return nil, err
+			}
+			return nil, timedOut(timeout)
+		}
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -177,14 +219,22 @@ func (f *Faulty) Predict(ctx context.Context, inputs []models.Tensor) ([]models.
 	}
 	if delay > 0 {
 		injected = true
+		if timeout > 0 && delay >= timeout {
+			f.injected.Add(1)
+			if err := sleep(ctx, timeout); err != nil {
+				return nil, err
+			}
+			return nil, timedOut(timeout)
+		}
 		if err := sleep(ctx, delay); err != nil {
 			f.injected.Add(1)
 			return nil, err
 		}
+		timeout -= delay
 	}
 
 	f.reached.Add(1)
-	out, err := f.m.Predict(ctx, inputs)
+	out, err := f.call(ctx, timeout, inputs)
 	if err == nil && fires(ft.NaNRate, f.seed, n, drawNaN) {
 		out = nanify(out)
 		injected = true
@@ -193,6 +243,27 @@ func (f *Faulty) Predict(ctx context.Context, inputs []models.Tensor) ([]models.
 		f.injected.Add(1)
 	}
 	return out, err
+}
+
+// call runs the inner model, bounded by timeout when it is positive.
+func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
+	if timeout <= 0 {
+		return f.m.Predict(ctx, inputs)
+	}
+	if tp, ok := f.m.(timeoutPredictor); ok {
+		return tp.PredictTimeout(ctx, timeout, inputs)
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := f.m.Predict(tctx, inputs)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", timedOut(timeout), err)
+	}
+	return out, err
+}
+
+func timedOut(timeout time.Duration) error {
+	return fmt.Errorf("chaos: %w after %v", models.ErrTimeout, timeout)
 }
 
 // Close closes the inner model if it implements [io.Closer], and is a no-op

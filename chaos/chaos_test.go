@@ -608,3 +608,43 @@ func BenchmarkPredict(b *testing.B) {
 		})
 	}
 }
+
+func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
+	var sawDeadline atomic.Bool
+	inner := chaos.Func(func(ctx context.Context, in []models.Tensor) ([]models.Tensor, error) {
+		_, ok := ctx.Deadline()
+		sawDeadline.Store(ok)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+			return in, nil
+		}
+	})
+	const timeout = 20 * time.Millisecond
+	tests := []struct {
+		name  string
+		fault chaos.Fault
+	}{
+		{"hang", chaos.Fault{HangRate: 1}},
+		{"delay longer than the timeout", chaos.Fault{Latency: time.Second}},
+		{"slow inner model", chaos.Fault{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := chaos.Wrap(inner, tt.fault, chaos.WithSeed(1))
+			start := time.Now()
+			_, err := f.PredictTimeout(context.Background(), timeout, nil)
+			took := time.Since(start)
+			if !errors.Is(err, models.ErrTimeout) {
+				t.Fatalf("err = %v, want models.ErrTimeout", err)
+			}
+			if took < timeout || took > timeout+50*time.Millisecond {
+				t.Fatalf("returned after %v, want about %v", took, timeout)
+			}
+		})
+	}
+	if !sawDeadline.Load() {
+		t.Error("the inner model's context carried no deadline")
+	}
+}

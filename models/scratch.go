@@ -32,6 +32,8 @@ type scratch struct {
 	timedOut  atomic.Bool
 	stopCtx   func() bool // undoes the context watch of the current run
 	timing    bool        // the timer is armed for the current run
+	unwatchFn func() bool // s.unwatch, bound once so watch allocates nothing
+	noWatchFn func() bool // s.noWatch, likewise
 }
 
 func scratchPoolSize() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
@@ -54,6 +56,7 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 		_ = s.ro.Terminate()
 		s.fired <- struct{}{}
 	}
+	s.unwatchFn, s.noWatchFn = s.unwatch, s.noWatch
 	s.onTimeout = func() {
 		s.timedOut.Store(true)
 		_ = s.ro.Terminate()
@@ -79,10 +82,10 @@ func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func()
 		}
 	}
 	if stop == nil && timeout <= 0 {
-		return s.noWatch
+		return s.noWatchFn
 	}
 	s.stopCtx, s.timing = stop, timeout > 0
-	return s.unwatch
+	return s.unwatchFn
 }
 
 func (s *scratch) noWatch() bool { return false }

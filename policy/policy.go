@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
@@ -59,9 +60,11 @@ type Config struct {
 	RetryBudget float64
 
 	// FailureRate opens the breaker when this fraction of the last
-	// Executions executions failed. Defaults 0.5 of the last 10: a tier
-	// that fails every call trips after five requests, however much
-	// traffic it served well before the outage.
+	// Executions executions failed. Defaults 0.5 of the last 30: a tier
+	// that fails every call trips after 15 failed attempts (8 requests with
+	// one retry each), however much traffic it served before the outage,
+	// while a tier failing 10% of calls at random practically never trips
+	// (the chance that a window of 30 holds 15 failures is about 3e-8).
 	FailureRate float64
 	Executions  uint
 
@@ -116,7 +119,7 @@ func (c Config) withDefaults(procs int) Config {
 		c.FailureRate = 0.5
 	}
 	if c.Executions == 0 {
-		c.Executions = 10
+		c.Executions = 30
 	}
 	if c.Probes == 0 {
 		c.Probes = 3
@@ -218,11 +221,17 @@ func Permanent(err error) error {
 	return &permanentError{err}
 }
 
+// isPermanent reports whether err was marked by [Permanent]. It is a
+// function of its own so that the successful path allocates nothing.
+func isPermanent(err error) bool {
+	var perm *permanentError
+	return errors.As(err, &perm)
+}
+
 // Classify returns what err, from an attempt made under ctx, means for the
 // ladder. ctx is the caller's context: when it is done, the failure is the
 // caller's and not the tier's.
 func Classify(ctx context.Context, err error) Outcome {
-	var perm *permanentError
 	switch {
 	case err == nil:
 		return OK
@@ -232,7 +241,7 @@ func Classify(ctx context.Context, err error) Outcome {
 		return Reject
 	case errors.Is(err, ErrOpen), errors.Is(err, ErrFull), errors.Is(err, ErrBudget):
 		return Skip
-	case errors.Is(err, ErrTimeout), errors.As(err, &perm):
+	case errors.Is(err, ErrTimeout), isPermanent(err):
 		return Fall
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// A context the tier made itself ran out: a timeout by another name.
@@ -258,6 +267,12 @@ type StateChange struct {
 // Tier holds one model tier's failsafe-go policies, built once. It is safe
 // for concurrent use.
 type Tier struct {
+	// openUntil mirrors an open breaker without its lock: until this
+	// monotonic instant (nanoseconds since epoch) requests skip the tier at
+	// once. Zero when the breaker is not open. Under load an open breaker
+	// is asked on every request, and its mutex would become the hot spot.
+	openUntil atomic.Int64
+
 	cfg      Config
 	breaker  circuitbreaker.CircuitBreaker[[]models.Tensor]
 	bulkhead bulkhead.Bulkhead[[]models.Tensor]
@@ -287,11 +302,17 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 		failures := uint(math.Ceil(cfg.FailureRate * float64(cfg.Executions)))
 		cb = cb.WithFailureThresholdRatio(max(failures, 1), cfg.Executions)
 	}
-	if onState != nil {
-		cb = cb.OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
+	t := &Tier{cfg: cfg}
+	cb = cb.OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
+		if e.NewState == circuitbreaker.OpenState {
+			t.openUntil.Store(monotonic() + int64(cfg.OpenFor))
+		} else {
+			t.openUntil.Store(0)
+		}
+		if onState != nil {
 			onState(StateChange{From: stateName(e.OldState), To: stateName(e.NewState)})
-		})
-	}
+		}
+	})
 	b := budget.NewBuilder().WithMaxRate(cfg.RetryBudget).WithMinConcurrency(3).Build()
 	counter, ok := b.(budgetCounter)
 	if !ok {
@@ -300,9 +321,8 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	rp := retrypolicy.NewBuilder[[]models.Tensor]().
 		HandleIf(func(_ []models.Tensor, err error) bool { return err != nil }).
 		AbortIf(func(_ []models.Tensor, err error) bool {
-			var perm *permanentError
 			return err != nil && (errors.Is(err, models.ErrInvalidInput) || errors.Is(err, ErrTimeout) ||
-				errors.Is(err, ErrOpen) || errors.Is(err, ErrFull) || errors.As(err, &perm))
+				errors.Is(err, ErrOpen) || errors.Is(err, ErrFull) || isPermanent(err))
 		}).
 		WithMaxAttempts(cfg.MaxAttempts).
 		WithBackoff(cfg.Backoff, cfg.MaxBackoff).
@@ -311,14 +331,18 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	if cfg.Jitter > 0 {
 		rp = rp.WithJitterFactor(cfg.Jitter)
 	}
-	return &Tier{
-		cfg:      cfg,
-		breaker:  cb.Build(),
-		bulkhead: bulkhead.NewBuilder[[]models.Tensor](uint(cfg.MaxConcurrent)).Build(),
-		budget:   counter,
-		retry:    failsafe.With[[]models.Tensor](rp.Build()),
-	}, nil
+	t.breaker = cb.Build()
+	t.bulkhead = bulkhead.NewBuilder[[]models.Tensor](uint(cfg.MaxConcurrent)).Build()
+	t.budget = counter
+	t.retry = failsafe.With[[]models.Tensor](rp.Build())
+	return t, nil
 }
+
+// epoch anchors monotonic.
+var epoch = time.Now()
+
+// monotonic returns nanoseconds since epoch on the monotonic clock.
+func monotonic() int64 { return int64(time.Since(epoch)) }
 
 func stateName(s circuitbreaker.State) string {
 	switch s {
@@ -379,6 +403,9 @@ func b2i(b bool) int {
 // once makes one attempt if the bulkhead and breaker allow it, and records
 // its outcome with the breaker.
 func (t *Tier) once(ctx context.Context, inputs []models.Tensor, attempt Attempt) ([]models.Tensor, bool, error) {
+	if until := t.openUntil.Load(); until != 0 && monotonic() < until {
+		return nil, false, ErrOpen
+	}
 	if !t.bulkhead.TryAcquirePermit() {
 		return nil, false, ErrFull
 	}

@@ -79,7 +79,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := p.Config()
-	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 10 || c.FailureRate != 0.5 ||
+	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 30 || c.FailureRate != 0.5 ||
 		c.OpenFor != time.Second || c.Probes != 3 || c.MaxConcurrent != 8 || c.RetryBudget != 0.2 {
 		t.Fatalf("defaults = %+v", c)
 	}
@@ -97,11 +97,11 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		calls++
 		return nil, errors.New("down")
 	}
-	// A single replica that fails every call trips within five requests:
-	// five failed attempts out of the last ten, each request making two.
+	// A single replica that fails every call trips within eight requests:
+	// 15 failed attempts out of the last 30, each request making two.
 	for i := 0; p.State() == "closed"; i++ {
-		if i == 5 {
-			t.Fatalf("breaker still closed after 5 failing requests and %d attempts", calls)
+		if i == 8 {
+			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
 		}
 		_, attempts, err := p.Do(context.Background(), nil, fail)
 		if err == nil || attempts < 1 {

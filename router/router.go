@@ -53,6 +53,13 @@ type LastGood interface {
 	Put(key string, e cache.Entry)
 }
 
+// offerer is a LastGood that can store without making the request wait:
+// [*cache.Store] queues the write for its own goroutine. The router uses it
+// when present, so requests never contend for the cache's locks.
+type offerer interface {
+	Offer(key string, e cache.Entry) bool
+}
+
 // Tier is one model rung of the ladder.
 type Tier struct {
 	// Name labels the tier in answers, errors and events. Required and
@@ -128,6 +135,7 @@ type Router struct {
 	rungs  []*rung
 	key    func([]models.Tensor) string
 	store  LastGood
+	offer  offerer      // store, when it can take writes without waiting
 	owned  *cache.Store // the default cache, closed by Close
 	check  func([]models.Tensor) error
 	stale  time.Duration
@@ -146,6 +154,7 @@ type rung struct {
 	model   Model
 	timed   timeoutPredictor // model, when it can bound its own runs
 	version string
+	timeout time.Duration // the tier's per-attempt timeout
 	policy  *policy.Tier
 	outputs []models.TensorInfo // expected outputs, when the model has a signature
 	attempt policy.Attempt      // bound once, so Do allocates nothing
@@ -204,6 +213,7 @@ func New(cfg Config) (*Router, error) {
 			return nil, fmt.Errorf("router: tier %q: %w", t.Name, err)
 		}
 		rg.policy = p
+		rg.timeout = p.Config().Timeout
 		rg.attempt = rg.try
 		byName[t.Name] = rg
 	}
@@ -266,6 +276,7 @@ func New(cfg Config) (*Router, error) {
 			}
 			r.owned, r.store = s, s
 		}
+		r.offer, _ = r.store.(offerer)
 	}
 	r.serving.Store(-1)
 	return r, nil
@@ -384,7 +395,12 @@ func (r *Router) Predict(ctx context.Context, inputs []models.Tensor, opts ...Op
 			end := r.now()
 			if rg.kind == KindModel && r.store != nil {
 				// Only validated model answers become last-good answers.
-				r.store.Put(cacheKey(), cache.Entry{Outputs: ans.Outputs, Tier: rg.name, Version: rg.version, Stored: end})
+				e := cache.Entry{Outputs: ans.Outputs, Tier: rg.name, Version: rg.version, Stored: end}
+				if r.offer != nil {
+					r.offer.Offer(cacheKey(), e)
+				} else {
+					r.store.Put(cacheKey(), e)
+				}
 			}
 			ans.Tier, ans.Position, ans.Kind = rg.name, pos, rg.kind
 			ans.Degraded = pos > 0
@@ -430,7 +446,7 @@ func (rg *rung) try(ctx context.Context, inputs []models.Tensor) (out []models.T
 			out, err = nil, policy.Permanent(&PanicError{Tier: rg.name, Value: v, Stack: debug.Stack()})
 		}
 	}()
-	timeout := rg.policy.Config().Timeout
+	timeout := rg.timeout
 	if rg.timed != nil {
 		out, err = rg.timed.PredictTimeout(ctx, timeout, inputs)
 		if errors.Is(err, models.ErrTimeout) {

@@ -243,8 +243,8 @@ func paced(sys system, set dataset.Set, reqs []request, rate float64, safety tim
 	wg.Wait()
 }
 
-// run is one system's run of one scenario.
-type run struct {
+// trial is one system's run of one scenario.
+type trial struct {
 	scenario string
 	system   string
 	recs     []record
@@ -264,6 +264,8 @@ type run struct {
 // loaded holds one system's own model sessions.
 type loaded struct{ primary, backup *models.Model }
 
+// loadModels loads fresh sessions of both models and warms them up, so
+// that no system pays a session's first, slow runs during the measurement.
 func loadModels() (loaded, error) {
 	p, err := models.Load(testdataPath("primary.onnx"), models.Options{Name: "primary"})
 	if err != nil {
@@ -274,21 +276,31 @@ func loadModels() (loaded, error) {
 		p.Close()
 		return loaded{}, err
 	}
-	return loaded{p, b}, nil
+	l := loaded{p, b}
+	for range 20 {
+		if err := errors.Join(p.Warmup(context.Background()), b.Warmup(context.Background())); err != nil {
+			l.close()
+			return loaded{}, err
+		}
+	}
+	return l, nil
 }
 
 func (l loaded) close() error { return errors.Join(l.primary.Close(), l.backup.Close()) }
 
 // runSystem runs scenario s against a fresh instance of system name: new
 // model sessions, new fault injectors seeded with seed, a new router.
-func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profile, seed uint64, t0 time.Time, done *atomic.Int64) (*run, error) {
+func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profile, seed uint64, t0 time.Time, done *atomic.Int64) (*trial, error) {
 	ms, err := loadModels()
 	if err != nil {
 		return nil, err
 	}
 	defer ms.close()
+	if t0.IsZero() {
+		t0 = time.Now() // closed loop: the clock starts once the models are ready
+	}
 
-	rn := &run{scenario: s.name, system: name, recs: make([]record, len(reqs))}
+	rn := &trial{scenario: s.name, system: name, recs: make([]record, len(reqs))}
 	rn.breakerOpen.Store(-1)
 	primaryFault, backupFault := s.base, chaos.Fault{}
 	var faulting atomic.Bool
@@ -380,17 +392,17 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 // closed-loop scenario, so that they do not share the CPU, and side by
 // side from the same start for a paced one, so that their fault windows
 // line up and the run takes a third of the time.
-func runScenario(s scenario, set dataset.Set, p profile, seed uint64, done *atomic.Int64) ([]*run, error) {
+func runScenario(s scenario, set dataset.Set, p profile, seed uint64, done *atomic.Int64) ([]*trial, error) {
 	reqs := requests(set, s.requests, s.invalidRate, seed)
-	runs := make([]*run, len(systems))
+	runs := make([]*trial, len(systems))
 	errs := make([]error, len(systems))
 	if !s.paced() {
 		for i, name := range systems {
-			runs[i], errs[i] = runSystem(s, name, set, reqs, p, seed, time.Now(), done)
+			runs[i], errs[i] = runSystem(s, name, set, reqs, p, seed, time.Time{}, done)
 		}
 		return runs, errors.Join(errs...)
 	}
-	t0 := time.Now().Add(50 * time.Millisecond)
+	t0 := time.Now().Add(300 * time.Millisecond) // after every system has loaded its models
 	var wg sync.WaitGroup
 	for i, name := range systems {
 		wg.Go(func() { runs[i], errs[i] = runSystem(s, name, set, reqs, p, seed, t0, done) })
@@ -420,8 +432,8 @@ func percentiles(lats []time.Duration) latencyStats {
 // calibration is the fault-free behaviour of each model on its own.
 type calibration struct {
 	primary, backup latencyStats
-	// primaryAccuracy is the primary's accuracy on every held-out row.
-	primaryAccuracy, backupAccuracy float64
+	// Accuracy of each rung alone on every held-out row.
+	primaryAccuracy, backupAccuracy, heuristicAccuracy float64
 }
 
 // calibrate measures each model alone, straight through models.Model, with
@@ -451,11 +463,12 @@ func calibrate(set dataset.Set, p profile, seed uint64) (calibration, error) {
 	c.backup = measure(ms.backup)
 	c.primaryAccuracy = accuracy(ms.primary, set)
 	c.backupAccuracy = accuracy(ms.backup, set)
+	c.heuristicAccuracy = accuracy(router.ModelFunc(heuristic), set)
 	return c, nil
 }
 
 // accuracy scores m once on every row of set.
-func accuracy(m *models.Model, set dataset.Set) float64 {
+func accuracy(m router.Model, set dataset.Set) float64 {
 	correct := 0
 	for i := range set.Rows {
 		rec := do(rawSystem{m}, set, request{row: i}, time.Minute, time.Now())

@@ -113,11 +113,19 @@ var scenarioNames = []string{"steady", "transient", "primary-down", "primary-han
 
 // slowTail returns the slow tail's extra latency and the router's tuned
 // primary timeout, from the primary's calibrated latency.
+//
+// The tail is at least slowFloor: 50× a 5 µs model is 0.25 ms, inside the
+// timer and scheduler jitter of a loaded 2-core machine (a 1 ms timer fires
+// up to ~2 ms late there), where no timeout could cut it. A slow call of a
+// real model — 50× a 0.5 ms model — is 25 ms.
 func slowTail(c calibration) (slow, timeout time.Duration) {
-	slow = max(50*c.primary.p50, 10*time.Millisecond)
+	slow = max(50*c.primary.p50, slowFloor)
 	timeout = max(5*c.primary.p99, time.Millisecond)
 	return slow, timeout
 }
+
+// slowFloor is the shortest slow call the slow-tail scenario injects.
+const slowFloor = 25 * time.Millisecond
 
 // catalogue returns the scenarios of profile p, in order. The slow tail is
 // sized from the calibration c.
@@ -137,7 +145,7 @@ func catalogue(p profile, c calibration) []scenario {
 			requests: n, concurrency: conc, primary: chaos.Fault{ErrorRate: 1}},
 		{name: "primary-hang", about: fmt.Sprintf("primary calls never return unless cancelled; paced at %.0f req/s", p.rate),
 			requests: hangN, rate: p.rate, primary: chaos.Fault{HangRate: 1}},
-		{name: "slow-tail", about: fmt.Sprintf("5%% of primary calls take %v longer (50x the primary's p50, at least 10ms)", slow.Round(time.Microsecond)),
+		{name: "slow-tail", about: fmt.Sprintf("5%% of primary calls take %v longer (50x the primary's p50, at least 25ms)", slow.Round(time.Microsecond)),
 			requests: n, concurrency: conc, primary: chaos.Fault{SlowRate: 0.05, SlowLatency: slow},
 			tuning: fmt.Sprintf("primary Timeout %v (5x the primary's calibrated p99, at least 1ms), as policy.Config.Timeout advises; the default 100ms is above the tail",
 				slowTimeout.Round(time.Microsecond)),
