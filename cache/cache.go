@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -192,14 +193,19 @@ func (s *Store) run(every time.Duration) {
 // gather; it bounds how soon an offered entry becomes visible.
 const batchPause = time.Millisecond
 
-// drain stores every queued write.
+// drain stores every queued write, yielding the processor every few
+// writes so that requests running beside it wait microseconds, not the
+// length of a whole batch.
 func (s *Store) drain() {
-	for {
+	for n := 1; ; n++ {
 		select {
 		case w := <-s.queue:
 			s.put(w.key, w.it)
 		default:
 			return
+		}
+		if n%16 == 0 {
+			runtime.Gosched()
 		}
 	}
 }

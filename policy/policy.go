@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -267,11 +268,22 @@ type StateChange struct {
 // Tier holds one model tier's failsafe-go policies, built once. It is safe
 // for concurrent use.
 type Tier struct {
-	// openUntil mirrors an open breaker without its lock: until this
-	// monotonic instant (nanoseconds since epoch) requests skip the tier at
-	// once. Zero when the breaker is not open. Under load an open breaker
-	// is asked on every request, and its mutex would become the hot spot.
+	// The breaker's state is mirrored in atomics so that the request path
+	// takes no lock in the two states it spends nearly all its time in.
+	// Under load a mutex asked on every request becomes the hot spot and
+	// puts parked goroutines in the tail latency.
+	//
+	// openUntil: while the breaker is open, the monotonic instant
+	// (nanoseconds since epoch) until which requests skip the tier.
+	// closed: the breaker is closed and counts by executions, so attempts
+	// need no permit and successes are only counted (pendingOK), to be
+	// recorded in front of the next failure: a success matters to a
+	// count-based breaker only as one of the last Executions results
+	// before a failure.
 	openUntil atomic.Int64
+	closed    atomic.Bool
+	pendingOK atomic.Int64
+	mirror    sync.Mutex // serialises updates of the mirror
 
 	cfg      Config
 	breaker  circuitbreaker.CircuitBreaker[[]models.Tensor]
@@ -304,11 +316,7 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	}
 	t := &Tier{cfg: cfg}
 	cb = cb.OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
-		if e.NewState == circuitbreaker.OpenState {
-			t.openUntil.Store(monotonic() + int64(cfg.OpenFor))
-		} else {
-			t.openUntil.Store(0)
-		}
+		t.syncMirror()
 		if onState != nil {
 			onState(StateChange{From: stateName(e.OldState), To: stateName(e.NewState)})
 		}
@@ -332,10 +340,30 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 		rp = rp.WithJitterFactor(cfg.Jitter)
 	}
 	t.breaker = cb.Build()
+	t.closed.Store(cfg.Window == 0)
 	t.bulkhead = bulkhead.NewBuilder[[]models.Tensor](uint(cfg.MaxConcurrent)).Build()
 	t.budget = counter
 	t.retry = failsafe.With[[]models.Tensor](rp.Build())
 	return t, nil
+}
+
+// syncMirror copies the breaker's current state into the atomics. It runs
+// after every transition, under t.mirror, and reads the state afresh, so
+// the last update always reflects the last transition.
+func (t *Tier) syncMirror() {
+	t.mirror.Lock()
+	defer t.mirror.Unlock()
+	switch t.breaker.State() {
+	case circuitbreaker.OpenState:
+		t.closed.Store(false)
+		t.openUntil.Store(monotonic() + int64(t.breaker.RemainingDelay()))
+	case circuitbreaker.HalfOpenState:
+		t.closed.Store(false)
+		t.openUntil.Store(0)
+	default:
+		t.openUntil.Store(0)
+		t.closed.Store(t.cfg.Window == 0)
+	}
 }
 
 // epoch anchors monotonic.
@@ -410,16 +438,22 @@ func (t *Tier) once(ctx context.Context, inputs []models.Tensor, attempt Attempt
 		return nil, false, ErrFull
 	}
 	defer t.bulkhead.ReleasePermit()
-	if !t.breaker.TryAcquirePermit() {
+	closed := t.closed.Load()
+	if !closed && !t.breaker.TryAcquirePermit() {
 		return nil, false, ErrOpen
 	}
 	out, err := attempt(ctx, inputs)
 	switch o := Classify(ctx, err); {
+	case o == OK && closed:
+		t.pendingOK.Add(1)
 	case o == OK:
 		t.breaker.RecordSuccess()
 	case o.Counts():
+		for n := min(t.pendingOK.Swap(0), int64(t.cfg.Executions)); n > 0; n-- {
+			t.breaker.RecordSuccess()
+		}
 		t.breaker.RecordFailure()
-	case t.breaker.IsHalfOpen():
+	case !closed && t.breaker.IsHalfOpen():
 		// A half-open probe that says nothing about the model's health
 		// (the caller left, or sent bad input) still used a probe permit.
 		// Start the probe round again so the permits are not lost.
