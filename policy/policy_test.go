@@ -138,3 +138,39 @@ func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
+	p, err := policy.New(policy.Config{MaxAttempts: 1}, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, []models.Tensor) ([]models.Tensor, error) { return nil, nil }
+	fail := func(context.Context, []models.Tensor) ([]models.Tensor, error) { return nil, errors.New("down") }
+
+	// Given a tier that failed one call in ten for a long while,
+	for i := range 3000 {
+		attempt := ok
+		if i%10 == 0 {
+			attempt = fail
+		}
+		p.Do(context.Background(), nil, attempt)
+	}
+	if p.State() != "closed" {
+		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
+	}
+	// when it starts failing every call, then its long healthy history
+	// does not delay the breaker: 15 failures among the last 30 open it
+	// (the window still holds one failure from before).
+	for i := range 15 {
+		if p.State() != "closed" {
+			if i < 14 {
+				t.Fatalf("opened after %d failures, want 14 or 15", i)
+			}
+			break
+		}
+		p.Do(context.Background(), nil, fail)
+	}
+	if p.State() != "open" {
+		t.Fatalf("state %s after 15 straight failures, want open", p.State())
+	}
+}
