@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
@@ -22,23 +20,7 @@ import (
 
 var haveRuntime bool
 
-func TestMain(m *testing.M) {
-	haveRuntime = testenv.InitRuntime()
-	code := m.Run()
-	if haveRuntime {
-		if err := models.ShutdownRuntime(); err != nil {
-			println("ShutdownRuntime:", err.Error())
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
 
 func load(t *testing.T, name string) *models.Model {
 	t.Helper()

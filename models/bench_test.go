@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
 )
@@ -18,37 +16,7 @@ func BenchmarkOverhead(b *testing.B) {
 	row := heldout(b).Rows[0]
 	path := testenv.Testdata("primary.onnx")
 
-	b.Run("raw", func(b *testing.B) {
-		so, err := ort.NewSessionOptions()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer so.Destroy()
-		so.SetIntraOpNumThreads(1)
-		so.SetInterOpNumThreads(1)
-		s, err := ort.NewDynamicAdvancedSession(path, []string{"features"}, []string{"probability"}, so)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Destroy()
-		in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer in.Destroy()
-		out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer out.Destroy()
-		ins, outs := []ort.Value{in}, []ort.Value{out}
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := s.Run(ins, outs); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Run("raw", func(b *testing.B) { testenv.BenchmarkRaw(b, "primary.onnx", row) })
 
 	b.Run("model", func(b *testing.B) {
 		m, err := models.Load(path, models.Options{})

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
@@ -34,21 +32,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	haveRuntime = testenv.InitRuntime()
-	code := m.Run()
-	if haveRuntime {
-		if err := models.ShutdownRuntime(); err != nil {
-			println("ShutdownRuntime:", err.Error())
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.Main(m, &haveRuntime))
 }
 
 func load(t testing.TB, name string) *models.Model {

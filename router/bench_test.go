@@ -5,8 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	ort "github.com/yalue/onnxruntime_go"
-
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
@@ -34,8 +32,8 @@ func BenchmarkOverhead(b *testing.B) {
 		{"", "primary.onnx", "backup.onnx"},
 		{"medium/", "medium.onnx", "backup.onnx"},
 	} {
-		b.Run(pair.prefix+"raw", func(b *testing.B) { benchRaw(b, pair.primary, row) })
-		b.Run(pair.prefix+"raw-backup", func(b *testing.B) { benchRaw(b, pair.backup, row) })
+		b.Run(pair.prefix+"raw", func(b *testing.B) { testenv.BenchmarkRaw(b, pair.primary, row) })
+		b.Run(pair.prefix+"raw-backup", func(b *testing.B) { testenv.BenchmarkRaw(b, pair.backup, row) })
 		b.Run(pair.prefix+"router", func(b *testing.B) {
 			r := newRouter(b, load(b, pair.primary), load(b, pair.backup))
 			benchPredict(b, r, in, "primary")
@@ -78,38 +76,6 @@ func benchPredict(b *testing.B, r *router.Router, in []models.Tensor, want strin
 		}
 		if a.Tier != want {
 			b.Fatalf("served by %s, want %s", a.Tier, want)
-		}
-	}
-}
-
-func benchRaw(b *testing.B, file string, row []float32) {
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer so.Destroy()
-	so.SetIntraOpNumThreads(1)
-	so.SetInterOpNumThreads(1)
-	s, err := ort.NewDynamicAdvancedSession(testenv.Testdata(file), []string{"features"}, []string{"probability"}, so)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Destroy()
-	in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer in.Destroy()
-	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer out.Destroy()
-	ins, outs := []ort.Value{in}, []ort.Value{out}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Run(ins, outs); err != nil {
-			b.Fatal(err)
 		}
 	}
 }

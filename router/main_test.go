@@ -4,31 +4,13 @@ import (
 	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
 )
 
 var haveRuntime bool
 
-func TestMain(m *testing.M) {
-	haveRuntime = testenv.InitRuntime()
-	code := m.Run()
-	if haveRuntime {
-		if err := models.ShutdownRuntime(); err != nil {
-			println("ShutdownRuntime:", err.Error())
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
 
 func load(t testing.TB, name string) *models.Model {
 	t.Helper()

@@ -8,31 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/internal/testenv"
-	"github.com/ladder-ml/ladder/models"
 )
 
 var haveRuntime bool
 
-func TestMain(m *testing.M) {
-	haveRuntime = testenv.InitRuntime()
-	code := m.Run()
-	if haveRuntime {
-		if err := models.ShutdownRuntime(); err != nil {
-			println("ShutdownRuntime:", err.Error())
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
 
 // TestTinyProfile runs every scenario with a few hundred requests and
 // checks that the report, the pictures and the goals come out.

@@ -12,6 +12,9 @@ import (
 	"runtime"
 	"testing"
 
+	ort "github.com/yalue/onnxruntime_go"
+	"go.uber.org/goleak"
+
 	"github.com/ladder-ml/ladder/models"
 )
 
@@ -61,5 +64,64 @@ func RequireRuntime(t testing.TB, available bool) {
 	t.Helper()
 	if !available {
 		t.Skip("ONNX Runtime not available; run `make ort` or set " + models.LibraryEnv)
+	}
+}
+
+// Main is the TestMain of every package whose tests need ONNX Runtime. It
+// initialises the runtime (see InitRuntime), stores whether it is
+// available in *available, runs the tests, shuts the runtime down, and
+// fails the run if any goroutine outlived the tests. It returns the exit
+// code for os.Exit.
+func Main(m *testing.M, available *bool) int {
+	*available = InitRuntime()
+	code := m.Run()
+	if *available {
+		if err := models.ShutdownRuntime(); err != nil {
+			println("testenv: ShutdownRuntime:", err.Error())
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			println("testenv: goleak:", err.Error())
+			code = 1
+		}
+	}
+	return code
+}
+
+// BenchmarkRaw runs file through onnxruntime_go directly, with reused input
+// and output tensors and one thread: the baseline sub-benchmark the
+// packages' overhead benchmarks compare against. The model must take
+// "features" float32 [1,30] and give "probability" float32 [1,1].
+func BenchmarkRaw(b *testing.B, file string, row []float32) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	so.SetIntraOpNumThreads(1)
+	so.SetInterOpNumThreads(1)
+	s, err := ort.NewDynamicAdvancedSession(Testdata(file), []string{"features"}, []string{"probability"}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Destroy()
+	in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Destroy()
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Destroy()
+	ins, outs := []ort.Value{in}, []ort.Value{out}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Run(ins, outs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
