@@ -318,9 +318,9 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		return nil, fmt.Errorf("models: %s: run failed: %w", m.name, err)
 	}
 
-	result := make([]Tensor, len(s.outs))
+	result, dims := newResult(len(s.outs))
 	for i := range s.outs {
-		result[i], err = s.readOutput(i, m.sig.Outputs[i].Name, reuse || m.reuseOut.Load())
+		result[i], err = s.readOutput(i, m.sig.Outputs[i].Name, reuse || m.reuseOut.Load(), &dims)
 		if err != nil {
 			s.dropOutputs()
 			return nil, fmt.Errorf("models: %s: reading output %q: %w", m.name, m.sig.Outputs[i].Name, err)
@@ -332,6 +332,23 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		s.dropOutputs()
 	}
 	return result, nil
+}
+
+// result backs the outputs of a typical run in one allocation: the tensor
+// list and their shapes.
+type result struct {
+	tensors [2]Tensor
+	dims    [8]int64
+}
+
+// newResult returns room for n output tensors and, in dims, spare room for
+// their shapes.
+func newResult(n int) ([]Tensor, []int64) {
+	if n > 2 {
+		return make([]Tensor, n), nil
+	}
+	r := &result{}
+	return r.tensors[:n:n], r.dims[:0:len(r.dims)]
 }
 
 // check validates inputs against the signature and stores them in

@@ -197,7 +197,7 @@ func newTensor[T ort.TensorData](shape ort.Shape, d []T) (ort.Value, error) {
 // the data is copied, because the output stays in the scratch for the next
 // run; otherwise its Go-owned buffer is handed to the caller and the
 // output is released by dropOutputs.
-func (s *scratch) readOutput(i int, name string, copyData bool) (Tensor, error) {
+func (s *scratch) readOutput(i int, name string, copyData bool, dims *[]int64) (Tensor, error) {
 	v := s.outs[i]
 	t := Tensor{Name: name}
 	switch o := v.(type) {
@@ -225,9 +225,22 @@ func (s *scratch) readOutput(i int, name string, copyData bool) (Tensor, error) 
 	}
 	t.Shape = s.outShapes[i]
 	if copyData {
-		t.Shape = slices.Clone(t.Shape)
+		t.Shape = cloneShape(t.Shape, dims)
 	}
 	return t, nil
+}
+
+// cloneShape copies shape into the spare room of *dims when it fits, and
+// into a new slice otherwise.
+func cloneShape(shape []int64, dims *[]int64) []int64 {
+	d := *dims
+	if len(d)+len(shape) > cap(d) {
+		return slices.Clone(shape)
+	}
+	start := len(d)
+	d = append(d, shape...)
+	*dims = d
+	return d[start:len(d):len(d)]
 }
 
 func outputData[T ort.TensorData](t *ort.Tensor[T], copyData bool) []T {
