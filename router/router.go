@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -251,7 +252,7 @@ func New(cfg Config) (*Router, error) {
 		switch {
 		case rg == nil:
 			return nil, bad("Order names %q, which is neither a tier nor a configured rung; expected one of %s",
-				name, strings.Join(slices.Sorted(mapKeys(byName)), ", "))
+				name, strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
 		case slices.Contains(r.rungs, rg):
 			return nil, bad("Order names %q twice", name)
 		}
@@ -280,16 +281,6 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.serving.Store(-1)
 	return r, nil
-}
-
-func mapKeys(m map[string]*rung) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Option sets a per-request limit on [Router.Predict].
@@ -322,19 +313,11 @@ func (r *Router) options(opts []Option) (stale time.Duration, lowest int, err er
 	if req.lowest != "" {
 		i := slices.IndexFunc(r.rungs, func(rg *rung) bool { return rg.name == req.lowest })
 		if i < 0 {
-			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, r.rungNames())
+			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, strings.Join(r.Rungs(), ", "))
 		}
 		lowest = i
 	}
 	return req.stale, lowest, nil
-}
-
-func (r *Router) rungNames() string {
-	names := make([]string, len(r.rungs))
-	for i, rg := range r.rungs {
-		names[i] = rg.name
-	}
-	return strings.Join(names, ", ")
 }
 
 // Predict returns the best answer available now for inputs, labelled with
