@@ -16,6 +16,7 @@ import (
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 var haveRuntime bool
@@ -53,12 +54,12 @@ func TestDegradedAnswersStayAccurate(t *testing.T) {
 			{Name: "primary", Model: primary, Policy: quick},
 			{Name: "backup", Model: backup, Policy: quick},
 		},
-		Heuristic: func(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
+		Heuristic: func(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 			p := float32(0.85)
 			if in[0].Data.([]float32)[0] > 15 {
 				p = 0.15
 			}
-			return []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{p})}, nil
+			return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, nil
 		},
 		OnEvent: func(e router.Event) {
 			if e.Kind == router.Switched {
@@ -92,7 +93,7 @@ func TestDegradedAnswersStayAccurate(t *testing.T) {
 		tiers := map[string]int{}
 		correct := 0
 		for i, row := range set.Rows {
-			a, err := r.Predict(context.Background(), []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)})
+			a, err := r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
 			if err != nil {
 				t.Fatalf("%s: row %d: %v", ph.name, i, err)
 			}

@@ -11,7 +11,7 @@ import (
 	gocache "github.com/patrickmn/go-cache"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // BenchmarkPut measures the router's hot-path store of a primary-model
@@ -21,7 +21,7 @@ func BenchmarkPut(b *testing.B) {
 	e := probability(0.93)
 	keys := make([]string, 1<<16)
 	for i := range keys {
-		keys[i] = cache.Key([]models.Tensor{models.NewTensor("features", []int64{1, 1}, []float32{float32(i)})})
+		keys[i] = cache.Key([]tensor.Tensor{tensor.New("features", []int64{1, 1}, []float32{float32(i)})})
 	}
 
 	b.Run("baseline/gocache-Set", func(b *testing.B) {

@@ -9,9 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/tensor"
 	gocache "github.com/patrickmn/go-cache"
-
-	"github.com/ladder-ml/ladder/models"
 )
 
 // Defaults used for zero [Config] fields.
@@ -50,7 +49,7 @@ type Config struct {
 
 // Entry is one last-good answer of a model tier.
 type Entry struct {
-	Outputs []models.Tensor // the validated model outputs
+	Outputs []tensor.Tensor // the validated model outputs
 	Tier    string          // name of the tier that produced it
 	Version string          // model version that produced it
 	Stored  time.Time       // when it was stored
@@ -107,7 +106,7 @@ type item struct {
 	e   Entry
 	seq uint64
 
-	outs [2]models.Tensor // backing for e.Outputs when there are at most two
+	outs [2]tensor.Tensor // backing for e.Outputs when there are at most two
 	dims [8]int64         // backing for their shapes when they fit
 }
 
@@ -243,11 +242,11 @@ func (s *Store) copyIn(e Entry) *item {
 	n := len(e.Outputs)
 	outs := it.outs[:0:len(it.outs)]
 	if n > len(it.outs) {
-		outs = make([]models.Tensor, 0, n)
+		outs = make([]tensor.Tensor, 0, n)
 	}
 	dims := it.dims[:0:len(it.dims)]
 	for _, t := range e.Outputs {
-		c := models.Tensor{Data: t.Data}.Clone() // the data only
+		c := tensor.Tensor{Data: t.Data}.Clone() // the data only
 		c.Name = t.Name
 		if len(dims)+len(t.Shape) <= cap(dims) {
 			start := len(dims)
@@ -334,7 +333,7 @@ func (s *Store) Get(key string) (Entry, bool) {
 		return Entry{}, false
 	}
 	e := v.(*item).e
-	e.Outputs = models.CloneAll(e.Outputs)
+	e.Outputs = tensor.CloneAll(e.Outputs)
 	return e, true
 }
 

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 func TestMain(m *testing.M) {
@@ -34,7 +34,7 @@ func newStore(t testing.TB, cfg cache.Config) *cache.Store {
 // probability returns an entry shaped like the primary model's answer.
 func probability(p float32) cache.Entry {
 	return cache.Entry{
-		Outputs: []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{p})},
+		Outputs: []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})},
 		Tier:    "primary",
 		Version: "1",
 	}
@@ -46,7 +46,7 @@ func prob(t *testing.T, e cache.Entry) float32 {
 	if len(e.Outputs) != 1 {
 		t.Fatalf("got %d outputs, want 1", len(e.Outputs))
 	}
-	d, ok := models.Data[float32](e.Outputs[0])
+	d, ok := tensor.Data[float32](e.Outputs[0])
 	if !ok || len(d) != 1 {
 		t.Fatalf("output data = %#v, want one float32", e.Outputs[0].Data)
 	}
@@ -57,13 +57,13 @@ func TestPutGetRoundTrip(t *testing.T) {
 	s := newStore(t, cache.Config{})
 	stored := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	want := cache.Entry{
-		Outputs: []models.Tensor{
-			models.NewTensor("f32", []int64{1, 2}, []float32{0.25, 0.75}),
-			models.NewTensor("f64", []int64{1}, []float64{1.5}),
-			models.NewTensor("i32", []int64{2}, []int32{-1, 7}),
-			models.NewTensor("i64", []int64{1}, []int64{1 << 40}),
-			models.NewTensor("flag", []int64{1}, []bool{true}),
-			models.NewTensor("text", []int64{2}, []string{"a", "bc"}),
+		Outputs: []tensor.Tensor{
+			tensor.New("f32", []int64{1, 2}, []float32{0.25, 0.75}),
+			tensor.New("f64", []int64{1}, []float64{1.5}),
+			tensor.New("i32", []int64{2}, []int32{-1, 7}),
+			tensor.New("i64", []int64{1}, []int64{1 << 40}),
+			tensor.New("flag", []int64{1}, []bool{true}),
+			tensor.New("text", []int64{2}, []string{"a", "bc"}),
 		},
 		Tier:    "backup",
 		Version: "v2",
@@ -118,13 +118,13 @@ func TestCopyIsolation(t *testing.T) {
 		{"shape", func(e *cache.Entry) { e.Outputs[0].Shape[0] = 99 }},
 		{"tensor name", func(e *cache.Entry) { e.Outputs[0].Name = "changed" }},
 		{"string data", func(e *cache.Entry) { e.Outputs[1].Data.([]string)[0] = "changed" }},
-		{"outputs slice", func(e *cache.Entry) { e.Outputs[1] = models.Tensor{} }},
+		{"outputs slice", func(e *cache.Entry) { e.Outputs[1] = tensor.Tensor{} }},
 	}
 	fresh := func() cache.Entry {
 		return cache.Entry{
-			Outputs: []models.Tensor{
-				models.NewTensor("probability", []int64{1, 1}, []float32{0.5}),
-				models.NewTensor("label", []int64{1}, []string{"benign"}),
+			Outputs: []tensor.Tensor{
+				tensor.New("probability", []int64{1, 1}, []float32{0.5}),
+				tensor.New("label", []int64{1}, []string{"benign"}),
 			},
 			Tier:   "primary",
 			Stored: time.Unix(1700000000, 0),

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 func Example() {
@@ -15,21 +15,21 @@ func Example() {
 	}
 	defer store.Close()
 
-	inputs := []models.Tensor{
-		models.NewTensor("features", []int64{1, 3}, []float32{14.2, 20.1, 92.0}),
+	inputs := []tensor.Tensor{
+		tensor.New("features", []int64{1, 3}, []float32{14.2, 20.1, 92.0}),
 	}
 	key := cache.Key(inputs)
 
 	// After the primary model answers and its answer passes validation:
 	store.Put(key, cache.Entry{
-		Outputs: []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{0.93})},
+		Outputs: []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.93})},
 		Tier:    "primary",
 		Version: "3",
 	})
 
 	// Later, when every model tier fails for the same inputs:
 	if e, ok := store.Get(key); ok {
-		p, _ := models.Data[float32](e.Outputs[0])
+		p, _ := tensor.Data[float32](e.Outputs[0])
 		fmt.Printf("last good answer from %s v%s: %.2f\n", e.Tier, e.Version, p[0])
 	}
 	// Output:

@@ -6,8 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
-
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // keyVersion is the first byte hashed by Key. Bump it whenever the encoding
@@ -25,12 +24,12 @@ const keyVersion = 2
 // The key depends only on the tensors' values, never on the process, the
 // machine or its byte order, so it can be shared across a fleet. The hashed
 // encoding is a version byte (2), the tensor count, then for each tensor its
-// name, its element type ([models.DType] as one byte), its rank and
+// name, its element type ([tensor.DType] as one byte), its rank and
 // dimensions, its element count and its elements. Integers are 8 bytes
 // little-endian, except 4-byte int32 and float32 elements; floats are hashed
 // by their IEEE 754 bits (so 0 and -0 differ, and so do NaN payloads); bools
 // are one byte; strings are their length then their bytes.
-func Key(inputs []models.Tensor) string {
+func Key(inputs []tensor.Tensor) string {
 	var e encoder
 	e.h.Reset()
 	e.byte(keyVersion)
@@ -38,7 +37,7 @@ func Key(inputs []models.Tensor) string {
 	for i := range inputs {
 		t := &inputs[i]
 		dt := t.DType()
-		if dt == models.Invalid {
+		if dt == tensor.Invalid {
 			return ""
 		}
 		e.str(t.Name)

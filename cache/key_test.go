@@ -9,27 +9,27 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // row returns a primary-model input: one row of 30 float32 features.
-func row() []models.Tensor {
+func row() []tensor.Tensor {
 	f := make([]float32, 30)
 	for i := range f {
 		f[i] = float32(i) * 1.5
 	}
-	return []models.Tensor{models.NewTensor("features", []int64{1, 30}, f)}
+	return []tensor.Tensor{tensor.New("features", []int64{1, 30}, f)}
 }
 
 // mixed returns inputs of every element type.
-func mixed() []models.Tensor {
-	return []models.Tensor{
-		models.NewTensor("f32", []int64{2}, []float32{1, 2}),
-		models.NewTensor("f64", []int64{1}, []float64{3}),
-		models.NewTensor("i32", []int64{1}, []int32{4}),
-		models.NewTensor("i64", []int64{1}, []int64{5}),
-		models.NewTensor("flag", []int64{2}, []bool{true, false}),
-		models.NewTensor("text", []int64{2}, []string{"ab", "c"}),
+func mixed() []tensor.Tensor {
+	return []tensor.Tensor{
+		tensor.New("f32", []int64{2}, []float32{1, 2}),
+		tensor.New("f64", []int64{1}, []float64{3}),
+		tensor.New("i32", []int64{1}, []int32{4}),
+		tensor.New("i64", []int64{1}, []int64{5}),
+		tensor.New("flag", []int64{2}, []bool{true, false}),
+		tensor.New("text", []int64{2}, []string{"ab", "c"}),
 	}
 }
 
@@ -41,7 +41,7 @@ func TestKeyGolden(t *testing.T) {
 	// hand, in TestKeyEncodingByHand.
 	tests := []struct {
 		name   string
-		inputs []models.Tensor
+		inputs []tensor.Tensor
 		want   string
 	}{
 		{"no inputs", nil, "ef03f80c2f2a1026"},
@@ -58,7 +58,7 @@ func TestKeyGolden(t *testing.T) {
 }
 
 func TestKeyDeterministic(t *testing.T) {
-	for name, build := range map[string]func() []models.Tensor{"row": row, "mixed": mixed} {
+	for name, build := range map[string]func() []tensor.Tensor{"row": row, "mixed": mixed} {
 		a, b := cache.Key(build()), cache.Key(build())
 		if a != b {
 			t.Errorf("%s: Key of equal inputs differs: %q and %q", name, a, b)
@@ -73,27 +73,27 @@ func TestKeyChangesWithInput(t *testing.T) {
 	base := cache.Key(mixed())
 	tests := []struct {
 		name   string
-		change func(ts []models.Tensor) []models.Tensor
+		change func(ts []tensor.Tensor) []tensor.Tensor
 	}{
-		{"tensor name", func(ts []models.Tensor) []models.Tensor { ts[0].Name = "g32"; return ts }},
-		{"shape", func(ts []models.Tensor) []models.Tensor { ts[0].Shape = []int64{1, 2}; return ts }},
-		{"shape dimension", func(ts []models.Tensor) []models.Tensor { ts[1].Shape[0] = 2; return ts }},
-		{"dtype, same bits", func(ts []models.Tensor) []models.Tensor {
+		{"tensor name", func(ts []tensor.Tensor) []tensor.Tensor { ts[0].Name = "g32"; return ts }},
+		{"shape", func(ts []tensor.Tensor) []tensor.Tensor { ts[0].Shape = []int64{1, 2}; return ts }},
+		{"shape dimension", func(ts []tensor.Tensor) []tensor.Tensor { ts[1].Shape[0] = 2; return ts }},
+		{"dtype, same bits", func(ts []tensor.Tensor) []tensor.Tensor {
 			ts[0].Data = []int32{int32(math.Float32bits(1)), int32(math.Float32bits(2))}
 			return ts
 		}},
-		{"float32 element", func(ts []models.Tensor) []models.Tensor { ts[0].Data.([]float32)[1] = 2.0000002; return ts }},
-		{"float64 element", func(ts []models.Tensor) []models.Tensor { ts[1].Data.([]float64)[0] = 3.0000001; return ts }},
-		{"int32 element", func(ts []models.Tensor) []models.Tensor { ts[2].Data.([]int32)[0] = -4; return ts }},
-		{"int64 element", func(ts []models.Tensor) []models.Tensor { ts[3].Data.([]int64)[0] = 5 << 32; return ts }},
-		{"bool element", func(ts []models.Tensor) []models.Tensor { ts[4].Data.([]bool)[1] = true; return ts }},
-		{"string element", func(ts []models.Tensor) []models.Tensor { ts[5].Data.([]string)[1] = "d"; return ts }},
-		{"string boundary", func(ts []models.Tensor) []models.Tensor { ts[5].Data = []string{"a", "bc"}; return ts }},
-		{"element count", func(ts []models.Tensor) []models.Tensor { ts[0].Data = []float32{1, 2, 0}; return ts }},
-		{"tensor order", func(ts []models.Tensor) []models.Tensor { ts[0], ts[1] = ts[1], ts[0]; return ts }},
-		{"tensor dropped", func(ts []models.Tensor) []models.Tensor { return ts[:len(ts)-1] }},
-		{"empty tensor added", func(ts []models.Tensor) []models.Tensor {
-			return append(ts, models.NewTensor("", nil, []float32{}))
+		{"float32 element", func(ts []tensor.Tensor) []tensor.Tensor { ts[0].Data.([]float32)[1] = 2.0000002; return ts }},
+		{"float64 element", func(ts []tensor.Tensor) []tensor.Tensor { ts[1].Data.([]float64)[0] = 3.0000001; return ts }},
+		{"int32 element", func(ts []tensor.Tensor) []tensor.Tensor { ts[2].Data.([]int32)[0] = -4; return ts }},
+		{"int64 element", func(ts []tensor.Tensor) []tensor.Tensor { ts[3].Data.([]int64)[0] = 5 << 32; return ts }},
+		{"bool element", func(ts []tensor.Tensor) []tensor.Tensor { ts[4].Data.([]bool)[1] = true; return ts }},
+		{"string element", func(ts []tensor.Tensor) []tensor.Tensor { ts[5].Data.([]string)[1] = "d"; return ts }},
+		{"string boundary", func(ts []tensor.Tensor) []tensor.Tensor { ts[5].Data = []string{"a", "bc"}; return ts }},
+		{"element count", func(ts []tensor.Tensor) []tensor.Tensor { ts[0].Data = []float32{1, 2, 0}; return ts }},
+		{"tensor order", func(ts []tensor.Tensor) []tensor.Tensor { ts[0], ts[1] = ts[1], ts[0]; return ts }},
+		{"tensor dropped", func(ts []tensor.Tensor) []tensor.Tensor { return ts[:len(ts)-1] }},
+		{"empty tensor added", func(ts []tensor.Tensor) []tensor.Tensor {
+			return append(ts, tensor.New("", nil, []float32{}))
 		}},
 	}
 	for _, tt := range tests {
@@ -107,7 +107,7 @@ func TestKeyChangesWithInput(t *testing.T) {
 
 func TestKeyHashesFloatBits(t *testing.T) {
 	f := func(v float32) string {
-		return cache.Key([]models.Tensor{models.NewTensor("x", []int64{1}, []float32{v})})
+		return cache.Key([]tensor.Tensor{tensor.New("x", []int64{1}, []float32{v})})
 	}
 	negZero := float32(math.Copysign(0, -1))
 	if f(0) == f(negZero) {
@@ -122,13 +122,13 @@ func TestKeyHashesFloatBits(t *testing.T) {
 func TestKeyNameBoundaries(t *testing.T) {
 	// Names are length-prefixed, so moving bytes between neighbours changes
 	// the key.
-	a := []models.Tensor{
-		models.NewTensor("ab", nil, []int64{}),
-		models.NewTensor("c", nil, []int64{}),
+	a := []tensor.Tensor{
+		tensor.New("ab", nil, []int64{}),
+		tensor.New("c", nil, []int64{}),
 	}
-	b := []models.Tensor{
-		models.NewTensor("a", nil, []int64{}),
-		models.NewTensor("bc", nil, []int64{}),
+	b := []tensor.Tensor{
+		tensor.New("a", nil, []int64{}),
+		tensor.New("bc", nil, []int64{}),
 	}
 	if cache.Key(a) == cache.Key(b) {
 		t.Errorf("names ab,c and a,bc share key %q", cache.Key(a))
@@ -146,7 +146,7 @@ func TestKeyUnsupportedData(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := append(row(), models.Tensor{Name: "bad", Shape: []int64{1}, Data: tt.data})
+			in := append(row(), tensor.Tensor{Name: "bad", Shape: []int64{1}, Data: tt.data})
 			if got := cache.Key(in); got != "" {
 				t.Errorf("Key = %q, want \"\" for unsupported data", got)
 			}
@@ -172,13 +172,13 @@ func TestKeyEncodingByHand(t *testing.T) {
 	enc := []byte{2}
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
-	enc = append(enc, 'x', byte(models.Float32))
+	enc = append(enc, 'x', byte(tensor.Float32))
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint32(enc, math.Float32bits(1.5))
 	want = fmt.Sprintf("%016x", xxhash.Sum64(enc))
-	if got := cache.Key([]models.Tensor{models.NewTensor("x", []int64{1}, []float32{1.5})}); got != want {
+	if got := cache.Key([]tensor.Tensor{tensor.New("x", []int64{1}, []float32{1.5})}); got != want {
 		t.Fatalf("Key(x) = %q, want %q", got, want)
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // ErrInjected is wrapped by every error a [Faulty] injects, and matched by
@@ -37,16 +37,16 @@ var (
 )
 
 // Model is anything that predicts. It is the interface the router consumes,
-// declared again here so that chaos depends only on [models.Tensor].
+// declared again here so that chaos depends only on [tensor.Tensor].
 type Model interface {
-	Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+	Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
 
 // Func adapts a plain function to a [Model].
-type Func func(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+type Func func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // Predict returns f(ctx, inputs).
-func (f Func) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f Func) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f(ctx, inputs)
 }
 
@@ -147,27 +147,27 @@ func (f *Faulty) Reached() int64 { return f.reached.Load() }
 // or sleep cut short by ctx returns ctx.Err(); an injected panic panics with
 // [ErrPanic]. Otherwise it returns what the inner model returns, with its
 // floats replaced by NaN when [Fault].NaNRate fires.
-func (f *Faulty) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f *Faulty) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f.predict(ctx, 0, inputs)
 }
 
 // PredictTimeout is [Faulty.Predict] bounded by timeout, for callers such
 // as ladder's router that use a model's own timeout when it has one. An
 // injected hang or delay that outlasts timeout ends at the timeout with an
-// error matching [models.ErrTimeout]. The inner model is called through its
+// error matching context.DeadlineExceeded. The inner model is called through its
 // own PredictTimeout when it has one, so a wrapped ONNX model still has its
 // native run terminated. A timeout of zero or less means none.
-func (f *Faulty) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f *Faulty) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f.predict(ctx, timeout, inputs)
 }
 
 // Signature returns the inner model's signature when it has one, and the
 // zero Signature otherwise.
-func (f *Faulty) Signature() models.Signature {
-	if s, ok := f.m.(interface{ Signature() models.Signature }); ok {
+func (f *Faulty) Signature() tensor.Signature {
+	if s, ok := f.m.(interface{ Signature() tensor.Signature }); ok {
 		return s.Signature()
 	}
-	return models.Signature{}
+	return tensor.Signature{}
 }
 
 // Version returns the inner model's version when it has one, and ""
@@ -180,10 +180,10 @@ func (f *Faulty) Version() string {
 }
 
 type timeoutPredictor interface {
-	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error)
+	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
 
-func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	n := uint64(f.calls.Add(1)) // this call's place in the sequence keys its draws
 	s := f.state.Load()
 	ft := &s.fault
@@ -246,7 +246,7 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []mo
 }
 
 // call runs the inner model, bounded by timeout when it is positive.
-func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if timeout <= 0 {
 		return f.m.Predict(ctx, inputs)
 	}
@@ -263,7 +263,7 @@ func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []model
 }
 
 func timedOut(timeout time.Duration) error {
-	return fmt.Errorf("chaos: %w after %v", models.ErrTimeout, timeout)
+	return fmt.Errorf("chaos: timed out after %v: %w", timeout, context.DeadlineExceeded)
 }
 
 // Close closes the inner model if it implements [io.Closer], and is a no-op
@@ -294,7 +294,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // nanify returns a copy of ts in which every float tensor is replaced by a
 // new tensor of the same name and shape filled with NaN. The other tensors
 // are shared with ts, and ts itself is not touched.
-func nanify(ts []models.Tensor) []models.Tensor {
+func nanify(ts []tensor.Tensor) []tensor.Tensor {
 	if ts == nil {
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ladder-ml/ladder/chaos"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 func TestMain(m *testing.M) {
@@ -27,8 +27,8 @@ var probs = []float32{0.25, 0.75}
 
 // fixed is an inner model that always answers probs, shared, as a real
 // model's cached output might be.
-var fixed = chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
-	return []models.Tensor{models.NewTensor("probs", []int64{1, 2}, probs)}, nil
+var fixed = chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	return []tensor.Tensor{tensor.New("probs", []int64{1, 2}, probs)}, nil
 })
 
 // clock is a hand-turned clock for [chaos.WithClock].
@@ -43,7 +43,7 @@ func (c *clock) Now() time.Time          { return c.base.Add(time.Duration(c.off
 func (c *clock) Set(since time.Duration) { c.off.Store(int64(since)) }
 
 // call calls m, turning a panic into an error so counts can go on.
-func call(ctx context.Context, m chaos.Model) (out []models.Tensor, err error) {
+func call(ctx context.Context, m chaos.Model) (out []tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = r.(error)
@@ -363,11 +363,11 @@ func TestHangReturnsOnlyWhenContextIsDone(t *testing.T) {
 func TestNaN(t *testing.T) {
 	f64 := []float64{1, 2, 3}
 	ids := []int64{7, 8}
-	inner := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
-		return []models.Tensor{
-			models.NewTensor("probs", []int64{1, 2}, probs),
-			models.NewTensor("scores", []int64{3}, f64),
-			models.NewTensor("ids", []int64{2}, ids),
+	inner := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return []tensor.Tensor{
+			tensor.New("probs", []int64{1, 2}, probs),
+			tensor.New("scores", []int64{3}, f64),
+			tensor.New("ids", []int64{2}, ids),
 		}, nil
 	})
 	wantProbs, wantF64 := slices.Clone(probs), slices.Clone(f64)
@@ -385,8 +385,8 @@ func TestNaN(t *testing.T) {
 	if len(out) != 3 {
 		t.Fatalf("Predict() returned %d tensors, want 3", len(out))
 	}
-	p, _ := models.Data[float32](out[0])
-	s, _ := models.Data[float64](out[1])
+	p, _ := tensor.Data[float32](out[0])
+	s, _ := tensor.Data[float64](out[1])
 	if len(p) != len(probs) || len(s) != len(f64) {
 		t.Fatalf("lengths = %d, %d; want %d, %d", len(p), len(s), len(probs), len(f64))
 	}
@@ -411,7 +411,7 @@ func TestNaN(t *testing.T) {
 	if !slices.Equal(out[0].Shape, []int64{1, 2}) {
 		t.Errorf("probs shape = %v, want [1 2]", out[0].Shape)
 	}
-	if got, _ := models.Data[int64](out[2]); !slices.Equal(got, ids) {
+	if got, _ := tensor.Data[int64](out[2]); !slices.Equal(got, ids) {
 		t.Errorf("ids = %v, want %v", got, ids)
 	}
 	// and the inner model's own slices are untouched.
@@ -425,7 +425,7 @@ func TestNaN(t *testing.T) {
 
 func TestNaNKeepsTheInnerError(t *testing.T) {
 	boom := errors.New("boom")
-	m := chaos.Wrap(chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	m := chaos.Wrap(chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, boom
 	}), chaos.Fault{NaNRate: 1})
 	if _, err := m.Predict(context.Background(), nil); err != boom {
@@ -611,7 +611,7 @@ func BenchmarkPredict(b *testing.B) {
 
 func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
 	var sawDeadline atomic.Bool
-	inner := chaos.Func(func(ctx context.Context, in []models.Tensor) ([]models.Tensor, error) {
+	inner := chaos.Func(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 		_, ok := ctx.Deadline()
 		sawDeadline.Store(ok)
 		select {
@@ -636,8 +636,8 @@ func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
 			start := time.Now()
 			_, err := f.PredictTimeout(context.Background(), timeout, nil)
 			took := time.Since(start)
-			if !errors.Is(err, models.ErrTimeout) {
-				t.Fatalf("err = %v, want models.ErrTimeout", err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 			}
 			if took < timeout || took > timeout+50*time.Millisecond {
 				t.Fatalf("returned after %v, want about %v", took, timeout)

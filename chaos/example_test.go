@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // A model that goes down for a minute and then recovers, on a clock the
 // example turns by hand.
 func Example() {
-	model := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
-		return []models.Tensor{models.NewTensor("score", []int64{1}, []float32{0.9})}, nil
+	model := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return []tensor.Tensor{tensor.New("score", []int64{1}, []float32{0.9})}, nil
 	})
 	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -26,7 +26,7 @@ func Example() {
 			fmt.Println(now.Format(time.TimeOnly), "down:", err)
 			return
 		}
-		score, _ := models.Data[float32](out[0])
+		score, _ := tensor.Data[float32](out[0])
 		fmt.Println(now.Format(time.TimeOnly), "up:", score)
 	}
 
@@ -44,7 +44,7 @@ func Example() {
 
 // The same seed fails the same calls, so a chaos run can be repeated.
 func ExampleWithSeed() {
-	model := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	model := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, nil
 	})
 	for range 2 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // BenchmarkOverhead measures what the models layer costs over calling
@@ -24,7 +25,7 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer m.Close()
-		in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+		in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -41,7 +42,7 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer m.Close()
-		in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+		in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		b.ReportAllocs()

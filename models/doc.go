@@ -7,11 +7,11 @@
 // process-wide environment. [ShutdownRuntime] releases it once every model
 // is closed.
 //
-// [Load] and [LoadBytes] return a [*Model] with its [Signature]: input and
+// [Load] and [LoadBytes] return a [*Model] with its [tensor.Signature]: input and
 // output names, element types, shapes with dynamic dimensions shown as -1,
 // and metadata. [Model.Predict] checks every input in Go before any native
 // call — a bad name, element type, rank, dimension or data length gives an
-// [*InputError] matching [ErrInvalidInput] — and stops the native run when
+// [*tensor.InputError] matching [tensor.ErrInvalidInput] — and stops the native run when
 // its context ends. [Model.Close] waits for in-flight runs, then frees every
 // native object exactly once.
 package models

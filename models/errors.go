@@ -1,23 +1,21 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
 
 // Sentinel errors. Their text is part of the API.
 var (
-	// ErrInvalidInput matches every [*InputError]: the caller sent inputs
-	// that do not fit the model's signature. It is the caller's fault, is
-	// deterministic, and must never be retried or blamed on the model.
-	ErrInvalidInput = errors.New("models: invalid input")
-
 	// ErrClosed is returned by calls on a [Model] after [Model.Close].
 	ErrClosed = errors.New("models: model is closed")
 
 	// ErrTimeout is returned by [Model.PredictTimeout] when the run was
 	// terminated because its timeout passed.
-	ErrTimeout = errors.New("models: run timed out")
+	// It matches context.DeadlineExceeded too, so a caller that knows
+	// nothing of this package still sees a deadline.
+	ErrTimeout error = timeoutError{}
 
 	// ErrRuntime matches every [*RuntimeError]: the ONNX Runtime shared
 	// library is missing, of the wrong version, or not initialised.
@@ -27,28 +25,6 @@ var (
 	// or is not a valid ONNX model.
 	ErrLoad = errors.New("models: cannot load model")
 )
-
-// InputError reports an input that does not fit the model's signature. It
-// names the input, the problem, and what the model expects.
-type InputError struct {
-	Model    string // name of the model
-	Input    string // name of the offending input, or "" for the input list
-	Problem  string // what is wrong, e.g. "wrong element type"
-	Expected string // what the model expects
-	Got      string // what the caller sent
-}
-
-func (e *InputError) Error() string {
-	where := "inputs"
-	if e.Input != "" {
-		where = fmt.Sprintf("input %q", e.Input)
-	}
-	return fmt.Sprintf("models: invalid input to %s: %s: %s: expected %s, got %s",
-		e.Model, where, e.Problem, e.Expected, e.Got)
-}
-
-// Is reports whether target is [ErrInvalidInput].
-func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
 
 // RuntimeError reports that the ONNX Runtime shared library could not be
 // used, with a hint on how to fix it.
@@ -95,3 +71,11 @@ func (e *LoadError) Unwrap() error { return e.Err }
 
 // Is reports whether target is [ErrLoad].
 func (e *LoadError) Is(target error) bool { return target == ErrLoad }
+
+// timeoutError is [ErrTimeout]: a run ended by its own timeout.
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "models: run timed out" }
+
+// Is reports whether target is context.DeadlineExceeded.
+func (timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/tensor"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -71,7 +72,7 @@ type Options struct {
 // call.
 type Model struct {
 	name    string
-	sig     Signature
+	sig     tensor.Signature
 	version string
 
 	session  *ort.DynamicAdvancedSession
@@ -121,7 +122,7 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
-	sig := Signature{}
+	sig := tensor.Signature{}
 	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
@@ -138,7 +139,7 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 		return nil, &LoadError{Source: source, Err: err}
 	}
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data,
-		names(sig.Inputs), names(sig.Outputs), so)
+		tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
@@ -154,7 +155,7 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
 	}
-	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t TensorInfo) bool { return t.DType == String }))
+	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
 	return m, nil
 }
 
@@ -175,31 +176,23 @@ func configure(so *ort.SessionOptions, opts Options) error {
 	return so.SetGraphOptimizationLevel(opts.Optimization.ort())
 }
 
-func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]TensorInfo, error) {
-	out := make([]TensorInfo, len(infos))
+func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error) {
+	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
 			return nil, fmt.Errorf("%s %q is a %s; ladder serves tensors only", kind, info.Name, info.OrtValueType)
 		}
 		dt := dtypeFromORT(info.DataType)
-		if dt == Invalid {
+		if dt == tensor.Invalid {
 			return nil, fmt.Errorf("%s %q has element type %s; ladder supports float32, float64, int32, int64, bool and string",
 				kind, info.Name, info.DataType)
 		}
-		out[i] = TensorInfo{Name: info.Name, DType: dt, Shape: append([]int64(nil), info.Dimensions...)}
+		out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: append([]int64(nil), info.Dimensions...)}
 	}
 	return out, nil
 }
 
-func names(infos []TensorInfo) []string {
-	out := make([]string, len(infos))
-	for i, t := range infos {
-		out[i] = t.Name
-	}
-	return out
-}
-
-func readMetadata(s *ort.DynamicAdvancedSession, sig *Signature) error {
+func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
 	md, err := s.GetModelMetadata()
 	if err != nil {
 		return err
@@ -242,17 +235,17 @@ func (m *Model) Name() string { return m.name }
 func (m *Model) Version() string { return m.version }
 
 // Signature returns a copy of the model's inputs, outputs and metadata.
-func (m *Model) Signature() Signature { return m.sig.clone() }
+func (m *Model) Signature() tensor.Signature { return m.sig.Clone() }
 
 // Predict runs the model on inputs, one tensor per model input, matched by
-// name. Inputs that do not fit the signature get an [*InputError] matching
-// [ErrInvalidInput], and never reach ONNX Runtime.
+// name. Inputs that do not fit the signature get an [*tensor.InputError] matching
+// [tensor.ErrInvalidInput], and never reach ONNX Runtime.
 //
 // Predict blocks until the run finishes or ctx is done. When ctx is done
 // the native run is terminated and Predict returns promptly with ctx's
 // error. The returned tensors are owned by the caller. After [Model.Close]
 // it returns [ErrClosed].
-func (m *Model) Predict(ctx context.Context, inputs []Tensor) ([]Tensor, error) {
+func (m *Model) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return m.predict(ctx, 0, inputs)
 }
 
@@ -261,11 +254,11 @@ func (m *Model) Predict(ctx context.Context, inputs []Tensor) ([]Tensor, error) 
 // error matching [ErrTimeout]. It costs less than a context with a
 // deadline, because the timer is reused across runs. A timeout of zero or
 // less means none.
-func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []Tensor) ([]Tensor, error) {
+func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return m.predict(ctx, timeout, inputs)
 }
 
-func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []Tensor) ([]Tensor, error) {
+func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -283,8 +276,8 @@ func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []Ten
 	return out, err
 }
 
-func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []Tensor) ([]Tensor, error) {
-	if err := m.check(inputs, s.ordered); err != nil {
+func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
+	if err := tensor.CheckInputs(m.name, m.sig.Inputs, inputs, s.ordered); err != nil {
 		return nil, err
 	}
 	sameShapes, err := s.setInputs()
@@ -337,88 +330,25 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 // result backs the outputs of a typical run in one allocation: the tensor
 // list and their shapes.
 type result struct {
-	tensors [2]Tensor
+	tensors [2]tensor.Tensor
 	dims    [8]int64
 }
 
 // newResult returns room for n output tensors and, in dims, spare room for
 // their shapes.
-func newResult(n int) ([]Tensor, []int64) {
+func newResult(n int) ([]tensor.Tensor, []int64) {
 	if n > 2 {
-		return make([]Tensor, n), nil
+		return make([]tensor.Tensor, n), nil
 	}
 	r := &result{}
 	return r.tensors[:n:n], r.dims[:0:len(r.dims)]
-}
-
-// check validates inputs against the signature and stores them in
-// signature order in ordered. It allocates only when it reports an error.
-func (m *Model) check(inputs []Tensor, ordered []Tensor) error {
-	want := m.sig.Inputs
-	for i, info := range want {
-		var t Tensor
-		found := false
-		if i < len(inputs) && inputs[i].Name == info.Name {
-			t, found = inputs[i], true
-		} else {
-			t, found = Find(inputs, info.Name)
-		}
-		if !found {
-			return m.inputError(info.Name, "missing input", info.typeString(), inputNames(inputs))
-		}
-		if dt := t.DType(); dt != info.DType {
-			got := dt.String()
-			if dt == Invalid {
-				got = fmt.Sprintf("%T", t.Data)
-			}
-			return m.inputError(info.Name, "wrong element type", info.DType.String(), got)
-		}
-		if len(t.Shape) != len(info.Shape) {
-			return m.inputError(info.Name, "wrong rank", info.typeString(), t.DType().String()+shapeString(t.Shape))
-		}
-		for d, n := range t.Shape {
-			if n < 0 || (info.Shape[d] >= 0 && n != info.Shape[d]) {
-				return m.inputError(info.Name, fmt.Sprintf("wrong size of dimension %d", d),
-					info.typeString(), t.DType().String()+shapeString(t.Shape))
-			}
-		}
-		if n, _ := numElements(t.Shape); int64(t.Len()) != n {
-			return m.inputError(info.Name, "data length does not match shape",
-				fmt.Sprintf("%d elements for shape %s", n, shapeString(t.Shape)), strconv.Itoa(t.Len()))
-		}
-		ordered[i] = t
-	}
-	if len(inputs) != len(want) {
-		for _, t := range inputs {
-			if !slices.ContainsFunc(want, func(w TensorInfo) bool { return w.Name == t.Name }) {
-				return m.inputError(t.Name, "unknown input", "one of "+strings.Join(names(want), ", "), t.Name)
-			}
-		}
-		return m.inputError("", "wrong number of inputs", strconv.Itoa(len(want)), strconv.Itoa(len(inputs)))
-	}
-	return nil
-}
-
-func (m *Model) inputError(input, problem, expected, got string) error {
-	return &InputError{Model: m.name, Input: input, Problem: problem, Expected: expected, Got: got}
-}
-
-func inputNames(ts []Tensor) string {
-	if len(ts) == 0 {
-		return "no inputs"
-	}
-	n := make([]string, len(ts))
-	for i, t := range ts {
-		n[i] = strconv.Quote(t.Name)
-	}
-	return "inputs " + strings.Join(n, ", ")
 }
 
 // Warmup runs the model once on zero-valued inputs, with every dynamic
 // dimension set to 1, so the first real request does not pay for lazy
 // initialisation inside ONNX Runtime.
 func (m *Model) Warmup(ctx context.Context) error {
-	inputs := make([]Tensor, len(m.sig.Inputs))
+	inputs := make([]tensor.Tensor, len(m.sig.Inputs))
 	for i, info := range m.sig.Inputs {
 		shape := slices.Clone(info.Shape)
 		for d := range shape {
@@ -426,27 +356,27 @@ func (m *Model) Warmup(ctx context.Context) error {
 				shape[d] = 1
 			}
 		}
-		n, _ := numElements(shape)
+		n, _ := tensor.NumElements(shape)
 		inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
 	}
 	_, err := m.Predict(ctx, inputs)
 	return err
 }
 
-func zeroTensor(name string, dt DType, shape []int64, n int) Tensor {
-	t := Tensor{Name: name, Shape: shape}
+func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
+	t := tensor.Tensor{Name: name, Shape: shape}
 	switch dt {
-	case Float32:
+	case tensor.Float32:
 		t.Data = make([]float32, n)
-	case Float64:
+	case tensor.Float64:
 		t.Data = make([]float64, n)
-	case Int32:
+	case tensor.Int32:
 		t.Data = make([]int32, n)
-	case Int64:
+	case tensor.Int64:
 		t.Data = make([]int64, n)
-	case Bool:
+	case tensor.Bool:
 		t.Data = make([]bool, n)
-	case String:
+	case tensor.String:
 		t.Data = make([]string, n)
 	}
 	return t
@@ -494,4 +424,22 @@ func (m *Model) putScratch(s *scratch) {
 	default:
 		_ = s.destroy()
 	}
+}
+
+func dtypeFromORT(t ort.TensorElementDataType) tensor.DType {
+	switch t {
+	case ort.TensorElementDataTypeFloat:
+		return tensor.Float32
+	case ort.TensorElementDataTypeDouble:
+		return tensor.Float64
+	case ort.TensorElementDataTypeInt32:
+		return tensor.Int32
+	case ort.TensorElementDataTypeInt64:
+		return tensor.Int64
+	case ort.TensorElementDataTypeBool:
+		return tensor.Bool
+	case ort.TensorElementDataTypeString:
+		return tensor.String
+	}
+	return tensor.Invalid
 }

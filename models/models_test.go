@@ -15,6 +15,7 @@ import (
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 var haveRuntime bool
@@ -59,12 +60,12 @@ func heldout(t testing.TB) dataset.Set {
 	return set
 }
 
-func features(rows ...[]float32) models.Tensor {
+func features(rows ...[]float32) tensor.Tensor {
 	data := make([]float32, 0, len(rows)*30)
 	for _, r := range rows {
 		data = append(data, r...)
 	}
-	return models.NewTensor("features", []int64{int64(len(rows)), 30}, data)
+	return tensor.New("features", []int64{int64(len(rows)), 30}, data)
 }
 
 func TestSignature(t *testing.T) {
@@ -116,7 +117,7 @@ func TestSignatureIsACopy(t *testing.T) {
 	}
 }
 
-func infoStrings(infos []models.TensorInfo) []string {
+func infoStrings(infos []tensor.Info) []string {
 	out := make([]string, len(infos))
 	for i, info := range infos {
 		out[i] = info.String()
@@ -130,16 +131,16 @@ func TestPredictElementTypes(t *testing.T) {
 	ctx := context.Background()
 	t.Run("float32 and int64 in, float32 and int64 out", func(t *testing.T) {
 		m := load(t, "multi_io.onnx")
-		out, err := m.Predict(ctx, []models.Tensor{
+		out, err := m.Predict(ctx, []tensor.Tensor{
 			// Given in the opposite order to the signature: matched by name.
-			models.NewTensor("b", []int64{2, 2}, []int64{1, 2, 30, 40}),
-			models.NewTensor("a", []int64{2, 3}, []float32{1, 2, 3, 0.5, 0.25, 0.25}),
+			tensor.New("b", []int64{2, 2}, []int64{1, 2, 30, 40}),
+			tensor.New("a", []int64{2, 3}, []float32{1, 2, 3, 0.5, 0.25, 0.25}),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sumA, _ := models.Data[float32](out[0])
-		sumB, _ := models.Data[int64](out[1])
+		sumA, _ := tensor.Data[float32](out[0])
+		sumB, _ := tensor.Data[int64](out[1])
 		if out[0].Name != "sum_a" || !floatsEqual(sumA, []float32{6, 1}) || out[1].Name != "sum_b" || sumB[0] != 3 || sumB[1] != 70 {
 			t.Fatalf("got %v", out)
 		}
@@ -149,30 +150,30 @@ func TestPredictElementTypes(t *testing.T) {
 	})
 	t.Run("int64 in, float64 out", func(t *testing.T) {
 		m := load(t, "int64_input.onnx")
-		out, err := m.Predict(ctx, []models.Tensor{models.NewTensor("ids", []int64{1, 4}, []int64{1, 2, 3, 4})})
+		out, err := m.Predict(ctx, []tensor.Tensor{tensor.New("ids", []int64{1, 4}, []int64{1, 2, 3, 4})})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, ok := models.Data[float64](out[0]); !ok || got[0] != 5 {
+		if got, ok := tensor.Data[float64](out[0]); !ok || got[0] != 5 {
 			t.Fatalf("score = %v, want [5]", out[0].Data)
 		}
 	})
 	t.Run("float64, int32, bool and string", func(t *testing.T) {
 		m := load(t, "types.onnx")
 		for range 3 { // the second and third runs reuse native tensors
-			out, err := m.Predict(ctx, []models.Tensor{
-				models.NewTensor("f64", []int64{2}, []float64{1.5, -2}),
-				models.NewTensor("i32", []int64{2}, []int32{7, -1}),
-				models.NewTensor("flag", []int64{2}, []bool{true, false}),
-				models.NewTensor("text", []int64{2}, []string{"héllo", ""}),
+			out, err := m.Predict(ctx, []tensor.Tensor{
+				tensor.New("f64", []int64{2}, []float64{1.5, -2}),
+				tensor.New("i32", []int64{2}, []int32{7, -1}),
+				tensor.New("flag", []int64{2}, []bool{true, false}),
+				tensor.New("text", []int64{2}, []string{"héllo", ""}),
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, _ := models.Data[float64](out[0])
-			i, _ := models.Data[int32](out[1])
-			b, _ := models.Data[bool](out[2])
-			s, _ := models.Data[string](out[3])
+			f, _ := tensor.Data[float64](out[0])
+			i, _ := tensor.Data[int32](out[1])
+			b, _ := tensor.Data[bool](out[2])
+			s, _ := tensor.Data[string](out[3])
 			if f[0] != 3 || f[1] != -4 || i[0] != 8 || i[1] != 0 || b[0] || !b[1] || s[0] != "héllo" || s[1] != "" {
 				t.Fatalf("got %v %v %v %q", f, i, b, s)
 			}
@@ -198,18 +199,18 @@ func TestAccuracyOnHeldOutRows(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			m := load(t, file)
 			// One batched run, then row by row: both must agree.
-			batch, err := m.Predict(context.Background(), []models.Tensor{features(set.Rows...)})
+			batch, err := m.Predict(context.Background(), []tensor.Tensor{features(set.Rows...)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			probs, _ := models.Data[float32](batch[0])
+			probs, _ := tensor.Data[float32](batch[0])
 			correct := 0
 			for i, row := range set.Rows {
-				out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+				out, err := m.Predict(context.Background(), []tensor.Tensor{features(row)})
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, _ := models.Data[float32](out[0])
+				p, _ := tensor.Data[float32](out[0])
 				if math.Abs(float64(p[0]-probs[i])) > 1e-5 {
 					t.Fatalf("row %d: single-row %v != batched %v", i, p[0], probs[i])
 				}
@@ -230,24 +231,24 @@ func TestInvalidInput(t *testing.T) {
 	row := make([]float32, 30)
 	tests := []struct {
 		name    string
-		inputs  []models.Tensor
+		inputs  []tensor.Tensor
 		input   string // the input the error must name
 		problem string
 		want    string // a fragment of the expected-value text
 	}{
 		{"no inputs", nil, "features", "missing input", "float32[?,30]"},
-		{"missing input", []models.Tensor{models.NewTensor("x", []int64{1, 30}, row)}, "features", "missing input", "float32[?,30]"},
+		{"missing input", []tensor.Tensor{tensor.New("x", []int64{1, 30}, row)}, "features", "missing input", "float32[?,30]"},
 		{"unknown extra input",
-			[]models.Tensor{models.NewTensor("features", []int64{1, 30}, row), models.NewTensor("extra", []int64{1}, []float32{1})},
+			[]tensor.Tensor{tensor.New("features", []int64{1, 30}, row), tensor.New("extra", []int64{1}, []float32{1})},
 			"extra", "unknown input", "features"},
-		{"wrong element type", []models.Tensor{models.NewTensor("features", []int64{1, 30}, make([]float64, 30))}, "features", "wrong element type", "float32"},
-		{"unsupported Go type", []models.Tensor{{Name: "features", Shape: []int64{1, 30}, Data: make([]uint8, 30)}}, "features", "wrong element type", "float32"},
-		{"wrong rank", []models.Tensor{models.NewTensor("features", []int64{30}, row)}, "features", "wrong rank", "float32[?,30]"},
-		{"wrong dimension", []models.Tensor{models.NewTensor("features", []int64{1, 29}, row[:29])}, "features", "wrong size of dimension 1", "float32[?,30]"},
-		{"negative dimension", []models.Tensor{models.NewTensor("features", []int64{-1, 30}, row)}, "features", "wrong size of dimension 0", "float32[?,30]"},
-		{"data shorter than shape", []models.Tensor{models.NewTensor("features", []int64{2, 30}, row)}, "features", "data length does not match shape", "60 elements"},
-		{"data longer than shape", []models.Tensor{models.NewTensor("features", []int64{1, 30}, make([]float32, 31))}, "features", "data length does not match shape", "30 elements"},
-		{"nil data", []models.Tensor{{Name: "features", Shape: []int64{1, 30}}}, "features", "wrong element type", "float32"},
+		{"wrong element type", []tensor.Tensor{tensor.New("features", []int64{1, 30}, make([]float64, 30))}, "features", "wrong element type", "float32"},
+		{"unsupported Go type", []tensor.Tensor{{Name: "features", Shape: []int64{1, 30}, Data: make([]uint8, 30)}}, "features", "wrong element type", "float32"},
+		{"wrong rank", []tensor.Tensor{tensor.New("features", []int64{30}, row)}, "features", "wrong rank", "float32[?,30]"},
+		{"wrong dimension", []tensor.Tensor{tensor.New("features", []int64{1, 29}, row[:29])}, "features", "wrong size of dimension 1", "float32[?,30]"},
+		{"negative dimension", []tensor.Tensor{tensor.New("features", []int64{-1, 30}, row)}, "features", "wrong size of dimension 0", "float32[?,30]"},
+		{"data shorter than shape", []tensor.Tensor{tensor.New("features", []int64{2, 30}, row)}, "features", "data length does not match shape", "60 elements"},
+		{"data longer than shape", []tensor.Tensor{tensor.New("features", []int64{1, 30}, make([]float32, 31))}, "features", "data length does not match shape", "30 elements"},
+		{"nil data", []tensor.Tensor{{Name: "features", Shape: []int64{1, 30}}}, "features", "wrong element type", "float32"},
 	}
 	m := load(t, "primary.onnx")
 	for _, tt := range tests {
@@ -256,10 +257,10 @@ func TestInvalidInput(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Predict succeeded with %v", out)
 			}
-			if !errors.Is(err, models.ErrInvalidInput) {
+			if !errors.Is(err, tensor.ErrInvalidInput) {
 				t.Fatalf("errors.Is(%v, ErrInvalidInput) = false", err)
 			}
-			var ie *models.InputError
+			var ie *tensor.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("error %T is not *InputError", err)
 			}
@@ -272,7 +273,7 @@ func TestInvalidInput(t *testing.T) {
 		})
 	}
 	// The model keeps serving after every bad request.
-	if _, err := m.Predict(context.Background(), []models.Tensor{features(row)}); err != nil {
+	if _, err := m.Predict(context.Background(), []tensor.Tensor{features(row)}); err != nil {
 		t.Fatalf("valid request after invalid ones: %v", err)
 	}
 }
@@ -282,7 +283,7 @@ func TestConcurrentPredictions(t *testing.T) {
 	m := load(t, "primary.onnx")
 	want := make([]float32, len(set.Rows))
 	for i, row := range set.Rows {
-		out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+		out, err := m.Predict(context.Background(), []tensor.Tensor{features(row)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +301,7 @@ func TestConcurrentPredictions(t *testing.T) {
 				if k%5 == 0 && i+3 <= len(set.Rows) { // mix batch sizes
 					rows = set.Rows[i : i+3]
 				}
-				out, err := m.Predict(context.Background(), []models.Tensor{features(rows...)})
+				out, err := m.Predict(context.Background(), []tensor.Tensor{features(rows...)})
 				if err != nil {
 					errs <- err
 					return
@@ -324,7 +325,7 @@ func TestConcurrentPredictions(t *testing.T) {
 
 func TestCancellationStopsTheNativeRun(t *testing.T) {
 	m := load(t, "slow.onnx")
-	in := []models.Tensor{features(make([]float32, 30))}
+	in := []tensor.Tensor{features(make([]float32, 30))}
 
 	start := time.Now()
 	if _, err := m.Predict(context.Background(), in); err != nil {
@@ -375,7 +376,7 @@ func TestCloseWaitsForInFlightRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := []models.Tensor{features(make([]float32, 30))}
+	in := []tensor.Tensor{features(make([]float32, 30))}
 	var wg sync.WaitGroup
 	results := make(chan error, 4)
 	started := make(chan struct{}, 4)
@@ -470,7 +471,7 @@ func TestNaNModelOutputsNaN(t *testing.T) {
 	m := load(t, "nan.onnx")
 	row := make([]float32, 30)
 	row[0] = 20 // mean radius above 15 yields NaN
-	out, err := m.Predict(context.Background(), []models.Tensor{features(row)})
+	out, err := m.Predict(context.Background(), []tensor.Tensor{features(row)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +537,7 @@ func otherSharedLibrary(t *testing.T) string {
 
 func TestPredictTimeoutStopsTheNativeRun(t *testing.T) {
 	m := load(t, "slow.onnx")
-	in := []models.Tensor{features(make([]float32, 30))}
+	in := []tensor.Tensor{features(make([]float32, 30))}
 	for i := range 3 { // the timer is reused across runs
 		start := time.Now()
 		_, err := m.PredictTimeout(context.Background(), 5*time.Millisecond, in)

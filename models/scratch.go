@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/tensor"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -17,7 +18,7 @@ import (
 // Terminate stops the run when its context ends. A scratch serves one run
 // at a time; a Model keeps a bounded pool of them.
 type scratch struct {
-	ordered   []Tensor // the caller's inputs in signature order
+	ordered   []tensor.Tensor // the caller's inputs in signature order
 	ins       []ort.Value
 	inShapes  [][]int64 // shapes of ins, kept to avoid ort's copying GetShape
 	outs      []ort.Value
@@ -44,7 +45,7 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 		return nil, err
 	}
 	s := &scratch{
-		ordered:   make([]Tensor, nIn),
+		ordered:   make([]tensor.Tensor, nIn),
 		ins:       make([]ort.Value, nIn),
 		inShapes:  make([][]int64, nIn),
 		outs:      make([]ort.Value, nOut),
@@ -157,7 +158,7 @@ func fillTensor[T ort.TensorData](v ort.Value, d []T) bool {
 	return ok
 }
 
-func newInput(t Tensor) (ort.Value, error) {
+func newInput(t tensor.Tensor) (ort.Value, error) {
 	shape := ort.Shape(slices.Clone(t.Shape))
 	switch d := t.Data.(type) {
 	case []float32:
@@ -193,13 +194,13 @@ func newTensor[T ort.TensorData](shape ort.Shape, d []T) (ort.Value, error) {
 	return ort.NewTensor(shape, buf)
 }
 
-// readOutput converts the native output i into a Tensor. With copyData
+// readOutput converts the native output i into a tensor.Tensor. With copyData
 // the data is copied, because the output stays in the scratch for the next
 // run; otherwise its Go-owned buffer is handed to the caller and the
 // output is released by dropOutputs.
-func (s *scratch) readOutput(i int, name string, copyData bool, dims *[]int64) (Tensor, error) {
+func (s *scratch) readOutput(i int, name string, copyData bool, dims *[]int64) (tensor.Tensor, error) {
 	v := s.outs[i]
-	t := Tensor{Name: name}
+	t := tensor.Tensor{Name: name}
 	switch o := v.(type) {
 	case *ort.Tensor[float32]:
 		t.Data = outputData(o, copyData)
@@ -214,11 +215,11 @@ func (s *scratch) readOutput(i int, name string, copyData bool, dims *[]int64) (
 	case *ort.StringTensor:
 		contents, err := o.GetContents()
 		if err != nil {
-			return Tensor{}, err
+			return tensor.Tensor{}, err
 		}
 		t.Data = contents
 	default:
-		return Tensor{}, fmt.Errorf("unsupported output type %T", v)
+		return tensor.Tensor{}, fmt.Errorf("unsupported output type %T", v)
 	}
 	if s.outShapes[i] == nil {
 		s.outShapes[i] = v.GetShape() // a copy owned by the scratch

@@ -27,8 +27,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
-
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // Config is a model tier's resilience settings. The zero value of every
@@ -194,7 +193,7 @@ func (o Outcome) String() string {
 // Counts reports whether the outcome is recorded by the circuit breaker.
 func (o Outcome) Counts() bool { return o == OK || o == Retry || o == Fall }
 
-// Errors that [Classify] treats specially, besides [models.ErrInvalidInput]
+// Errors that [Classify] treats specially, besides [tensor.ErrInvalidInput]
 // and those wrapped by [Permanent].
 var (
 	// ErrTimeout matches an attempt that ran past the tier's Timeout.
@@ -238,7 +237,7 @@ func Classify(ctx context.Context, err error) Outcome {
 		return OK
 	case ctx.Err() != nil:
 		return Abandon
-	case errors.Is(err, models.ErrInvalidInput):
+	case errors.Is(err, tensor.ErrInvalidInput):
 		return Reject
 	case errors.Is(err, ErrOpen), errors.Is(err, ErrFull), errors.Is(err, ErrBudget):
 		return Skip
@@ -286,14 +285,14 @@ type Tier struct {
 	mirror    sync.Mutex // serialises updates of the mirror
 
 	cfg      Config
-	breaker  circuitbreaker.CircuitBreaker[[]models.Tensor]
-	bulkhead bulkhead.Bulkhead[[]models.Tensor]
+	breaker  circuitbreaker.CircuitBreaker[[]tensor.Tensor]
+	bulkhead bulkhead.Bulkhead[[]tensor.Tensor]
 	budget   budgetCounter
-	retry    failsafe.Executor[[]models.Tensor]
+	retry    failsafe.Executor[[]tensor.Tensor]
 }
 
 // Attempt is one try at a tier: it runs the model once under ctx.
-type Attempt func(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+type Attempt func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // New builds a tier's policies from cfg, filling in defaults. procs is the
 // parallelism the bulkhead default scales with (usually GOMAXPROCS).
@@ -305,7 +304,7 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	}
 	cfg = cfg.withDefaults(max(procs, 1))
 
-	cb := circuitbreaker.NewBuilder[[]models.Tensor]().
+	cb := circuitbreaker.NewBuilder[[]tensor.Tensor]().
 		WithDelay(cfg.OpenFor).
 		WithSuccessThreshold(cfg.Probes)
 	if cfg.Window > 0 {
@@ -326,10 +325,10 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	if !ok {
 		return nil, fmt.Errorf("policy: failsafe-go's budget %T no longer counts executions", b)
 	}
-	rp := retrypolicy.NewBuilder[[]models.Tensor]().
-		HandleIf(func(_ []models.Tensor, err error) bool { return err != nil }).
-		AbortIf(func(_ []models.Tensor, err error) bool {
-			return err != nil && (errors.Is(err, models.ErrInvalidInput) || errors.Is(err, ErrTimeout) ||
+	rp := retrypolicy.NewBuilder[[]tensor.Tensor]().
+		HandleIf(func(_ []tensor.Tensor, err error) bool { return err != nil }).
+		AbortIf(func(_ []tensor.Tensor, err error) bool {
+			return err != nil && (errors.Is(err, tensor.ErrInvalidInput) || errors.Is(err, ErrTimeout) ||
 				errors.Is(err, ErrOpen) || errors.Is(err, ErrFull) || isPermanent(err))
 		}).
 		WithMaxAttempts(cfg.MaxAttempts).
@@ -341,9 +340,9 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	}
 	t.breaker = cb.Build()
 	t.closed.Store(cfg.Window == 0)
-	t.bulkhead = bulkhead.NewBuilder[[]models.Tensor](uint(cfg.MaxConcurrent)).Build()
+	t.bulkhead = bulkhead.NewBuilder[[]tensor.Tensor](uint(cfg.MaxConcurrent)).Build()
 	t.budget = counter
-	t.retry = failsafe.With[[]models.Tensor](rp.Build())
+	t.retry = failsafe.With[[]tensor.Tensor](rp.Build())
 	return t, nil
 }
 
@@ -393,7 +392,7 @@ func (t *Tier) State() string { return stateName(t.breaker.State()) }
 // refuses at once (open breaker, full bulkhead) returns 0 attempts and an
 // error matching [ErrOpen] or [ErrFull]. Only failures that [Classify]
 // reports as [Retry] are retried, with backoff, within the retry budget.
-func (t *Tier) Do(ctx context.Context, inputs []models.Tensor, attempt Attempt) ([]models.Tensor, int, error) {
+func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
 	t.budget.RecordExecution()
 	out, ran, err := t.once(ctx, inputs, attempt)
 	t.budget.ReleaseExecution()
@@ -405,7 +404,7 @@ func (t *Tier) Do(ctx context.Context, inputs []models.Tensor, attempt Attempt) 
 	// its own first attempt, then schedules the retries.
 	attempts := 1
 	first := err
-	out, err = t.retry.WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[[]models.Tensor]) ([]models.Tensor, error) {
+	out, err = t.retry.WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[[]tensor.Tensor]) ([]tensor.Tensor, error) {
 		if exec.Attempts() == 1 {
 			return nil, first
 		}
@@ -430,7 +429,7 @@ func b2i(b bool) int {
 
 // once makes one attempt if the bulkhead and breaker allow it, and records
 // its outcome with the breaker.
-func (t *Tier) once(ctx context.Context, inputs []models.Tensor, attempt Attempt) ([]models.Tensor, bool, error) {
+func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, bool, error) {
 	if until := t.openUntil.Load(); until != 0 && monotonic() < until {
 		return nil, false, ErrOpen
 	}

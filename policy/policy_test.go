@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 func TestClassify(t *testing.T) {
@@ -24,7 +24,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"success", live, nil, policy.OK},
 		{"model error", live, errors.New("connection reset"), policy.Retry},
-		{"invalid input", live, fmt.Errorf("wrapped: %w", &models.InputError{Input: "x"}), policy.Reject},
+		{"invalid input", live, fmt.Errorf("wrapped: %w", &tensor.InputError{Input: "x"}), policy.Reject},
 		{"caller cancelled", gone, errors.New("anything"), policy.Abandon},
 		{"attempt timed out", live, fmt.Errorf("%w after 5ms", policy.ErrTimeout), policy.Fall},
 		{"tier's own context ran out", live, context.DeadlineExceeded, policy.Fall},
@@ -93,7 +93,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := 0
-	fail := func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		calls++
 		return nil, errors.New("down")
 	}
@@ -124,12 +124,12 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
 	p, _ := policy.New(policy.Config{MaxAttempts: 5}, 2, nil)
 	for _, err := range []error{
-		&models.InputError{Input: "x"},
+		&tensor.InputError{Input: "x"},
 		fmt.Errorf("%w after 1ms", policy.ErrTimeout),
 		policy.Permanent(errors.New("NaN")),
 	} {
 		calls := 0
-		_, attempts, got := p.Do(context.Background(), nil, func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+		_, attempts, got := p.Do(context.Background(), nil, func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 			calls++
 			return nil, err
 		})
@@ -144,8 +144,8 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := func(context.Context, []models.Tensor) ([]models.Tensor, error) { return nil, nil }
-	fail := func(context.Context, []models.Tensor) ([]models.Tensor, error) { return nil, errors.New("down") }
+	ok := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, nil }
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
 
 	// Given a tier that failed one call in ten for a long while,
 	for i := range 3000 {

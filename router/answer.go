@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // Kind is what a rung of the ladder is.
@@ -33,7 +33,7 @@ func (k Kind) String() string {
 // still a success: [Router.Predict] returns it with a nil error.
 type Answer struct {
 	// Outputs are the served tensors, owned by the caller.
-	Outputs []models.Tensor
+	Outputs []tensor.Tensor
 
 	Tier     string // name of the rung that served: a tier name, "cache", "heuristic" or "default"
 	Position int    // the rung's position in the ladder, from 0

@@ -8,8 +8,8 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // BenchmarkOverhead measures what the ladder costs over calling
@@ -23,8 +23,8 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	row := set.Rows[0]
-	in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
-	down := chaos.Func(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
+	down := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("primary down")
 	})
 
@@ -66,7 +66,7 @@ func newRouter(b *testing.B, primary, backup router.Model) *router.Router {
 	return r
 }
 
-func benchPredict(b *testing.B, r *router.Router, in []models.Tensor, want string) {
+func benchPredict(b *testing.B, r *router.Router, in []tensor.Tensor, want string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -12,7 +12,7 @@
 // invalid output (NaN, ±Inf, the wrong shape, or one the user's Check
 // refuses); an invalid output is never served. Two things are not a tier's
 // fault and never move a request down the ladder: invalid input, which is
-// returned at once as an error matching models.ErrInvalidInput, and the
+// returned at once as an error matching tensor.ErrInvalidInput, and the
 // caller's own cancellation, which returns promptly with ctx's error.
 //
 // Only answers from model tiers that passed validation are stored in the

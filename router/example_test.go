@@ -5,20 +5,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // A ladder whose only model is down still answers, from the heuristic, and
 // says so.
 func Example() {
-	down := router.ModelFunc(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	down := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("model file missing")
 	})
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{{Name: "primary", Model: down}},
-		Heuristic: func(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
-			return []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{0.63})}, nil
+		Heuristic: func(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.63})}, nil
 		},
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func Example() {
 	}
 	defer r.Close()
 
-	in := []models.Tensor{models.NewTensor("features", []int64{1, 2}, []float32{14.1, 0.09})}
+	in := []tensor.Tensor{tensor.New("features", []int64{1, 2}, []float32{14.1, 0.09})}
 	a, err := r.Predict(context.Background(), in)
 	fmt.Println(a.Outputs[0].Data, a.Tier, a.Degraded, err)
 	for _, f := range a.Fell {
@@ -41,16 +41,16 @@ func Example() {
 // A request that wants the right answer or none fails cleanly instead of
 // taking a degraded one.
 func ExampleLowestTier() {
-	down := router.ModelFunc(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
+	down := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("model file missing")
 	})
 	r, _ := router.New(router.Config{
 		Tiers:   []router.Tier{{Name: "primary", Model: down}},
-		Default: []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{0.5})},
+		Default: []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.5})},
 	})
 	defer r.Close()
 
-	in := []models.Tensor{models.NewTensor("features", []int64{1, 1}, []float32{1})}
+	in := []tensor.Tensor{tensor.New("features", []int64{1, 1}, []float32{1})}
 	_, err := r.Predict(context.Background(), in, router.LowestTier("primary"))
 	fmt.Println(errors.Is(err, router.ErrNoAnswer))
 	// Output:

@@ -15,36 +15,37 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
-// Model is anything that can answer a prediction: a [*models.Model], a
+// Model is anything that can answer a prediction: a models.Model, a
 // remote client, a Go function. Return an error matching
-// [models.ErrInvalidInput] for input the model cannot take; wrap a
+// [tensor.ErrInvalidInput] for input the model cannot take; wrap a
 // deterministic failure with [policy.Permanent] so it is not retried.
 type Model interface {
-	Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+	Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
 
 // ModelFunc adapts a plain function to [Model].
-type ModelFunc func(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+type ModelFunc func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // Predict calls f.
-func (f ModelFunc) Predict(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error) {
+func (f ModelFunc) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f(ctx, inputs)
 }
 
 // HeuristicFunc is the rule-based rung: a plain function of the input, such
 // as a few rules or a base rate. Its answers are validated like a model's
 // but never cached.
-type HeuristicFunc func(ctx context.Context, inputs []models.Tensor) ([]models.Tensor, error)
+type HeuristicFunc func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // timeoutPredictor is a Model that bounds a run itself and stops the work
 // when the timeout passes, more cheaply than a context per attempt.
-// [*models.Model] implements it.
+// models.Model implements it, and reports a run ended by its timeout
+// with an error matching context.DeadlineExceeded.
 type timeoutPredictor interface {
-	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []models.Tensor) ([]models.Tensor, error)
+	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
 
 // LastGood is the store of last-good answers the cache rung reads and model
@@ -93,7 +94,7 @@ type Config struct {
 	Heuristic HeuristicFunc
 
 	// Default, when set, is the static answer of last resort.
-	Default []models.Tensor
+	Default []tensor.Tensor
 
 	// Order is the order of the rungs, by name: tier names, RungCache,
 	// RungHeuristic and RungDefault. The default is every tier in order,
@@ -108,7 +109,7 @@ type Config struct {
 	CacheConfig cache.Config
 	// Key maps inputs to a cache key, e.g. an entity ID. The default,
 	// [cache.Key], hashes the input tensors.
-	Key func(inputs []models.Tensor) string
+	Key func(inputs []tensor.Tensor) string
 	// MaxStaleness is the oldest cached answer served when a request does
 	// not say; the default accepts anything still in the cache.
 	MaxStaleness time.Duration
@@ -116,7 +117,7 @@ type Config struct {
 	// Check validates every answer before it is served, e.g. that a
 	// probability lies in [0, 1]. NaN and ±Inf are always rejected, and a
 	// model's outputs are checked against its signature when it has one.
-	Check func(outputs []models.Tensor) error
+	Check func(outputs []tensor.Tensor) error
 
 	// OnEvent, when set, is called synchronously for every [Event]. Keep
 	// it fast: it runs on the request path.
@@ -134,11 +135,11 @@ type Config struct {
 // path takes no lock of its own.
 type Router struct {
 	rungs  []*rung
-	key    func([]models.Tensor) string
+	key    func([]tensor.Tensor) string
 	store  LastGood
 	offer  offerer      // store, when it can take writes without waiting
 	owned  *cache.Store // the default cache, closed by Close
-	check  func([]models.Tensor) error
+	check  func([]tensor.Tensor) error
 	stale  time.Duration
 	now    func() time.Time
 	events emitter
@@ -157,8 +158,8 @@ type rung struct {
 	version string
 	timeout time.Duration // the tier's per-attempt timeout
 	policy  *policy.Tier
-	outputs []models.TensorInfo // expected outputs, when the model has a signature
-	attempt policy.Attempt      // bound once, so Do allocates nothing
+	outputs []tensor.Info  // expected outputs, when the model has a signature
+	attempt policy.Attempt // bound once, so Do allocates nothing
 	router  *Router
 }
 
@@ -203,7 +204,7 @@ func New(cfg Config) (*Router, error) {
 		if v, ok := t.Model.(interface{ Version() string }); ok && rg.version == "" {
 			rg.version = v.Version()
 		}
-		if s, ok := t.Model.(interface{ Signature() models.Signature }); ok {
+		if s, ok := t.Model.(interface{ Signature() tensor.Signature }); ok {
 			rg.outputs = s.Signature().Outputs
 		}
 		name := t.Name
@@ -224,10 +225,10 @@ func New(cfg Config) (*Router, error) {
 			model: ModelFunc(h)}
 	}
 	if cfg.Default != nil {
-		def := models.CloneAll(cfg.Default)
+		def := tensor.CloneAll(cfg.Default)
 		byName[RungDefault] = &rung{name: RungDefault, kind: KindDefault, router: r,
-			model: ModelFunc(func(context.Context, []models.Tensor) ([]models.Tensor, error) {
-				return models.CloneAll(def), nil
+			model: ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+				return tensor.CloneAll(def), nil
 			})}
 	}
 
@@ -324,12 +325,12 @@ func (r *Router) options(opts []Option) (stale time.Duration, lowest int, err er
 // where it came from. A degraded answer is a success, with a nil error.
 //
 // Predict fails only when:
-//   - the input is invalid: an error matching [models.ErrInvalidInput],
+//   - the input is invalid: an error matching [tensor.ErrInvalidInput],
 //     returned at once without retries or fallback;
 //   - ctx is done: ctx's error, returned promptly;
 //   - no rung can answer within the request's limits: a [*NoAnswerError]
 //     listing each rung's reason.
-func (r *Router) Predict(ctx context.Context, inputs []models.Tensor, opts ...Option) (Answer, error) {
+func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Option) (Answer, error) {
 	if r.closed.Load() {
 		return Answer{}, ErrClosed
 	}
@@ -422,7 +423,7 @@ func (r *Router) emit(e Event) { r.events.emit(e) }
 
 // try is one attempt at a model tier: bounded by the tier's timeout, with
 // panics recovered and outputs validated.
-func (rg *rung) try(ctx context.Context, inputs []models.Tensor) (out []models.Tensor, err error) {
+func (rg *rung) try(ctx context.Context, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			// A panic is not retried on the same tier.
@@ -432,7 +433,9 @@ func (rg *rung) try(ctx context.Context, inputs []models.Tensor) (out []models.T
 	timeout := rg.timeout
 	if rg.timed != nil {
 		out, err = rg.timed.PredictTimeout(ctx, timeout, inputs)
-		if errors.Is(err, models.ErrTimeout) {
+		// A run that ended on its own timeout reports a deadline while the
+		// caller's ctx is still live.
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", policy.ErrTimeout, err)
 		}
 	} else {
@@ -454,7 +457,7 @@ func (rg *rung) try(ctx context.Context, inputs []models.Tensor) (out []models.T
 }
 
 // serveFunc answers from the heuristic or the default, recovering panics.
-func (rg *rung) serveFunc(ctx context.Context, inputs []models.Tensor) (a Answer, err error) {
+func (rg *rung) serveFunc(ctx context.Context, inputs []tensor.Tensor) (a Answer, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			a, err = Answer{}, &PanicError{Tier: rg.name, Value: v, Stack: debug.Stack()}
@@ -465,7 +468,7 @@ func (rg *rung) serveFunc(ctx context.Context, inputs []models.Tensor) (a Answer
 		err = rg.validate(out)
 	}
 	if err != nil {
-		if errors.Is(err, models.ErrInvalidInput) || ctx.Err() != nil {
+		if errors.Is(err, tensor.ErrInvalidInput) || ctx.Err() != nil {
 			return Answer{Attempts: 1}, err
 		}
 		// A failing heuristic is the heuristic's fault, whatever it returned.
@@ -491,7 +494,7 @@ func (r *Router) serveCache(key string, stale time.Duration, rg *rung) (Answer, 
 
 // validate rejects outputs holding NaN or ±Inf, outputs that do not match
 // the model's signature, and outputs the user's Check refuses.
-func (rg *rung) validate(out []models.Tensor) error {
+func (rg *rung) validate(out []tensor.Tensor) error {
 	if rg.outputs != nil {
 		if len(out) != len(rg.outputs) {
 			return &OutputError{Tier: rg.name, Problem: fmt.Sprintf("%d outputs, expected %d", len(out), len(rg.outputs))}
@@ -515,7 +518,7 @@ func (rg *rung) validate(out []models.Tensor) error {
 	return nil
 }
 
-func (rg *rung) checkShape(t models.Tensor, info models.TensorInfo) error {
+func (rg *rung) checkShape(t tensor.Tensor, info tensor.Info) error {
 	bad := func(problem string) error { return &OutputError{Tier: rg.name, Output: info.Name, Problem: problem} }
 	if t.Name != info.Name || t.DType() != info.DType {
 		return bad(fmt.Sprintf("got %s %s, expected %s", t.Name, t.DType(), info))

@@ -10,9 +10,9 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // fast policies keep the scenarios short: a breaker that re-probes after
@@ -47,13 +47,13 @@ func newLadder(t *testing.T, primaryFile string, opts ...func(*router.Config)) *
 			{Name: "primary", Model: l.primary, Policy: fast},
 			{Name: "backup", Model: l.backup, Policy: fast},
 		},
-		Heuristic: func(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
+		Heuristic: func(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 			f := in[0].Data.([]float32)
 			p := float32(0.9) // base rate: most tumours in the data are benign
 			if f[0] > 15 {    // large mean radius
 				p = 0.1
 			}
-			return []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{p})}, nil
+			return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, nil
 		},
 	}
 	for _, o := range opts {
@@ -86,8 +86,8 @@ func newLadder(t *testing.T, primaryFile string, opts ...func(*router.Config)) *
 	return l
 }
 
-func (l *ladder) in(i int) []models.Tensor {
-	return []models.Tensor{models.NewTensor("features", []int64{1, 30}, l.rows[i%len(l.rows)])}
+func (l *ladder) in(i int) []tensor.Tensor {
+	return []tensor.Tensor{tensor.New("features", []int64{1, 30}, l.rows[i%len(l.rows)])}
 }
 
 func (l *ladder) predict(t *testing.T, i int, opts ...router.Option) router.Answer {
@@ -106,7 +106,7 @@ func TestScenarios(t *testing.T) {
 		// Given a primary whose next call fails once,
 		l := newLadder(t, "primary.onnx")
 		var calls atomic.Int32
-		flaky := router.ModelFunc(func(ctx context.Context, in []models.Tensor) ([]models.Tensor, error) {
+		flaky := router.ModelFunc(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 			if calls.Add(1) == 1 {
 				return nil, errors.New("connection reset")
 			}
@@ -196,7 +196,7 @@ func TestScenarios(t *testing.T) {
 		l := newLadder(t, "nan.onnx")
 		row := make([]float32, 30)
 		row[0] = 20 // nan.onnx returns NaN when mean radius > 15
-		a, err := l.r.Predict(context.Background(), []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)})
+		a, err := l.r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,11 +214,11 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("invalid input gets one attempt and a clean error", func(t *testing.T) {
 		l := newLadder(t, "primary.onnx")
-		bad := []models.Tensor{models.NewTensor("features", []int64{1, 29}, make([]float32, 29))}
+		bad := []tensor.Tensor{tensor.New("features", []int64{1, 29}, make([]float32, 29))}
 		for range 10 {
 			_, err := l.r.Predict(context.Background(), bad)
-			var ie *models.InputError
-			if !errors.Is(err, models.ErrInvalidInput) || !errors.As(err, &ie) || ie.Input != "features" {
+			var ie *tensor.InputError
+			if !errors.Is(err, tensor.ErrInvalidInput) || !errors.As(err, &ie) || ie.Input != "features" {
 				t.Fatalf("err = %v, want an *InputError naming features", err)
 			}
 		}
@@ -302,8 +302,8 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("a panicking heuristic is recovered and the next rung serves", func(t *testing.T) {
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
-			c.Heuristic = func(context.Context, []models.Tensor) ([]models.Tensor, error) { panic("rule table missing") }
-			c.Default = []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{0.63})}
+			c.Heuristic = func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { panic("rule table missing") }
+			c.Default = []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.63})}
 		})
 		l.primary.Set(chaos.Fault{ErrorRate: 1})
 		l.backup.Set(chaos.Fault{PanicRate: 1})

@@ -15,6 +15,7 @@ import (
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // The systems every scenario compares.
@@ -29,13 +30,13 @@ var systems = []string{sysRouter, sysNaive, sysRaw}
 // system answers one request. tier names what answered; it is empty on
 // error.
 type system interface {
-	predict(ctx context.Context, in []models.Tensor) (p float32, tier string, err error)
+	predict(ctx context.Context, in []tensor.Tensor) (p float32, tier string, err error)
 }
 
 // routerSystem is the ladder under test.
 type routerSystem struct{ r *router.Router }
 
-func (s routerSystem) predict(ctx context.Context, in []models.Tensor) (float32, string, error) {
+func (s routerSystem) predict(ctx context.Context, in []tensor.Tensor) (float32, string, error) {
 	a, err := s.r.Predict(ctx, in)
 	if err != nil {
 		return 0, "", err
@@ -48,7 +49,7 @@ func (s routerSystem) predict(ctx context.Context, in []models.Tensor) (float32,
 // cache, no output check.
 type naiveSystem struct{ primary, backup router.Model }
 
-func (s naiveSystem) predict(ctx context.Context, in []models.Tensor) (float32, string, error) {
+func (s naiveSystem) predict(ctx context.Context, in []tensor.Tensor) (float32, string, error) {
 	out, err := s.primary.Predict(ctx, in)
 	if err == nil {
 		return first(out), "primary", nil
@@ -63,7 +64,7 @@ func (s naiveSystem) predict(ctx context.Context, in []models.Tensor) (float32, 
 // rawSystem is the primary model alone, unprotected.
 type rawSystem struct{ m router.Model }
 
-func (s rawSystem) predict(ctx context.Context, in []models.Tensor) (float32, string, error) {
+func (s rawSystem) predict(ctx context.Context, in []tensor.Tensor) (float32, string, error) {
 	out, err := s.m.Predict(ctx, in)
 	if err != nil {
 		return 0, "", err
@@ -73,11 +74,11 @@ func (s rawSystem) predict(ctx context.Context, in []models.Tensor) (float32, st
 
 // first returns the first element of the first output, or NaN when there
 // is none: an empty answer served as valid counts as wrong.
-func first(out []models.Tensor) float32 {
+func first(out []tensor.Tensor) float32 {
 	if len(out) == 0 {
 		return float32(math.NaN())
 	}
-	d, ok := models.Data[float32](out[0])
+	d, ok := tensor.Data[float32](out[0])
 	if !ok || len(d) == 0 {
 		return float32(math.NaN())
 	}
@@ -87,13 +88,13 @@ func first(out []models.Tensor) float32 {
 // heuristic is the ladder's rule-based rung: predict benign (label 1) when
 // the mean radius, feature 0, is below 15. It scores 0.865 on the held-out
 // rows.
-func heuristic(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
+func heuristic(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 	if len(in) != 1 || in[0].Name != "features" || len(in[0].Shape) != 2 || in[0].Shape[1] != features {
-		return nil, fmt.Errorf("%w: heuristic expects one float32 tensor \"features\" [N,%d]", models.ErrInvalidInput, features)
+		return nil, fmt.Errorf("%w: heuristic expects one float32 tensor \"features\" [N,%d]", tensor.ErrInvalidInput, features)
 	}
-	x, ok := models.Data[float32](in[0])
+	x, ok := tensor.Data[float32](in[0])
 	if !ok || int64(len(x)) != in[0].Shape[0]*features {
-		return nil, fmt.Errorf("%w: heuristic expects %d float32 values per row", models.ErrInvalidInput, features)
+		return nil, fmt.Errorf("%w: heuristic expects %d float32 values per row", tensor.ErrInvalidInput, features)
 	}
 	rows := len(x) / features
 	p := make([]float32, rows)
@@ -102,7 +103,7 @@ func heuristic(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
 			p[r] = 1
 		}
 	}
-	return []models.Tensor{models.NewTensor("probability", []int64{int64(rows), 1}, p)}, nil
+	return []tensor.Tensor{tensor.New("probability", []int64{int64(rows), 1}, p)}, nil
 }
 
 const features = 30
@@ -114,7 +115,7 @@ type tap struct {
 	n       atomic.Int64
 }
 
-func (t *tap) Predict(ctx context.Context, in []models.Tensor) ([]models.Tensor, error) {
+func (t *tap) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 	if t.faulted(time.Now()) {
 		t.n.Add(1)
 	}
@@ -143,12 +144,12 @@ func requests(set dataset.Set, n int, invalid float64, seed uint64) []request {
 
 // inputs builds the tensors of r. An invalid request drops the last
 // feature, so the shape is [1,29].
-func (r request) inputs(set dataset.Set) []models.Tensor {
+func (r request) inputs(set dataset.Set) []tensor.Tensor {
 	row := set.Rows[r.row]
 	if r.invalid {
-		return []models.Tensor{models.NewTensor("features", []int64{1, features - 1}, slices.Clone(row[:features-1]))}
+		return []tensor.Tensor{tensor.New("features", []int64{1, features - 1}, slices.Clone(row[:features-1]))}
 	}
-	return []models.Tensor{models.NewTensor("features", []int64{1, features}, slices.Clone(row))}
+	return []tensor.Tensor{tensor.New("features", []int64{1, features}, slices.Clone(row))}
 }
 
 // outcome is what became of one request.
@@ -158,7 +159,7 @@ const (
 	outAnswered   outcome = iota // a valid request got a finite probability in [0, 1]
 	outWrong                     // a valid request got NaN, ±Inf or an out-of-range value with a nil error
 	outError                     // a valid request got an error
-	outRejected                  // an invalid request got an error matching models.ErrInvalidInput
+	outRejected                  // an invalid request got an error matching tensor.ErrInvalidInput
 	outInvalidBad                // an invalid request got an answer, or another error
 )
 
@@ -182,7 +183,7 @@ func do(sys system, set dataset.Set, req request, safety time.Duration, t0 time.
 	cancel()
 	rec := record{start: start.Sub(t0), latency: lat, tier: tier}
 	switch {
-	case req.invalid && err != nil && errors.Is(err, models.ErrInvalidInput):
+	case req.invalid && err != nil && errors.Is(err, tensor.ErrInvalidInput):
 		rec.out = outRejected
 	case req.invalid:
 		rec.out = outInvalidBad

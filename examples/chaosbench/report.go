@@ -53,7 +53,7 @@ type result struct {
 	Answered        int            `json:"answered"` // valid requests given a finite probability in [0, 1]
 	Wrong           int            `json:"wrong"`    // valid requests given NaN or an out-of-range value as if valid
 	Errors          int            `json:"errors"`   // valid requests that got an error
-	Rejected        int            `json:"rejected"` // invalid requests rejected with models.ErrInvalidInput
+	Rejected        int            `json:"rejected"` // invalid requests rejected with tensor.ErrInvalidInput
 	InvalidBad      int            `json:"invalid_mishandled"`
 	Availability    float64        `json:"availability"` // answered / valid
 	Accuracy        float64        `json:"accuracy"`     // of the answered, against the held-out labels

@@ -25,6 +25,7 @@ import (
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 func main() {
@@ -102,7 +103,7 @@ func run(dir string, show int) error {
 			if ph.unseen {
 				row = perturb(row)
 			}
-			in := []models.Tensor{models.NewTensor("features", []int64{1, 30}, row)}
+			in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
 			a, err := r.Predict(context.Background(), in)
 			if err != nil {
 				return fmt.Errorf("row %d: %w", i, err)
@@ -134,15 +135,15 @@ func run(dir string, show int) error {
 
 // meanRadiusRule is the heuristic rung: large tumours (mean radius above
 // 15) are more often malignant (label 0).
-func meanRadiusRule(_ context.Context, in []models.Tensor) ([]models.Tensor, error) {
+func meanRadiusRule(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 	p := float32(0.85)
 	if in[0].Data.([]float32)[0] > 15 {
 		p = 0.15
 	}
-	return []models.Tensor{models.NewTensor("probability", []int64{1, 1}, []float32{p})}, nil
+	return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, nil
 }
 
-func probabilityInRange(out []models.Tensor) error {
+func probabilityInRange(out []tensor.Tensor) error {
 	for _, p := range out[0].Data.([]float32) {
 		if p < 0 || p > 1 {
 			return fmt.Errorf("probability %v outside [0, 1]", p)

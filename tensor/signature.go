@@ -1,12 +1,12 @@
-package models
+package tensor
 
 import (
 	"strconv"
 	"strings"
 )
 
-// TensorInfo describes one input or output of a model.
-type TensorInfo struct {
+// Info describes one input or output of a model.
+type Info struct {
 	Name  string
 	DType DType
 	// Shape has one entry per dimension; -1 marks a dynamic dimension, such
@@ -16,18 +16,20 @@ type TensorInfo struct {
 
 // String formats the info as name, element type and shape, with "?" for
 // dynamic dimensions: `features float32[?,30]`.
-func (i TensorInfo) String() string {
-	return i.Name + " " + i.typeString()
+func (i Info) String() string {
+	return i.Name + " " + i.TypeString()
 }
 
-func (i TensorInfo) typeString() string {
+// TypeString formats the element type and shape: `float32[?,30]`.
+func (i Info) TypeString() string {
 	var b strings.Builder
 	b.WriteString(i.DType.String())
-	b.WriteString(shapeString(i.Shape))
+	b.WriteString(ShapeString(i.Shape))
 	return b.String()
 }
 
-func shapeString(shape []int64) string {
+// ShapeString formats a shape with "?" for dynamic dimensions: `[?,30]`.
+func ShapeString(shape []int64) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for j, d := range shape {
@@ -47,8 +49,8 @@ func shapeString(shape []int64) string {
 // Signature is what a model takes and returns, and what it says about
 // itself in its metadata.
 type Signature struct {
-	Inputs  []TensorInfo
-	Outputs []TensorInfo
+	Inputs  []Info
+	Outputs []Info
 
 	Producer    string            // producer name, e.g. "pytorch"
 	Version     int64             // model version from the metadata
@@ -58,8 +60,8 @@ type Signature struct {
 	Metadata    map[string]string // custom metadata
 }
 
-// clone returns a deep copy, so callers cannot change a model's signature.
-func (s Signature) clone() Signature {
+// Clone returns a deep copy that shares no memory with s.
+func (s Signature) Clone() Signature {
 	c := s
 	c.Inputs = cloneInfos(s.Inputs)
 	c.Outputs = cloneInfos(s.Outputs)
@@ -72,10 +74,10 @@ func (s Signature) clone() Signature {
 	return c
 }
 
-func cloneInfos(in []TensorInfo) []TensorInfo {
-	out := make([]TensorInfo, len(in))
+func cloneInfos(in []Info) []Info {
+	out := make([]Info, len(in))
 	for i, t := range in {
-		out[i] = TensorInfo{Name: t.Name, DType: t.DType, Shape: append([]int64(nil), t.Shape...)}
+		out[i] = Info{Name: t.Name, DType: t.DType, Shape: append([]int64(nil), t.Shape...)}
 	}
 	return out
 }

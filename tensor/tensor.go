@@ -1,10 +1,8 @@
-package models
+package tensor
 
 import (
 	"fmt"
 	"slices"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // DType is the element type of a [Tensor].
@@ -37,11 +35,11 @@ type Element interface {
 }
 
 // Tensor is a named, shaped array of one element type: an input to or an
-// output of a [Model].
+// output of a model.
 //
 // Data holds the elements in row-major order as one of []float32, []float64,
 // []int32, []int64, []bool or []string, and its length is the product of
-// Shape. Build one with [NewTensor]; read one with [Data]. A Tensor is a
+// Shape. Build one with [New]; read one with [Data]. A Tensor is a
 // value, but its slices are shared: use [Tensor.Clone] for a copy that
 // owns its memory.
 type Tensor struct {
@@ -50,9 +48,9 @@ type Tensor struct {
 	Data  any
 }
 
-// NewTensor returns a tensor named name with the given shape and data. It
+// New returns a tensor named name with the given shape and data. It
 // does not copy shape or data.
-func NewTensor[T Element](name string, shape []int64, data []T) Tensor {
+func New[T Element](name string, shape []int64, data []T) Tensor {
 	return Tensor{Name: name, Shape: shape, Data: data}
 }
 
@@ -145,9 +143,9 @@ func Find(ts []Tensor, name string) (Tensor, bool) {
 	return Tensor{}, false
 }
 
-// numElements returns the product of shape, and false when a dimension is
+// NumElements returns the product of shape, and false when a dimension is
 // negative.
-func numElements(shape []int64) (int64, bool) {
+func NumElements(shape []int64) (int64, bool) {
 	n := int64(1)
 	for _, d := range shape {
 		if d < 0 {
@@ -156,22 +154,4 @@ func numElements(shape []int64) (int64, bool) {
 		n *= d
 	}
 	return n, true
-}
-
-func dtypeFromORT(t ort.TensorElementDataType) DType {
-	switch t {
-	case ort.TensorElementDataTypeFloat:
-		return Float32
-	case ort.TensorElementDataTypeDouble:
-		return Float64
-	case ort.TensorElementDataTypeInt32:
-		return Int32
-	case ort.TensorElementDataTypeInt64:
-		return Int64
-	case ort.TensorElementDataTypeBool:
-		return Bool
-	case ort.TensorElementDataTypeString:
-		return String
-	}
-	return Invalid
 }
