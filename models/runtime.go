@@ -106,7 +106,8 @@ func findLibrary(path string) (library, error) {
 	return library{}, &RuntimeError{
 		Err: fmt.Errorf("no library found: no path given to InitRuntime, %s is not set, and %s: %w",
 			LibraryEnv, where, err),
-		Hint: installHint(),
+		Hint: "run `make ort` in the ladder repository to install ONNX Runtime " + RuntimeVersion +
+			" there, or set " + LibraryEnv + " to your own libonnxruntime.so." + RuntimeVersion,
 	}
 }
 
