@@ -39,7 +39,7 @@ ort:
 testdata:
 	/usr/bin/python3 testdata/gen/gen.py
 
-## lint: gofmt, go vet and staticcheck on both modules, and a build of the pure-Go packages without cgo
+## lint: gofmt, go vet and staticcheck on both modules, a build of the pure-Go packages without cgo, and no test code in the commands
 lint:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -48,3 +48,5 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	cd $(BENCH) && $(GO) run $(STATICCHECK) ./...
 	CGO_ENABLED=0 $(GO) build $(PURE_GO)
+	@if { $(GO) list -deps ./examples/... && cd $(BENCH) && $(GO) list -deps .; } | grep -qxE 'testing|go.uber.org/goleak'; then \
+		echo "lint: a command links testing or goleak; keep test helpers in _test.go files and internal/testenv"; exit 1; fi
