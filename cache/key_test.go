@@ -114,7 +114,7 @@ func TestKeyHashesFloatBits(t *testing.T) {
 		t.Error("0 and -0 share a key, want them hashed by their bits")
 	}
 	nan := float32(math.NaN())
-	if f(nan) != f(nan) {
+	if a, b := f(nan), f(nan); a != b {
 		t.Error("the same NaN gives different keys")
 	}
 }

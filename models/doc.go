@@ -2,9 +2,9 @@
 // Runtime (github.com/yalue/onnxruntime_go).
 //
 // Call [InitRuntime] once at start-up: it loads the ONNX Runtime shared
-// library (version [RuntimeVersion]) named by its argument or by the
-// LADDER_ONNXRUNTIME_LIB environment variable, and creates the one
-// process-wide environment. [ShutdownRuntime] releases it once every model
+// library (version [RuntimeVersion]) named by its argument, else by the
+// LADDER_ONNXRUNTIME_LIB environment variable, else the per-user copy that
+// `make ort` installs, and creates the one process-wide environment. [ShutdownRuntime] releases it once every model
 // is closed.
 //
 // [Load] and [LoadBytes] return a [*Model] with its [tensor.Signature]: input and

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,17 +19,8 @@ import (
 var haveRuntime bool
 
 func TestMain(m *testing.M) {
-	if os.Getenv("LADDER_TEST_INIT_ONLY") != "" {
-		// Child process of TestInitRuntimeErrors: report InitRuntime's error.
-		err := models.InitRuntime(os.Getenv(models.LibraryEnv))
-		if err != nil {
-			os.Stdout.WriteString(err.Error())
-			if errors.Is(err, models.ErrRuntime) {
-				os.Exit(3)
-			}
-			os.Exit(4)
-		}
-		os.Exit(0)
+	if os.Getenv(runtimeChildEnv) != "" {
+		os.Exit(runtimeChild()) // a child process of the runtime_test.go tests
 	}
 	os.Exit(testenv.Main(m, &haveRuntime))
 }
@@ -489,50 +478,6 @@ func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
 	if err := models.InitRuntime(""); err != nil {
 		t.Fatalf("InitRuntime while up = %v, want nil", err)
 	}
-}
-
-// TestInitRuntimeErrors runs InitRuntime in a child process for each bad
-// library, since the runtime can be initialised once per process.
-func TestInitRuntimeErrors(t *testing.T) {
-	notLib := testenv.Testdata("heldout.csv")
-	tests := []struct {
-		name string
-		path string
-		want []string
-	}{
-		{"no path", "", []string{"no library path given", models.LibraryEnv}},
-		{"missing file", "/nonexistent/libonnxruntime.so", []string{"no such file", models.LibraryEnv}},
-		{"not a shared library", notLib, []string{"not a shared library", models.LibraryEnv}},
-		{"a shared library that is not ONNX Runtime", otherSharedLibrary(t), []string{"OrtGetApiBase", "expected ONNX Runtime 1.24.1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "LADDER_TEST_INIT_ONLY=1", models.LibraryEnv+"="+tt.path)
-			out, err := cmd.Output()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
-				t.Fatalf("child exited with %v (output %q); want exit 3 (an ErrRuntime)", err, out)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("error %q lacks %q", out, w)
-				}
-			}
-		})
-	}
-}
-
-// otherSharedLibrary returns the C library's path: a real shared library
-// that is not ONNX Runtime.
-func otherSharedLibrary(t *testing.T) string {
-	for _, pattern := range []string{"/lib/*/libc.so.6", "/usr/lib/*/libc.so.6", "/lib64/libc.so.6"} {
-		if m, _ := filepath.Glob(pattern); len(m) > 0 {
-			return m[0]
-		}
-	}
-	t.Fatal("no libc.so.6 found")
-	return ""
 }
 
 func TestPredictTimeoutStopsTheNativeRun(t *testing.T) {

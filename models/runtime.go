@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -18,50 +20,115 @@ const RuntimeVersion = "1.24.1"
 // shared library when [InitRuntime] is called with an empty path.
 const LibraryEnv = "LADDER_ONNXRUNTIME_LIB"
 
-const installHint = "set " + LibraryEnv + " to libonnxruntime.so." + RuntimeVersion +
-	", or run `make ort` in the ladder repository to fetch the bundled copy"
-
 var rt struct {
 	mu     sync.Mutex
 	path   string
 	models int // open models; Shutdown refuses while any remain
 }
 
-// InitRuntime loads the ONNX Runtime shared library at path and creates the
-// process-wide ONNX Runtime environment. An empty path means the value of
-// the LADDER_ONNXRUNTIME_LIB environment variable ([LibraryEnv]).
+// InitRuntime loads the ONNX Runtime shared library and creates the
+// process-wide ONNX Runtime environment. It uses the first library named
+// by, in order:
+//
+//  1. path, when it is not empty;
+//  2. the LADDER_ONNXRUNTIME_LIB environment variable ([LibraryEnv]), when
+//     it is set;
+//  3. the per-user copy that `make ort` installs for every clone of ladder:
+//     ladder/onnxruntime/1.24.1/libonnxruntime.so.1 under the user cache
+//     directory ([os.UserCacheDir]: $XDG_CACHE_HOME, else ~/.cache, on
+//     Linux).
+//
+// A library named by path or by the variable is used as it is: when it is
+// missing or broken, InitRuntime fails rather than look further, so a typo
+// never silently selects another copy.
 //
 // Call it once at start-up, before [Load]. Calling it again while the
-// runtime is up is a no-op that returns nil. A missing file, a file that is
-// not a shared library, or a library of a version other than
-// [RuntimeVersion] gives a [*RuntimeError] (matching [ErrRuntime]) that says
-// how to fix it. It is safe for concurrent use.
+// runtime is up is a no-op that returns nil. No library at any of the three
+// places, a file that is not a shared library, or a library of a version
+// other than [RuntimeVersion] gives a [*RuntimeError] (matching
+// [ErrRuntime]) that names the places it looked at and says how to fix it.
+// It is safe for concurrent use.
 func InitRuntime(path string) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if ort.IsInitialized() {
 		return nil
 	}
-	if path == "" {
-		path = os.Getenv(LibraryEnv)
+	lib, err := findLibrary(path)
+	if err != nil {
+		return err
 	}
-	if path == "" {
-		return &RuntimeError{Err: errors.New("no library path given"), Hint: installHint}
+	if err := checkSharedLibrary(lib.file); err != nil {
+		return &RuntimeError{Path: lib.file, Err: fmt.Errorf("%s: %w", lib.from, err), Hint: installHint()}
 	}
-	if err := checkSharedLibrary(path); err != nil {
-		return &RuntimeError{Path: path, Err: err, Hint: installHint}
-	}
-	ort.SetSharedLibraryPath(path)
+	ort.SetSharedLibraryPath(lib.file)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		return &RuntimeError{Path: path, Err: err,
-			Hint: "expected ONNX Runtime " + RuntimeVersion + "; " + installHint}
+		return &RuntimeError{Path: lib.file, Err: fmt.Errorf("%s: %w", lib.from, err),
+			Hint: "expected ONNX Runtime " + RuntimeVersion + "; " + installHint()}
 	}
 	if v := ort.GetVersion(); v != RuntimeVersion {
 		_ = ort.DestroyEnvironment()
-		return &RuntimeError{Path: path, Err: fmt.Errorf("library is version %s, expected %s", v, RuntimeVersion), Hint: installHint}
+		return &RuntimeError{Path: lib.file, Err: fmt.Errorf("%s: library is version %s, expected %s", lib.from, v, RuntimeVersion),
+			Hint: installHint()}
 	}
-	rt.path = path
+	rt.path = lib.file
 	return nil
+}
+
+// library is the ONNX Runtime library InitRuntime chose, and which of its
+// three places named it.
+type library struct {
+	file string
+	from string
+}
+
+// findLibrary picks the library: path, else LADDER_ONNXRUNTIME_LIB, else
+// the per-user copy when it exists. With none of them it returns a
+// *RuntimeError naming all three.
+func findLibrary(path string) (library, error) {
+	if path != "" {
+		return library{path, "given to InitRuntime"}, nil
+	}
+	if env := os.Getenv(LibraryEnv); env != "" {
+		return library{env, "named by " + LibraryEnv}, nil
+	}
+	where := "the per-user copy"
+	user, err := userLibrary()
+	if err == nil {
+		where += " " + user
+		if _, err = os.Stat(user); err == nil {
+			return library{user, "the per-user copy"}, nil
+		}
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is in where already
+		}
+	}
+	return library{}, &RuntimeError{
+		Err: fmt.Errorf("no library found: no path given to InitRuntime, %s is not set, and %s: %w",
+			LibraryEnv, where, err),
+		Hint: "run `make ort` in the ladder repository to install ONNX Runtime " + RuntimeVersion +
+			" there, or set " + LibraryEnv + " to your own libonnxruntime.so." + RuntimeVersion,
+	}
+}
+
+// userLibrary returns where `make ort` (scripts/install-ort.sh) installs
+// the library for the current user.
+func userLibrary() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "ladder", "onnxruntime", RuntimeVersion, "libonnxruntime.so.1"), nil
+}
+
+// installHint says how to provide the library.
+func installHint() string {
+	where := "the user cache directory"
+	if user, err := userLibrary(); err == nil {
+		where = user
+	}
+	return "run `make ort` in the ladder repository to install ONNX Runtime " + RuntimeVersion +
+		" in " + where + ", or set " + LibraryEnv + " to your own libonnxruntime.so." + RuntimeVersion
 }
 
 // checkSharedLibrary rejects a path that is missing or is not an ELF or

@@ -1,5 +1,10 @@
-// Package testenv finds what ladder's tests need: the ONNX Runtime shared
-// library and the repository's testdata folder.
+// Package testenv holds what ladder's test binaries share: their TestMain
+// (ONNX Runtime set-up, shutdown and a goroutine leak check), the skip
+// helper and the raw onnxruntime_go baseline benchmark.
+//
+// It imports testing and goleak, so only _test.go files may import it.
+// What a command needs as well (where the bundled files are) lives in
+// internal/bundled.
 //
 // Outside CI a test that needs ONNX Runtime is skipped when the library
 // cannot be found. When the CI environment variable is set the same test
@@ -8,45 +13,25 @@ package testenv
 
 import (
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"go.uber.org/goleak"
 
+	"github.com/ladder-ml/ladder/internal/bundled"
 	"github.com/ladder-ml/ladder/models"
 )
 
-// Root returns the repository root: the folder holding go.mod.
-func Root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // Testdata returns the path of name inside the repository's testdata folder.
-func Testdata(name string) string {
-	return filepath.Join(Root(), "testdata", name)
-}
+func Testdata(name string) string { return bundled.Path(name) }
 
-// Library returns the ONNX Runtime library to use: LADDER_ONNXRUNTIME_LIB
-// when set, else the copy `make ort` caches in .cache/, else "".
-func Library() string {
-	if p := os.Getenv(models.LibraryEnv); p != "" {
-		return p
-	}
-	p := filepath.Join(Root(), ".cache", "onnxruntime", models.RuntimeVersion, "libonnxruntime.so.1")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return ""
-}
-
-// InitRuntime initialises ONNX Runtime for a test binary and reports
-// whether it is available. Call it from TestMain. In CI a missing library
-// is fatal: the process exits with an error rather than skipping tests.
+// InitRuntime initialises ONNX Runtime for a test binary, where
+// models.InitRuntime("") finds it (LADDER_ONNXRUNTIME_LIB, else the
+// per-user copy `make ort` installs), and reports whether it is available.
+// Call it from TestMain. In CI a missing library is fatal: the process
+// exits with an error rather than skipping tests.
 func InitRuntime() bool {
-	err := models.InitRuntime(Library())
+	err := models.InitRuntime("")
 	if err == nil {
 		return true
 	}

@@ -17,9 +17,15 @@
 //
 // Usage:
 //
-//	LADDER_ONNXRUNTIME_LIB=/path/to/libonnxruntime.so go run ./examples/chaosbench [-profile short] [-scenario flap,both-down] [-out bench-out]
+//	cd cmd/chaosbench && go run . [-profile short] [-scenario flap,both-down] [-out bench-out]
 //
-// or `make bench`. It prints a table, writes report.json and a picture of
+// or `make bench` from the repository root. It finds ONNX Runtime as
+// models.InitRuntime("") does: LADDER_ONNXRUNTIME_LIB, else the per-user
+// copy that `make ort` installs.
+//
+// The harness is a module of its own, so that gonum/plot stays out of the
+// library's go.mod; a replace directive points it at the ladder source
+// tree two folders up. It prints a table, writes report.json and a picture of
 // the router over time (router.png, router.svg) to -out, checks the goals
 // and exits with status 1 if any is missed. Run it with -help for the
 // scenarios.
@@ -35,8 +41,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/bundled"
 	"github.com/ladder-ml/ladder/internal/dataset"
-	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
 )
 
@@ -44,7 +50,7 @@ func main() {
 	started := false
 	startRuntime = func() error {
 		started = true
-		return models.InitRuntime("") // "" reads LADDER_ONNXRUNTIME_LIB
+		return models.InitRuntime("") // LADDER_ONNXRUNTIME_LIB, else the per-user copy
 	}
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
 	if started {
@@ -61,7 +67,7 @@ func main() {
 var startRuntime func() error
 
 // testdataPath returns the path of a file in the repository's testdata.
-func testdataPath(name string) string { return testenv.Testdata(name) }
+func testdataPath(name string) string { return bundled.Path(name) }
 
 // run is the whole command. It returns the exit status: 0 when every goal is met, 1 when one is missed,
 // 2 on a usage or setup error.
@@ -200,7 +206,7 @@ func usage(fs *flag.FlagSet) {
 backup.onnx) in-process through named faults, and compares the router with a
 naive primary→backup switcher and the raw primary, on the same requests.
 
-usage: go run ./examples/chaosbench [flags]   (needs LADDER_ONNXRUNTIME_LIB, or run make bench)
+usage: go run . [flags]   (in cmd/chaosbench, after make ort; or make bench)
 
 flags:
 `)
