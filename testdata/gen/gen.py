@@ -525,6 +525,16 @@ def half_scalar_model():
     return edge_model(g, "half_scalar", "total = sum(x), a scalar float16.")
 
 
+def reshape_model():
+    """x float32 [N], shape int64 [2] -> y float32 [A,B] = Reshape(x, shape).
+    Zero-valued inputs make ONNX Runtime refuse the run: warm it with examples."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "reshape",
+                          [vi("x", TensorProto.FLOAT, ["N"]), vi("shape", TensorProto.INT64, [2])],
+                          [vi("y", TensorProto.FLOAT, ["A", "B"])])
+    return edge_model(g, "reshape", "y = Reshape(x, shape); a zero shape is refused.")
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -539,6 +549,7 @@ def edge_models():
     save(bad_attribute_model(), "bad_attribute.onnx")
     save(complex_model(), "complex.onnx")
     save(half_scalar_model(), "half_scalar.onnx")
+    save(reshape_model(), "reshape.onnx")
 
 
 # --------------------------------------------------------------------------
