@@ -33,6 +33,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv("LADDER_TEST_NOISY_RUNS") != "" {
+		// Child process of TestRuntimeIsSilent.
+		if err := noisyRuns(); err != nil {
+			os.Stdout.WriteString(err.Error())
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(testenv.Main(m, &haveRuntime))
 }
 
