@@ -27,6 +27,10 @@ var (
 	// or is not a valid ONNX model.
 	ErrLoad = errors.New("models: cannot load model")
 
+	// ErrRun matches every [*RunError]: ONNX Runtime refused or failed a
+	// run on inputs that fit the signature.
+	ErrRun = errors.New("models: run failed")
+
 	// ErrPanic matches every [*PanicError]: code this package calls
 	// panicked, and the panic was recovered.
 	ErrPanic = errors.New("models: recovered from a panic")
@@ -122,6 +126,24 @@ func loadHint(err error) string {
 	}
 	return ""
 }
+
+// RunError reports a run that ONNX Runtime refused or failed although the
+// inputs fit the signature: values the graph cannot take (a Reshape to an
+// impossible shape, an index out of range), or a native failure.
+type RunError struct {
+	Model string // the model's name
+	Err   error  // ONNX Runtime's error
+}
+
+func (e *RunError) Error() string {
+	return fmt.Sprintf("models: %s: run failed: %v", e.Model, e.Err)
+}
+
+// Unwrap returns ONNX Runtime's error.
+func (e *RunError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrRun].
+func (e *RunError) Is(target error) bool { return target == ErrRun }
 
 // PanicError is a panic recovered inside this package, most likely in
 // onnxruntime_go. The model that raised it stays usable: the native state

@@ -302,13 +302,18 @@ func (m *Model) Version() string { return m.version }
 func (m *Model) Signature() tensor.Signature { return m.sig.Clone() }
 
 // Predict runs the model on inputs, one tensor per model input, matched by
-// name. Inputs that do not fit the signature get an [*tensor.InputError] matching
-// [tensor.ErrInvalidInput], and never reach ONNX Runtime.
+// name. A scalar input has an empty shape and one element (see
+// [tensor.Scalar]). Inputs that do not fit the signature get an
+// [*tensor.InputError] matching [tensor.ErrInvalidInput], and never reach
+// ONNX Runtime. A run that ONNX Runtime refuses or fails gets a
+// [*RunError] matching [ErrRun], and a panic inside onnxruntime_go a
+// [*PanicError] matching [ErrPanic]; the model serves the next call
+// either way.
 //
 // Predict blocks until the run finishes or ctx is done. When ctx is done
 // the native run is terminated and Predict returns promptly with ctx's
-// error. The returned tensors are owned by the caller. After [Model.Close]
-// it returns [ErrClosed].
+// error. The returned tensors are owned by the caller. Once [Model.Close]
+// has begun it returns [ErrClosed] at once.
 func (m *Model) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return m.predict(ctx, 0, inputs)
 }
@@ -332,7 +337,7 @@ func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []ten
 	defer m.leave()
 	s, err := m.getScratch()
 	if err != nil {
-		return nil, fmt.Errorf("models: %s: %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: err}
 	}
 	out, err := m.runSafely(ctx, timeout, s, inputs)
 	if s != nil {
@@ -383,7 +388,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 	}
 	sameShapes, err := s.setInputs()
 	if err != nil {
-		return nil, fmt.Errorf("models: %s: preparing %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
 	}
 	reuse := sameShapes && s.outsReady && m.reuseOut.Load()
 	if !reuse {
@@ -391,7 +396,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 	}
 	if err := s.prepareOutputs(m.sig.Outputs); err != nil {
 		s.dropOutputs()
-		return nil, fmt.Errorf("models: %s: preparing %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
 	}
 
 	unwatch := s.watch(ctx, timeout)
@@ -424,7 +429,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		if timedOut {
 			return nil, fmt.Errorf("models: %s: %w after %v", m.name, ErrTimeout, timeout)
 		}
-		return nil, fmt.Errorf("models: %s: run failed: %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: err}
 	}
 
 	result, dims := newResult(len(s.outs))
@@ -432,7 +437,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		result[i], err = s.readOutput(i, m.sig.Outputs[i], reuse || m.reuseOut.Load(), &dims)
 		if err != nil {
 			s.dropOutputs()
-			return nil, fmt.Errorf("models: %s: reading output %q: %w", m.name, m.sig.Outputs[i].Name, err)
+			return nil, &RunError{Model: m.name, Err: fmt.Errorf("reading output %q: %w", m.sig.Outputs[i].Name, err)}
 		}
 	}
 	if m.reuseOut.Load() {
