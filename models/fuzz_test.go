@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func (r *reader) u64() uint64 {
 // decodeInputs builds tensors from r: mostly the model's own input names
 // and types with random shapes, sometimes other names, types and lengths.
 func decodeInputs(r *reader, want []tensor.Info) []tensor.Tensor {
-	n := int(r.byte() % 6)
+	n := int(r.byte() % 8)
 	ts := make([]tensor.Tensor, n)
 	for i := range ts {
 		t := &ts[i]
@@ -153,101 +154,104 @@ func decodeInputs(r *reader, want []tensor.Info) []tensor.Tensor {
 			}
 		}
 		length, ok := tensor.NumElements(t.Shape)
-		if !ok || length > 1024 {
-			length = int64(r.byte() % 16)
+		switch lb := r.byte(); {
+		case lb >= 230:
+			length = int64(lb % 8) // most likely the wrong length
+		case !ok || length > 1024:
+			length = int64(lb % 16)
 		}
-		if c := r.byte(); c >= 230 {
-			length = int64(c % 8)
-		}
-		t.Data = makeData(r, dt, int(length))
+		// The values come from a generator seeded by one byte, so the
+		// layout of the next tensor does not depend on this one's size.
+		values := rand.New(rand.NewPCG(uint64(r.byte()), 7))
+		t.Data = makeData(values, dt, int(length))
 	}
 	return ts
 }
 
-func makeData(r *reader, dt tensor.DType, n int) any {
+func makeData(r *rand.Rand, dt tensor.DType, n int) any {
 	switch dt {
 	case tensor.Float32:
 		d := make([]float32, n)
 		for i := range d {
-			d[i] = math.Float32frombits(uint32(r.u64()))
+			d[i] = math.Float32frombits(uint32(r.Uint64()))
 		}
 		return d
 	case tensor.Float64:
 		d := make([]float64, n)
 		for i := range d {
-			d[i] = math.Float64frombits(r.u64())
+			d[i] = math.Float64frombits(r.Uint64())
 		}
 		return d
 	case tensor.Int32:
 		d := make([]int32, n)
 		for i := range d {
-			d[i] = int32(r.u64())
+			d[i] = int32(r.Uint64())
 		}
 		return d
 	case tensor.Int64:
 		d := make([]int64, n)
 		for i := range d {
-			d[i] = int64(r.u64())
+			d[i] = int64(r.Uint64())
 		}
 		return d
 	case tensor.Bool:
 		d := make([]bool, n)
 		for i := range d {
-			d[i] = r.byte()&1 == 1
+			d[i] = byte(r.Uint32())&1 == 1
 		}
 		return d
 	case tensor.String:
 		d := make([]string, n)
 		for i := range d {
-			d[i] = string([]byte{r.byte(), r.byte(), r.byte()})
+			d[i] = string([]byte{byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())})
 		}
 		return d
 	case tensor.Int8:
 		d := make([]int8, n)
 		for i := range d {
-			d[i] = int8(r.byte())
+			d[i] = int8(byte(r.Uint32()))
 		}
 		return d
 	case tensor.Uint8:
 		d := make([]uint8, n)
 		for i := range d {
-			d[i] = r.byte()
+			d[i] = byte(r.Uint32())
 		}
 		return d
 	case tensor.Int16:
 		d := make([]int16, n)
 		for i := range d {
-			d[i] = int16(r.u64())
+			d[i] = int16(r.Uint64())
 		}
 		return d
 	case tensor.Uint16:
 		d := make([]uint16, n)
 		for i := range d {
-			d[i] = uint16(r.u64())
+			d[i] = uint16(r.Uint64())
 		}
 		return d
 	case tensor.Uint32:
 		d := make([]uint32, n)
 		for i := range d {
-			d[i] = uint32(r.u64())
+			d[i] = uint32(r.Uint64())
 		}
 		return d
 	case tensor.Uint64:
 		d := make([]uint64, n)
 		for i := range d {
-			d[i] = r.u64()
+			d[i] = r.Uint64()
 		}
 		return d
 	case tensor.Float16:
 		d := make([]tensor.F16, n)
 		for i := range d {
-			d[i] = tensor.F16(r.u64())
+			d[i] = tensor.F16(r.Uint64())
 		}
 		return d
 	case tensor.BFloat16:
 		d := make([]tensor.BF16, n)
 		for i := range d {
-			d[i] = tensor.BF16(r.u64())
+			d[i] = tensor.BF16(r.Uint64())
 		}
 		return d
 	case tensor.Invalid:
