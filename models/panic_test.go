@@ -49,16 +49,14 @@ func TestPanicIsRecoveredAndScratchDiscarded(t *testing.T) {
 	}
 }
 
-// release and readOutput take onnxruntime_go's typed nil values, which it
-// leaves behind when it fails to convert an output, without panicking.
-func TestTypedNilValues(t *testing.T) {
+// release takes onnxruntime_go's typed nil values, which it leaves behind
+// when it fails to convert an output, without panicking.
+func TestReleaseTypedNil(t *testing.T) {
 	var v ort.Value = (*ort.Tensor[float32])(nil)
 	if err := release(v); err != nil {
 		t.Fatalf("release(typed nil) = %v", err)
 	}
-	s := &scratch{outs: []ort.Value{v}, outShapes: make([][]int64, 1), guesses: make([][]int64, 1)}
-	var dims []int64
-	if _, err := s.readOutput(0, tensor.Info{Name: "y", DType: tensor.Float32, Shape: []int64{-1}}, false, &dims); err == nil {
-		t.Fatal("readOutput of a typed nil succeeded")
+	if err := release(nil); err != nil {
+		t.Fatalf("release(nil) = %v", err)
 	}
 }
