@@ -132,6 +132,11 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 			releaseRuntime()
 		}
 	}()
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, &LoadError{Source: source, Err: &PanicError{Model: opts.Name, Value: r, Stack: debug.Stack()}}
+		}
+	}()
 	if len(data) == 0 {
 		return nil, &LoadError{Source: source, Err: errors.New("file is empty"), Hint: hintIncomplete}
 	}
