@@ -63,6 +63,13 @@ Files written (paths relative to testdata/):
 
   corrupt.onnx   4096 deterministic pseudo-random bytes; not a valid model.
   truncated.onnx the first half (len//2 bytes) of primary.onnx.
+
+  Edge-case models for the models package (scalars.onnx, no_input.onnx,
+  dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
+  string_scalar.onnx, reshape.onnx, unversioned.onnx, and the refused
+  unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
+  bad_attribute.onnx, complex.onnx): see edge_models() and
+  testdata/README.md. `gen.py edge` writes only these.
 """
 
 import os
