@@ -320,3 +320,58 @@ func residentBytes(t *testing.T) int64 {
 	}
 	return pages * int64(os.Getpagesize())
 }
+
+// Failures and successes interleaved from many goroutines, on models whose
+// outputs ladder allocates or whose shapes depend on the data, leave every
+// valid call correct.
+func TestConcurrentFailuresAndSuccesses(t *testing.T) {
+	half := load(t, "half.onnx")
+	dyn := load(t, "dynamic.onnx")
+	scalars := load(t, "scalars.onnx")
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := range 200 {
+				rows := (g+i)%3 + 1
+				h := make([]tensor.F16, 2*rows)
+				for j := range h {
+					h[j] = tensor.NewF16(float32(j))
+				}
+				out, err := half.Predict(ctx, []tensor.Tensor{tensor.New("h", []int64{int64(rows), 2}, h),
+					tensor.New("b", []int64{int64(rows), 2}, make([]tensor.BF16, 2*rows))})
+				if err != nil || len(out[0].Data.([]tensor.F16)) != 2*rows || out[0].Data.([]tensor.F16)[1].Float32() != 2 {
+					t.Errorf("half, %d rows: %v %v", rows, out, err)
+					return
+				}
+				x := []float32{float32(i%5) - 2, 1, float32(g) - 3}
+				out, err = dyn.Predict(ctx, []tensor.Tensor{tensor.New("x", []int64{3}, x)})
+				want := 0
+				for _, v := range x {
+					if v > 0 {
+						want++
+					}
+				}
+				if err != nil || out[0].Len() != want {
+					t.Errorf("dynamic %v: %v %v", x, out, err)
+					return
+				}
+				_, err = scalars.Predict(ctx, []tensor.Tensor{tensor.New("x", []int64{1, 3}, []float32{1, 2, 3}),
+					tensor.New("rate", []int64{1}, []int64{int64(i)})})
+				if !errors.Is(err, tensor.ErrInvalidInput) {
+					t.Errorf("scalar as a vector: %v", err)
+					return
+				}
+				out, err = scalars.Predict(ctx, []tensor.Tensor{tensor.New("x", []int64{1, 3}, []float32{1, 2, 3}),
+					tensor.Scalar("rate", int64(i))})
+				if err != nil || out[1].Data.([]float32)[0] != 6*float32(i) {
+					t.Errorf("scalars, rate %d: %v %v", i, out, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
