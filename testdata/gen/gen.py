@@ -68,7 +68,7 @@ Files written (paths relative to testdata/):
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
   string_scalar.onnx, reshape.onnx, unversioned.onnx, and the refused
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
-  bad_attribute.onnx, complex.onnx): see edge_models() and
+  bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
 """
 
@@ -542,6 +542,15 @@ def reshape_model():
     return edge_model(g, "reshape", "y = Reshape(x, shape); a zero shape is refused.")
 
 
+def sequence_model():
+    """x float32 [N] -> seq sequence<float32>: an output that is not a tensor."""
+    vi = helper.make_tensor_value_info
+    seq = helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("SequenceConstruct", ["x", "x"], ["seq"])], "sequence",
+                          [vi("x", TensorProto.FLOAT, ["N"])], [seq])
+    return edge_model(g, "sequence", "seq = [x, x], a sequence of tensors.")
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -557,6 +566,7 @@ def edge_models():
     save(complex_model(), "complex.onnx")
     save(half_scalar_model(), "half_scalar.onnx")
     save(reshape_model(), "reshape.onnx")
+    save(sequence_model(), "sequence.onnx")
 
 
 # --------------------------------------------------------------------------
