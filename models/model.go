@@ -102,7 +102,10 @@ const closing = 1 << 62
 
 // Load reads the ONNX model at path and creates a session for it.
 // [InitRuntime] must have been called. A missing, corrupt or truncated
-// file gives a [*LoadError] matching [ErrLoad].
+// file, a graph ONNX Runtime refuses, a model ladder cannot serve (no
+// inputs, an input or output that is not a tensor of a supported element
+// type) and [Options.WarmupInputs] that do not fit give a [*LoadError]
+// matching [ErrLoad], whose Hint says what to do about that cause.
 func Load(path string, opts Options) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
