@@ -60,3 +60,30 @@ func TestReleaseTypedNil(t *testing.T) {
 		t.Fatalf("release(nil) = %v", err)
 	}
 }
+
+// A native input that cannot be built leaves its slot empty, not a nil
+// value that the next run or destroy would call (defect 2).
+func TestFailedInputLeavesNoNilValue(t *testing.T) {
+	if !ort.IsInitialized() {
+		t.Skip("ONNX Runtime not available")
+	}
+	s, err := newScratch(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ordered[0] = tensor.New("a", []int64{2}, []float32{1, 2})
+	s.ordered[1] = tensor.Tensor{Name: "b", Shape: []int64{1}, Data: []complex64{1}}
+	if _, err := s.setInputs(); err == nil {
+		t.Fatal("setInputs built a complex64 tensor")
+	}
+	if s.ins[1] != nil || s.inShapes[1] != nil {
+		t.Fatalf("failed slot holds %#v", s.ins[1])
+	}
+	s.ordered[1] = tensor.Scalar("b", int64(3))
+	if same, err := s.setInputs(); err != nil || same {
+		t.Fatalf("setInputs after a failure = %v, %v", same, err)
+	}
+	if err := s.destroy(); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+}
