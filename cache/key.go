@@ -92,9 +92,57 @@ func Key(inputs []tensor.Tensor) string {
 			for _, v := range d {
 				e.str(v)
 			}
+		default:
+			e.elements(t.Data)
 		}
 	}
 	return hex64(e.sum())
+}
+
+// elements encodes the element types added after keyVersion 2 was
+// defined: 8-bit ones as one byte, 16-bit ones (float16 and bfloat16 by
+// their bits) as 2 bytes little-endian and the others as 8 bytes.
+func (e *encoder) elements(data any) {
+	switch d := data.(type) {
+	case []int8:
+		for _, v := range d {
+			e.byte(byte(v))
+		}
+	case []uint8:
+		for _, v := range d {
+			e.byte(v)
+		}
+	case []int16:
+		for _, v := range d {
+			e.u16(uint16(v))
+		}
+	case []uint16:
+		for _, v := range d {
+			e.u16(v)
+		}
+	case []tensor.F16:
+		for _, v := range d {
+			e.u16(uint16(v))
+		}
+	case []tensor.BF16:
+		for _, v := range d {
+			e.u16(uint16(v))
+		}
+	case []uint32:
+		for _, v := range d {
+			e.u64(uint64(v))
+		}
+	case []uint64:
+		for _, v := range d {
+			e.u64(v)
+		}
+	}
+}
+
+func (e *encoder) u16(v uint16) {
+	e.room(2)
+	binary.LittleEndian.PutUint16(e.buf[e.n:], v)
+	e.n += 2
 }
 
 // encoder buffers the encoding on the stack and feeds it to xxHash in

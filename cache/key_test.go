@@ -141,7 +141,7 @@ func TestKeyUnsupportedData(t *testing.T) {
 		data any
 	}{
 		{"nil", nil},
-		{"uint8 slice", []uint8{1}},
+		{"complex64 slice", []complex64{1}},
 		{"scalar", float32(1)},
 	}
 	for _, tt := range tests {
@@ -151,6 +151,23 @@ func TestKeyUnsupportedData(t *testing.T) {
 				t.Errorf("Key = %q, want \"\" for unsupported data", got)
 			}
 		})
+	}
+}
+
+func TestKeyNewElementTypes(t *testing.T) {
+	seen := map[string]string{}
+	for _, d := range []any{
+		[]int8{1}, []int8{2}, []uint8{1}, []uint8{2}, []int16{1}, []int16{2}, []uint16{1}, []uint16{2},
+		[]uint32{1}, []uint32{2}, []uint64{1}, []uint64{2},
+		[]tensor.F16{tensor.NewF16(1)}, []tensor.F16{tensor.NewF16(2)},
+		[]tensor.BF16{tensor.NewBF16(1)}, []tensor.BF16{tensor.NewBF16(2)},
+	} {
+		k := cache.Key([]tensor.Tensor{{Name: "x", Shape: []int64{1}, Data: d}})
+		desc := fmt.Sprintf("%T%v", d, d)
+		if k == "" || seen[k] != "" {
+			t.Errorf("%s: key %q (also %s)", desc, k, seen[k])
+		}
+		seen[k] = desc
 	}
 }
 

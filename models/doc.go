@@ -9,9 +9,17 @@
 //
 // [Load] and [LoadBytes] return a [*Model] with its [tensor.Signature]: input and
 // output names, element types, shapes with dynamic dimensions shown as -1,
-// and metadata. [Model.Predict] checks every input in Go before any native
+// and metadata. Every element type onnxruntime_go carries is served:
+// float32, float64, float16 ([tensor.F16]), bfloat16 ([tensor.BF16]),
+// int8 to int64, uint8 to uint64, bool and string, in any shape including
+// scalars (an empty shape) and zero-length dimensions. A model ladder
+// cannot serve is refused by Load with a [*LoadError] naming the input or
+// output and its type. [Model.Predict] checks every input in Go before any native
 // call — a bad name, element type, rank, dimension or data length gives an
 // [*tensor.InputError] matching [tensor.ErrInvalidInput] — and stops the native run when
-// its context ends. [Model.Close] waits for in-flight runs, then frees every
-// native object exactly once.
+// its context ends. No failure, panic included, leaves a model unfit for the
+// next call. [Model.Close] waits for in-flight runs, then frees every
+// native object exactly once; callers arriving meanwhile get [ErrClosed].
+//
+// ONNX Runtime's own log is silenced except for fatal messages.
 package models

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +63,13 @@ type Options struct {
 	// Optimization is the graph optimisation level. The default is
 	// [OptimizeAll].
 	Optimization Optimization
+
+	// WarmupInputs are example inputs that [Model.Warmup] runs the model
+	// on. Give them when the model needs real values, such as a sample
+	// rate or token ids. They must fit the model's inputs: [Load] checks
+	// them and keeps a copy. The default is zero-valued inputs with every
+	// dynamic dimension set to 1.
+	WarmupInputs []tensor.Tensor
 }
 
 // Model is an ONNX model loaded in-process, ready to serve predictions.
@@ -69,23 +78,34 @@ type Options struct {
 // ONNX Runtime session, which supports concurrent runs, and keeps a small
 // pool of reusable native tensors so a steady stream of same-shaped
 // requests allocates little. Every input is checked in Go before any native
-// call.
+// call, and no failure (a bad input, a failed, cancelled or timed-out run,
+// a panic in onnxruntime_go) leaves the model unfit for the next call.
 type Model struct {
 	name    string
 	sig     tensor.Signature
 	version string
+	warmup  []tensor.Tensor
 
 	session  *ort.DynamicAdvancedSession
 	scratch  chan *scratch
 	reuseOut atomic.Bool // preallocated outputs may be reused across runs
 
-	mu     sync.RWMutex // held shared by runs, exclusively by Close
-	closed bool
+	// state counts the runs in flight, plus closing once Close has begun;
+	// no run starts after that. The run that leaves last closes drained.
+	state     atomic.Int64
+	drained   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
+
+const closing = 1 << 62
 
 // Load reads the ONNX model at path and creates a session for it.
 // [InitRuntime] must have been called. A missing, corrupt or truncated
-// file gives a [*LoadError] matching [ErrLoad].
+// file, a graph ONNX Runtime refuses, a model ladder cannot serve (no
+// inputs, an input or output that is not a tensor of a supported element
+// type) and [Options.WarmupInputs] that do not fit give a [*LoadError]
+// matching [ErrLoad], whose Hint says what to do about that cause.
 func Load(path string, opts Options) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -115,19 +135,39 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 			releaseRuntime()
 		}
 	}()
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, &LoadError{Source: source, Err: &PanicError{Model: opts.Name, Value: r, Stack: debug.Stack()}}
+		}
+	}()
 	if len(data) == 0 {
-		return nil, &LoadError{Source: source, Err: errors.New("file is empty")}
+		return nil, &LoadError{Source: source, Err: errors.New("file is empty"), Hint: hintIncomplete}
 	}
 	inInfo, outInfo, err := ort.GetInputOutputInfoWithONNXData(data)
 	if err != nil {
-		return nil, &LoadError{Source: source, Err: err}
+		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
 	sig := tensor.Signature{}
 	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err}
+		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
 	}
 	if sig.Outputs, err = tensorInfos("output", outInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err}
+		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
+	}
+	// onnxruntime_go cannot run a graph without inputs or outputs.
+	if len(sig.Inputs) == 0 {
+		return nil, &LoadError{Source: source, Err: errors.New("the model has no inputs"),
+			Hint: "ladder serves models that take at least one input; a constant belongs in a Go function"}
+	}
+	if len(sig.Outputs) == 0 {
+		return nil, &LoadError{Source: source, Err: errors.New("the model has no outputs")}
+	}
+	var warmup []tensor.Tensor
+	if opts.WarmupInputs != nil {
+		if err := tensor.CheckInputs(opts.Name, sig.Inputs, opts.WarmupInputs, make([]tensor.Tensor, len(sig.Inputs))); err != nil {
+			return nil, &LoadError{Source: source, Err: err, Hint: "Options.WarmupInputs must fit the model's inputs"}
+		}
+		warmup = tensor.CloneAll(opts.WarmupInputs)
 	}
 
 	so, err := ort.NewSessionOptions()
@@ -141,19 +181,27 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data,
 		tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
 	if err != nil {
-		return nil, &LoadError{Source: source, Err: err}
+		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
 	if err := readMetadata(session, &sig); err != nil {
 		session.Destroy()
 		return nil, &LoadError{Source: source, Err: err}
 	}
 
+	version := ""
+	if sig.Version == math.MaxInt64 { // ONNX Runtime's "no model_version"
+		sig.Version = 0
+	} else {
+		version = strconv.FormatInt(sig.Version, 10)
+	}
 	m = &Model{
 		name:    opts.Name,
 		sig:     sig,
-		version: strconv.FormatInt(sig.Version, 10),
+		version: version,
+		warmup:  warmup,
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
+		drained: make(chan struct{}),
 	}
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
 	return m, nil
@@ -176,20 +224,43 @@ func configure(so *ort.SessionOptions, opts Options) error {
 	return so.SetGraphOptimizationLevel(opts.Optimization.ort())
 }
 
+const hintTypes = "ladder carries tensors of float32, float64, float16, bfloat16, " +
+	"int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool and string"
+
 func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error) {
 	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
-			return nil, fmt.Errorf("%s %q is a %s; ladder serves tensors only", kind, info.Name, info.OrtValueType)
+			return nil, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, info.OrtValueType)
 		}
 		dt := dtypeFromORT(info.DataType)
 		if dt == tensor.Invalid {
-			return nil, fmt.Errorf("%s %q has element type %s; ladder supports float32, float64, int32, int64, bool and string",
-				kind, info.Name, info.DataType)
+			return nil, fmt.Errorf("%s %q has element type %s", kind, info.Name,
+				strings.ToLower(strings.TrimPrefix(info.DataType.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_")))
 		}
-		out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: append([]int64(nil), info.Dimensions...)}
+		shape := make([]int64, len(info.Dimensions))
+		for d, n := range info.Dimensions {
+			shape[d] = max(n, -1) // every unknown size is -1
+		}
+		if len(shape) == 0 && !scalarOK(kind, dt) {
+			return nil, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
+		}
+		out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: shape}
 	}
 	return out, nil
+}
+
+// scalarOK reports whether onnxruntime_go can carry a scalar of type dt as
+// an input or output: it builds scalars of the numeric Go types only, and
+// returns a scalar string but cannot build one.
+func scalarOK(kind string, dt tensor.DType) bool {
+	switch dt {
+	case tensor.Float16, tensor.BFloat16:
+		return false
+	case tensor.String:
+		return kind == "output"
+	}
+	return true
 }
 
 func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
@@ -231,20 +302,26 @@ func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
 // Name returns the model's name, from [Options.Name].
 func (m *Model) Name() string { return m.name }
 
-// Version returns the model version from its metadata, as a decimal string.
+// Version returns the model version from its metadata (model_version), as
+// a decimal string, or "" when the model does not state one.
 func (m *Model) Version() string { return m.version }
 
 // Signature returns a copy of the model's inputs, outputs and metadata.
 func (m *Model) Signature() tensor.Signature { return m.sig.Clone() }
 
 // Predict runs the model on inputs, one tensor per model input, matched by
-// name. Inputs that do not fit the signature get an [*tensor.InputError] matching
-// [tensor.ErrInvalidInput], and never reach ONNX Runtime.
+// name. A scalar input has an empty shape and one element (see
+// [tensor.Scalar]). Inputs that do not fit the signature get an
+// [*tensor.InputError] matching [tensor.ErrInvalidInput], and never reach
+// ONNX Runtime. A run that ONNX Runtime refuses or fails gets a
+// [*RunError] matching [ErrRun], and a panic inside onnxruntime_go a
+// [*PanicError] matching [ErrPanic]; the model serves the next call
+// either way.
 //
 // Predict blocks until the run finishes or ctx is done. When ctx is done
 // the native run is terminated and Predict returns promptly with ctx's
-// error. The returned tensors are owned by the caller. After [Model.Close]
-// it returns [ErrClosed].
+// error. The returned tensors are owned by the caller. Once [Model.Close]
+// has begun it returns [ErrClosed] at once.
 func (m *Model) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return m.predict(ctx, 0, inputs)
 }
@@ -262,18 +339,55 @@ func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []ten
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.closed {
+	if !m.enter() {
 		return nil, ErrClosed
 	}
+	defer m.leave()
 	s, err := m.getScratch()
 	if err != nil {
-		return nil, err
+		return nil, &RunError{Model: m.name, Err: err}
 	}
-	out, err := m.run(ctx, timeout, s, inputs)
-	m.putScratch(s)
+	out, err := m.runSafely(ctx, timeout, s, inputs)
+	if s != nil {
+		m.putScratch(s)
+	}
 	return out, err
+}
+
+// enter records a run starting, and reports false once Close has begun.
+// It never blocks.
+func (m *Model) enter() bool {
+	for {
+		n := m.state.Load()
+		if n&closing != 0 {
+			return false
+		}
+		if m.state.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// leave records a run ending, and wakes Close after the last one.
+func (m *Model) leave() {
+	if m.state.Add(-1) == closing {
+		close(m.drained)
+	}
+}
+
+// runSafely is m.run with every panic recovered into a [*PanicError]. A
+// scratch that saw a panic is destroyed, never reused.
+func (m *Model) runSafely(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &PanicError{Model: m.name, Value: r, Stack: debug.Stack()}
+			if s.stopCtx != nil || s.timing {
+				s.unwatch()
+			}
+			_ = s.destroy() // putScratch drops a destroyed scratch
+		}
+	}()
+	return m.run(ctx, timeout, s, inputs)
 }
 
 func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
@@ -282,22 +396,37 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 	}
 	sameShapes, err := s.setInputs()
 	if err != nil {
-		return nil, fmt.Errorf("models: %s: preparing inputs: %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
 	}
 	reuse := sameShapes && s.outsReady && m.reuseOut.Load()
 	if !reuse {
 		s.dropOutputs()
 	}
+	if err := s.prepareOutputs(m.sig.Outputs); err != nil {
+		s.dropOutputs()
+		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
+	}
 
 	unwatch := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
-	if err != nil && reuse && ctx.Err() == nil {
-		// An output whose shape depends on the data cannot reuse last
-		// run's buffer: run again with fresh outputs and stop reusing.
-		m.reuseOut.Store(false)
+	if err != nil && !s.terminated(ctx) && (reuse || s.learnShape(err, m.sig.Outputs)) {
+		// The outputs had the wrong shape: last run's buffers for an
+		// output whose shape depends on the data, or a guessed shape.
+		// Run again with fresh outputs; once that works with reuse off,
+		// stop reusing.
+		for range 2 {
+			s.dropOutputs()
+			if err = s.prepareOutputs(m.sig.Outputs); err == nil {
+				err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
+			}
+			if err == nil || s.terminated(ctx) || !s.learnShape(err, m.sig.Outputs) {
+				break
+			}
+		}
+		if err == nil && reuse {
+			m.reuseOut.Store(false)
+		}
 		reuse = false
-		s.dropOutputs()
-		err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 	}
 	timedOut := unwatch()
 	if err != nil {
@@ -308,15 +437,15 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		if timedOut {
 			return nil, fmt.Errorf("models: %s: %w after %v", m.name, ErrTimeout, timeout)
 		}
-		return nil, fmt.Errorf("models: %s: run failed: %w", m.name, err)
+		return nil, &RunError{Model: m.name, Err: err}
 	}
 
 	result, dims := newResult(len(s.outs))
 	for i := range s.outs {
-		result[i], err = s.readOutput(i, m.sig.Outputs[i].Name, reuse || m.reuseOut.Load(), &dims)
+		result[i], err = s.readOutput(i, m.sig.Outputs[i], reuse || m.reuseOut.Load(), &dims)
 		if err != nil {
 			s.dropOutputs()
-			return nil, fmt.Errorf("models: %s: reading output %q: %w", m.name, m.sig.Outputs[i].Name, err)
+			return nil, &RunError{Model: m.name, Err: fmt.Errorf("reading output %q: %w", m.sig.Outputs[i].Name, err)}
 		}
 	}
 	if m.reuseOut.Load() {
@@ -344,20 +473,26 @@ func newResult(n int) ([]tensor.Tensor, []int64) {
 	return r.tensors[:n:n], r.dims[:0:len(r.dims)]
 }
 
-// Warmup runs the model once on zero-valued inputs, with every dynamic
-// dimension set to 1, so the first real request does not pay for lazy
-// initialisation inside ONNX Runtime.
+// Warmup runs the model once so the first real request does not pay for
+// lazy initialisation inside ONNX Runtime. It runs on
+// [Options.WarmupInputs] when they were given, and otherwise on
+// zero-valued inputs with every dynamic dimension set to 1; a model that
+// refuses zeros needs WarmupInputs. Warmup blocks like [Model.Predict] and
+// returns its error.
 func (m *Model) Warmup(ctx context.Context) error {
-	inputs := make([]tensor.Tensor, len(m.sig.Inputs))
-	for i, info := range m.sig.Inputs {
-		shape := slices.Clone(info.Shape)
-		for d := range shape {
-			if shape[d] < 0 {
-				shape[d] = 1
+	inputs := m.warmup
+	if inputs == nil {
+		inputs = make([]tensor.Tensor, len(m.sig.Inputs))
+		for i, info := range m.sig.Inputs {
+			shape := slices.Clone(info.Shape)
+			for d := range shape {
+				if shape[d] < 0 {
+					shape[d] = 1
+				}
 			}
+			n, _ := tensor.NumElements(shape)
+			inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
 		}
-		n, _ := tensor.NumElements(shape)
-		inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
 	}
 	_, err := m.Predict(ctx, inputs)
 	return err
@@ -370,42 +505,60 @@ func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tenso
 		t.Data = make([]float32, n)
 	case tensor.Float64:
 		t.Data = make([]float64, n)
+	case tensor.Int8:
+		t.Data = make([]int8, n)
+	case tensor.Uint8:
+		t.Data = make([]uint8, n)
+	case tensor.Int16:
+		t.Data = make([]int16, n)
+	case tensor.Uint16:
+		t.Data = make([]uint16, n)
 	case tensor.Int32:
 		t.Data = make([]int32, n)
+	case tensor.Uint32:
+		t.Data = make([]uint32, n)
 	case tensor.Int64:
 		t.Data = make([]int64, n)
+	case tensor.Uint64:
+		t.Data = make([]uint64, n)
 	case tensor.Bool:
 		t.Data = make([]bool, n)
 	case tensor.String:
 		t.Data = make([]string, n)
+	case tensor.Float16:
+		t.Data = make([]tensor.F16, n)
+	case tensor.BFloat16:
+		t.Data = make([]tensor.BF16, n)
 	}
 	return t
 }
 
 // Close waits for in-flight runs to finish, then releases the session and
-// every native tensor exactly once. Later calls to Predict return
-// [ErrClosed]. Close is idempotent and safe for concurrent use. A run whose
-// context never ends keeps Close waiting: give runs a deadline.
+// every native tensor exactly once. Calls that arrive once Close has begun
+// do not wait for it: Predict returns [ErrClosed] at once. Close is
+// idempotent and safe for concurrent use; every call returns the first
+// call's error. A run whose context never ends keeps Close waiting: give
+// runs a deadline.
 func (m *Model) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil
-	}
-	m.closed = true
-	var errs []error
-	for {
-		select {
-		case s := <-m.scratch:
-			errs = append(errs, s.destroy())
-			continue
-		default:
+	m.closeOnce.Do(func() {
+		if m.state.Or(closing) != 0 {
+			<-m.drained
 		}
-		break
-	}
-	errs = append(errs, m.session.Destroy())
-	releaseRuntime()
-	return errors.Join(errs...)
+		var errs []error
+		for {
+			select {
+			case s := <-m.scratch:
+				errs = append(errs, s.destroy())
+				continue
+			default:
+			}
+			break
+		}
+		errs = append(errs, m.session.Destroy())
+		releaseRuntime()
+		m.closeErr = errors.Join(errs...)
+	})
+	return m.closeErr
 }
 
 func (m *Model) getScratch() (*scratch, error) {
@@ -418,6 +571,9 @@ func (m *Model) getScratch() (*scratch, error) {
 }
 
 func (m *Model) putScratch(s *scratch) {
+	if s.ro == nil { // destroyed after a panic
+		return
+	}
 	clear(s.ordered)
 	select {
 	case m.scratch <- s:
@@ -440,6 +596,22 @@ func dtypeFromORT(t ort.TensorElementDataType) tensor.DType {
 		return tensor.Bool
 	case ort.TensorElementDataTypeString:
 		return tensor.String
+	case ort.TensorElementDataTypeInt8:
+		return tensor.Int8
+	case ort.TensorElementDataTypeUint8:
+		return tensor.Uint8
+	case ort.TensorElementDataTypeInt16:
+		return tensor.Int16
+	case ort.TensorElementDataTypeUint16:
+		return tensor.Uint16
+	case ort.TensorElementDataTypeUint32:
+		return tensor.Uint32
+	case ort.TensorElementDataTypeUint64:
+		return tensor.Uint64
+	case ort.TensorElementDataTypeFloat16:
+		return tensor.Float16
+	case ort.TensorElementDataTypeBFloat16:
+		return tensor.BFloat16
 	}
 	return tensor.Invalid
 }

@@ -62,7 +62,11 @@ func InitRuntime(path string) error {
 		return &RuntimeError{Path: lib.file, Err: fmt.Errorf("%s: %w", lib.from, err), Hint: installHint()}
 	}
 	ort.SetSharedLibraryPath(lib.file)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+	// ONNX Runtime logs to stderr, and at ERROR level whenever a run is
+	// terminated on purpose. The library stays silent: only fatal
+	// messages get through. (onnxruntime_go offers no custom logger, so
+	// they cannot be routed to a *slog.Logger.)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 		return &RuntimeError{Path: lib.file, Err: fmt.Errorf("%s: %w", lib.from, err),
 			Hint: "expected ONNX Runtime " + RuntimeVersion + "; " + installHint()}
 	}

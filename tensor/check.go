@@ -11,8 +11,9 @@ import (
 // matching them by name, and stores them in want's order in ordered, which
 // must have len(want) elements. who names the model or ladder in the
 // error. A misfit gets an [*InputError] matching [ErrInvalidInput]: a
-// missing or unknown input, a wrong element type, rank or dimension, or a
-// data length that does not match the shape. CheckInputs allocates only
+// missing or unknown input, a wrong element type, rank or dimension, a
+// shape whose element count overflows int64, or a data length that does
+// not match the shape. CheckInputs allocates only
 // when it reports an error.
 func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 	for i, info := range want {
@@ -42,7 +43,12 @@ func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 					info.TypeString(), t.DType().String()+ShapeString(t.Shape))
 			}
 		}
-		if n, _ := NumElements(t.Shape); int64(t.Len()) != n {
+		n, ok := NumElements(t.Shape)
+		if !ok {
+			return inputError(who, info.Name, "element count overflows int64",
+				info.TypeString(), t.DType().String()+ShapeString(t.Shape))
+		}
+		if int64(t.Len()) != n {
 			return inputError(who, info.Name, "data length does not match shape",
 				fmt.Sprintf("%d elements for shape %s", n, ShapeString(t.Shape)), strconv.Itoa(t.Len()))
 		}

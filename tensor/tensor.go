@@ -2,6 +2,8 @@ package tensor
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -9,19 +11,30 @@ import (
 type DType int
 
 // The element types a [Tensor] can hold, with the Go slice type of each.
+// The values are stable: new types are added at the end.
 const (
-	Invalid DType = iota // not a supported element type
-	Float32              // []float32
-	Float64              // []float64
-	Int32                // []int32
-	Int64                // []int64
-	Bool                 // []bool
-	String               // []string
+	Invalid  DType = iota // not a supported element type
+	Float32               // []float32
+	Float64               // []float64
+	Int32                 // []int32
+	Int64                 // []int64
+	Bool                  // []bool
+	String                // []string
+	Int8                  // []int8
+	Uint8                 // []uint8
+	Int16                 // []int16
+	Uint16                // []uint16
+	Uint32                // []uint32
+	Uint64                // []uint64
+	Float16               // [][F16], IEEE 754 half precision
+	BFloat16              // [][BF16], bfloat16
 )
 
-var dtypeNames = [...]string{"invalid", "float32", "float64", "int32", "int64", "bool", "string"}
+var dtypeNames = [...]string{"invalid", "float32", "float64", "int32", "int64", "bool", "string",
+	"int8", "uint8", "int16", "uint16", "uint32", "uint64", "float16", "bfloat16"}
 
-// String returns the Go name of the element type, such as "float32".
+// String returns the name of the element type, such as "float32" or
+// "bfloat16".
 func (d DType) String() string {
 	if d < 0 || int(d) >= len(dtypeNames) {
 		return fmt.Sprintf("DType(%d)", int(d))
@@ -29,17 +42,35 @@ func (d DType) String() string {
 	return dtypeNames[d]
 }
 
+// Size returns the size in bytes of one element, or 0 for [String] and
+// [Invalid].
+func (d DType) Size() int {
+	switch d {
+	case Bool, Int8, Uint8:
+		return 1
+	case Int16, Uint16, Float16, BFloat16:
+		return 2
+	case Float32, Int32, Uint32:
+		return 4
+	case Float64, Int64, Uint64:
+		return 8
+	}
+	return 0
+}
+
 // Element is the set of Go element types a [Tensor] can hold.
 type Element interface {
-	~float32 | ~float64 | ~int32 | ~int64 | ~bool | ~string
+	~float32 | ~float64 | ~int8 | ~uint8 | ~int16 | ~uint16 | ~int32 | ~uint32 |
+		~int64 | ~uint64 | ~bool | ~string
 }
 
 // Tensor is a named, shaped array of one element type: an input to or an
 // output of a model.
 //
-// Data holds the elements in row-major order as one of []float32, []float64,
-// []int32, []int64, []bool or []string, and its length is the product of
-// Shape. Build one with [New]; read one with [Data]. A Tensor is a
+// Data holds the elements in row-major order as a slice of one of the
+// element types listed with [DType] ([]float32, []uint8, [][F16], ...), and
+// its length is the product of Shape. A scalar has an empty Shape and one
+// element. Build one with [New]; read one with [Data]. A Tensor is a
 // value, but its slices are shared: use [Tensor.Clone] for a copy that
 // owns its memory.
 type Tensor struct {
@@ -52,6 +83,11 @@ type Tensor struct {
 // does not copy shape or data.
 func New[T Element](name string, shape []int64, data []T) Tensor {
 	return Tensor{Name: name, Shape: shape, Data: data}
+}
+
+// Scalar returns a rank-0 tensor named name holding v.
+func Scalar[T Element](name string, v T) Tensor {
+	return Tensor{Name: name, Shape: []int64{}, Data: []T{v}}
 }
 
 // Data returns t's elements as a []T, and false if t does not hold T.
@@ -76,11 +112,28 @@ func (t Tensor) DType() DType {
 		return Bool
 	case []string:
 		return String
+	case []int8:
+		return Int8
+	case []uint8:
+		return Uint8
+	case []int16:
+		return Int16
+	case []uint16:
+		return Uint16
+	case []uint32:
+		return Uint32
+	case []uint64:
+		return Uint64
+	case []F16:
+		return Float16
+	case []BF16:
+		return BFloat16
 	}
 	return Invalid
 }
 
-// Len returns the number of elements in t's data.
+// Len returns the number of elements in t's data, or 0 when Data is not
+// one of the supported slice types.
 func (t Tensor) Len() int {
 	switch d := t.Data.(type) {
 	case []float32:
@@ -94,6 +147,22 @@ func (t Tensor) Len() int {
 	case []bool:
 		return len(d)
 	case []string:
+		return len(d)
+	case []int8:
+		return len(d)
+	case []uint8:
+		return len(d)
+	case []int16:
+		return len(d)
+	case []uint16:
+		return len(d)
+	case []uint32:
+		return len(d)
+	case []uint64:
+		return len(d)
+	case []F16:
+		return len(d)
+	case []BF16:
 		return len(d)
 	}
 	return 0
@@ -114,6 +183,22 @@ func (t Tensor) Clone() Tensor {
 	case []bool:
 		c.Data = slices.Clone(d)
 	case []string:
+		c.Data = slices.Clone(d)
+	case []int8:
+		c.Data = slices.Clone(d)
+	case []uint8:
+		c.Data = slices.Clone(d)
+	case []int16:
+		c.Data = slices.Clone(d)
+	case []uint16:
+		c.Data = slices.Clone(d)
+	case []uint32:
+		c.Data = slices.Clone(d)
+	case []uint64:
+		c.Data = slices.Clone(d)
+	case []F16:
+		c.Data = slices.Clone(d)
+	case []BF16:
 		c.Data = slices.Clone(d)
 	default:
 		c.Data = t.Data
@@ -144,14 +229,64 @@ func Find(ts []Tensor, name string) (Tensor, bool) {
 }
 
 // NumElements returns the product of shape, and false when a dimension is
-// negative.
+// negative or the product overflows int64. The empty shape of a scalar
+// has one element.
 func NumElements(shape []int64) (int64, bool) {
-	n := int64(1)
+	n := uint64(1)
+	zero := false
+	overflow := false
 	for _, d := range shape {
 		if d < 0 {
 			return 0, false
 		}
-		n *= d
+		if d == 0 {
+			zero = true
+			continue
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > math.MaxInt64 {
+			overflow = true
+		}
+		n = lo
 	}
-	return n, true
+	switch {
+	case zero:
+		return 0, true
+	case overflow:
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// FirstNonFinite returns the index of the first NaN or infinite element of
+// t, or -1 when every element is finite or t does not hold floating-point
+// elements. It covers float32, float64, float16 and bfloat16.
+func FirstNonFinite(t Tensor) int {
+	switch d := t.Data.(type) {
+	case []float32:
+		for i, v := range d {
+			if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+				return i
+			}
+		}
+	case []float64:
+		for i, v := range d {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return i
+			}
+		}
+	case []F16:
+		for i, v := range d {
+			if v&0x7c00 == 0x7c00 {
+				return i
+			}
+		}
+	case []BF16:
+		for i, v := range d {
+			if v&0x7f80 == 0x7f80 {
+				return i
+			}
+		}
+	}
+	return -1
 }

@@ -63,6 +63,13 @@ Files written (paths relative to testdata/):
 
   corrupt.onnx   4096 deterministic pseudo-random bytes; not a valid model.
   truncated.onnx the first half (len//2 bytes) of primary.onnx.
+
+  Edge-case models for the models package (scalars.onnx, no_input.onnx,
+  dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
+  string_scalar.onnx, reshape.onnx, unversioned.onnx, and the refused
+  unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
+  bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
+  testdata/README.md. `gen.py edge` writes only these.
 """
 
 import os
@@ -318,9 +325,258 @@ def types_model():
 
 
 # --------------------------------------------------------------------------
+# Edge-case models for the models package: scalars, every element type, data-
+# dependent shapes, no inputs, and graphs ONNX Runtime refuses for different
+# reasons. They are written by edge_models(), apart from the models above, so
+# adding one never churns the committed bytes of another.
+
+
+def edge_model(graph, role, doc, check=True, version=True, opsets=None):
+    model = helper.make_model(
+        graph,
+        opset_imports=opsets or [helper.make_opsetid("", OPSET)],
+        producer_name="ladder-testdata",
+        producer_version="1",
+        doc_string=doc,
+    )
+    if version:
+        model.model_version = 1
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, {"task": "edge", "role": role})
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def scalars_model():
+    """x float32 [N,3], rate int64 [] -> scaled float32 [N,3], total float32 []."""
+    vi = helper.make_tensor_value_info
+    nodes = [
+        helper.make_node("Cast", ["rate"], ["rate_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["x", "rate_f"], ["scaled"]),
+        helper.make_node("ReduceSum", ["scaled"], ["total"], keepdims=0),
+    ]
+    g = helper.make_graph(
+        nodes, "scalars",
+        [vi("x", TensorProto.FLOAT, ["N", 3]), vi("rate", TensorProto.INT64, [])],
+        [vi("scaled", TensorProto.FLOAT, ["N", 3]), vi("total", TensorProto.FLOAT, [])])
+    return edge_model(g, "scalars", "scaled = x * rate; total = sum(scaled), a scalar. "
+                      "rate is a scalar int64, like a voice detector's sample rate.")
+
+
+def no_input_model():
+    nodes = [helper.make_node("Constant", [], ["c"],
+                              value=numpy_helper.from_array(f32([1.5, -2.5]), "c_value"))]
+    g = helper.make_graph(nodes, "no_input", [],
+                          [helper.make_tensor_value_info("c", TensorProto.FLOAT, [2])])
+    return edge_model(g, "no_input", "No inputs; c is the constant [1.5, -2.5].")
+
+
+def dynamic_model():
+    """x float32 [N] -> positive float32 [M]: the elements of x above 0."""
+    inits = [numpy_helper.from_array(f32(0.0), "zero")]
+    nodes = [
+        helper.make_node("Greater", ["x", "zero"], ["mask"]),
+        helper.make_node("Compress", ["x", "mask"], ["positive"], axis=0),
+    ]
+    g = helper.make_graph(
+        nodes, "dynamic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+        [helper.make_tensor_value_info("positive", TensorProto.FLOAT, ["M"])],
+        inits)
+    return edge_model(g, "dynamic", "positive = the elements of x above 0: "
+                      "the output's length depends on the data.")
+
+
+SMALL_INTS = [("i8", TensorProto.INT8), ("u8", TensorProto.UINT8), ("i16", TensorProto.INT16),
+              ("u16", TensorProto.UINT16), ("u32", TensorProto.UINT32), ("u64", TensorProto.UINT64)]
+
+
+def small_ints_model():
+    """Each of i8 u8 i16 u16 u32 u64 [N] -> <name>_out = reversed(input) (same type)."""
+    vi = helper.make_tensor_value_info
+    inits = [numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0")]
+    nodes, ins, outs = [], [], []
+    for name, t in SMALL_INTS:
+        # ReverseSequence needs a batch axis; flip through Slice with step -1.
+        nodes.append(helper.make_node("Slice", [name, "flip_start", "flip_end", "axis0", "flip_step"],
+                                      [name + "_out"]))
+        ins.append(vi(name, t, ["N"]))
+        outs.append(vi(name + "_out", t, ["N"]))
+    inits += [
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "flip_start"),
+        numpy_helper.from_array(np.array([np.iinfo(np.int64).min], dtype=np.int64), "flip_end"),
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "flip_step"),
+    ]
+    g = helper.make_graph(nodes, "small_ints", ins, outs, inits)
+    return edge_model(g, "small_ints", "Each output is its input reversed, in the same "
+                      "element type: int8, uint8, int16, uint16, uint32, uint64.")
+
+
+def half_model():
+    """h float16 [N,2], b bfloat16 [N,2]
+    -> h2 float16 [N,2] = 2*h, b2 bfloat16 [N,2] = 2*b, hs float16 [2] = h[0] + 1 (static),
+       sum float32 [N] = row sums of h + b (in float32)."""
+    vi = helper.make_tensor_value_info
+    inits = [
+        numpy_helper.from_array(f32(2.0), "two"),
+        numpy_helper.from_array(f32(1.0), "one"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "first"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "two_shape"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["h"], ["h_f"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["b"], ["b_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["h_f", "two"], ["h2_f"]),
+        helper.make_node("Mul", ["b_f", "two"], ["b2_f"]),
+        helper.make_node("Cast", ["h2_f"], ["h2"], to=TensorProto.FLOAT16),
+        helper.make_node("Cast", ["b2_f"], ["b2"], to=TensorProto.BFLOAT16),
+        helper.make_node("Gather", ["h_f", "first"], ["h_row0"], axis=0),  # [1,2]
+        helper.make_node("Reshape", ["h_row0", "two_shape"], ["h_row0_flat"]),
+        helper.make_node("Add", ["h_row0_flat", "one"], ["hs_f"]),
+        helper.make_node("Cast", ["hs_f"], ["hs"], to=TensorProto.FLOAT16),
+        helper.make_node("Add", ["h_f", "b_f"], ["hb_f"]),
+        helper.make_node("ReduceSum", ["hb_f", "axis1"], ["sum"], keepdims=0),
+    ]
+    g = helper.make_graph(
+        nodes, "half",
+        [vi("h", TensorProto.FLOAT16, ["N", 2]), vi("b", TensorProto.BFLOAT16, ["N", 2])],
+        [vi("h2", TensorProto.FLOAT16, ["N", 2]), vi("b2", TensorProto.BFLOAT16, ["N", 2]),
+         vi("hs", TensorProto.FLOAT16, [2]), vi("sum", TensorProto.FLOAT, ["N"])],
+        inits)
+    return edge_model(g, "half", "h2 = 2h (float16), b2 = 2b (bfloat16), hs = h[0] + 1 "
+                      "(float16, static shape), sum = row sums of h + b (float32).")
+
+
+def string_scalar_model():
+    """text string [N] -> first string [] = text[0]."""
+    vi = helper.make_tensor_value_info
+    inits = [numpy_helper.from_array(np.array(0, dtype=np.int64), "zero_index")]
+    nodes = [helper.make_node("Gather", ["text", "zero_index"], ["first"], axis=0)]
+    g = helper.make_graph(nodes, "string_scalar", [vi("text", TensorProto.STRING, ["N"])],
+                          [vi("first", TensorProto.STRING, [])], inits)
+    return edge_model(g, "string_scalar", "first = text[0], a scalar string.")
+
+
+def unversioned_model():
+    """backup-like identity without model_version: y float32 [N] = x."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "unversioned",
+                          [vi("x", TensorProto.FLOAT, ["N"])], [vi("y", TensorProto.FLOAT, ["N"])])
+    return edge_model(g, "unversioned", "y = x; no model_version in the file.", version=False)
+
+
+def unknown_op_model():
+    """An operator no ONNX Runtime implements (domain com.example)."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")],
+                          "unknown_op", [vi("x", TensorProto.FLOAT, ["N"])],
+                          [vi("y", TensorProto.FLOAT, ["N"])])
+    return edge_model(g, "unknown_op", "y = com.example.Frobnicate(x), which nothing implements.",
+                      check=False, opsets=[helper.make_opsetid("", OPSET),
+                                           helper.make_opsetid("com.example", 1)])
+
+
+def unimplemented_type_model():
+    """A standard operator ONNX Runtime's CPU provider lacks for this type:
+    Sqrt on int32 is not in the ONNX spec either, so use Det on float16."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Det", ["x"], ["y"])], "unimplemented_type",
+                          [vi("x", TensorProto.DOUBLE, [2, 2])], [vi("y", TensorProto.DOUBLE, [])])
+    return edge_model(g, "unimplemented_type", "y = Det(x) on float64, a type ONNX Runtime's "
+                      "CPU provider does not implement Det for.", check=False)
+
+
+def training_op_model():
+    """A training-only operator (ai.onnx.preview.training Adagrad)."""
+    vi = helper.make_tensor_value_info
+    node = helper.make_node("Adagrad", ["r", "t", "x", "g", "h"], ["x_new", "h_new"],
+                            domain="ai.onnx.preview.training")
+    g = helper.make_graph(
+        [node], "training_op",
+        [vi("r", TensorProto.FLOAT, []), vi("t", TensorProto.INT64, []),
+         vi("x", TensorProto.FLOAT, [2]), vi("g", TensorProto.FLOAT, [2]), vi("h", TensorProto.FLOAT, [2])],
+        [vi("x_new", TensorProto.FLOAT, [2]), vi("h_new", TensorProto.FLOAT, [2])])
+    return edge_model(g, "training_op", "One Adagrad step: a training-only operator.", check=False,
+                      opsets=[helper.make_opsetid("", OPSET),
+                              helper.make_opsetid("ai.onnx.preview.training", 1)])
+
+
+def bad_attribute_model():
+    """Relu with an attribute the operator does not define."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], slope=0.5)], "bad_attribute",
+                          [vi("x", TensorProto.FLOAT, ["N"])], [vi("y", TensorProto.FLOAT, ["N"])])
+    return edge_model(g, "bad_attribute", "Relu with an undefined attribute `slope`.", check=False)
+
+
+def complex_model():
+    """x complex64 [N] -> y complex64 [N]: an element type ladder does not carry."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "complex",
+                          [vi("x", TensorProto.COMPLEX64, ["N"])], [vi("y", TensorProto.COMPLEX64, ["N"])])
+    return edge_model(g, "complex", "y = x in complex64.", check=False)
+
+
+def half_scalar_model():
+    """x float16 [N] -> total float16 []: a scalar float16 output ladder refuses."""
+    vi = helper.make_tensor_value_info
+    nodes = [
+        helper.make_node("Cast", ["x"], ["x_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["x_f"], ["total_f"], keepdims=0),
+        helper.make_node("Cast", ["total_f"], ["total"], to=TensorProto.FLOAT16),
+    ]
+    g = helper.make_graph(nodes, "half_scalar", [vi("x", TensorProto.FLOAT16, ["N"])],
+                          [vi("total", TensorProto.FLOAT16, [])])
+    return edge_model(g, "half_scalar", "total = sum(x), a scalar float16.")
+
+
+def reshape_model():
+    """x float32 [N], shape int64 [2] -> y float32 [A,B] = Reshape(x, shape).
+    Zero-valued inputs make ONNX Runtime refuse the run: warm it with examples."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "reshape",
+                          [vi("x", TensorProto.FLOAT, ["N"]), vi("shape", TensorProto.INT64, [2])],
+                          [vi("y", TensorProto.FLOAT, ["A", "B"])])
+    return edge_model(g, "reshape", "y = Reshape(x, shape); a zero shape is refused.")
+
+
+def sequence_model():
+    """x float32 [N] -> seq sequence<float32>: an output that is not a tensor."""
+    vi = helper.make_tensor_value_info
+    seq = helper.make_tensor_sequence_value_info("seq", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("SequenceConstruct", ["x", "x"], ["seq"])], "sequence",
+                          [vi("x", TensorProto.FLOAT, ["N"])], [seq])
+    return edge_model(g, "sequence", "seq = [x, x], a sequence of tensors.")
+
+
+def edge_models():
+    save(scalars_model(), "scalars.onnx")
+    save(no_input_model(), "no_input.onnx")
+    save(dynamic_model(), "dynamic.onnx")
+    save(small_ints_model(), "small_ints.onnx")
+    save(half_model(), "half.onnx")
+    save(string_scalar_model(), "string_scalar.onnx")
+    save(unversioned_model(), "unversioned.onnx")
+    save(unknown_op_model(), "unknown_op.onnx")
+    save(unimplemented_type_model(), "unimplemented_type.onnx")
+    save(training_op_model(), "training_op.onnx")
+    save(bad_attribute_model(), "bad_attribute.onnx")
+    save(complex_model(), "complex.onnx")
+    save(half_scalar_model(), "half_scalar.onnx")
+    save(reshape_model(), "reshape.onnx")
+    save(sequence_model(), "sequence.onnx")
+
+
+# --------------------------------------------------------------------------
 
 
 def main():
+    if sys.argv[1:] == ["edge"]:
+        edge_models()  # only the edge-case models; leaves the others untouched
+        return
+
     data = load_breast_cancer()
     X, y = data.data, data.target
     X_tr, X_te, y_tr, y_te = train_test_split(
@@ -356,6 +612,7 @@ def main():
     with open(path("truncated.onnx"), "wb") as f:
         f.write(primary[: len(primary) // 2])
     print(f"wrote truncated.onnx ({len(primary) // 2} bytes)")
+    edge_models()
 
 
 if __name__ == "__main__":
