@@ -88,7 +88,7 @@ func TestDefaults(t *testing.T) {
 func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 	var states []string
 	p, err := policy.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, 2,
-		func(c policy.StateChange) { states = append(states, c.From+"→"+c.To) })
+		func(c policy.StateChange) { states = append(states, c.From.String()+"→"+c.To.String()) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 	}
 	// A single replica that fails every call trips within eight requests:
 	// 15 failed attempts out of the last 30, each request making two.
-	for i := 0; p.State() == "closed"; i++ {
+	for i := 0; p.State() == policy.Closed; i++ {
 		if i == 8 {
 			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
 		}
@@ -108,7 +108,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
 		}
 	}
-	if p.State() != "open" {
+	if p.State() != policy.Open {
 		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
 	}
 	before := calls
@@ -155,14 +155,14 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		}
 		p.Do(context.Background(), nil, attempt)
 	}
-	if p.State() != "closed" {
+	if p.State() != policy.Closed {
 		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
 	}
 	// when it starts failing every call, then its long healthy history
 	// does not delay the breaker: 15 failures among the last 30 open it
 	// (the window still holds one failure from before).
 	for i := range 15 {
-		if p.State() != "closed" {
+		if p.State() != policy.Closed {
 			if i < 14 {
 				t.Fatalf("opened after %d failures, want 14 or 15", i)
 			}
@@ -170,7 +170,7 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		}
 		p.Do(context.Background(), nil, fail)
 	}
-	if p.State() != "open" {
+	if p.State() != policy.Open {
 		t.Fatalf("state %s after 15 straight failures, want open", p.State())
 	}
 }
