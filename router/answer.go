@@ -212,7 +212,9 @@ func (e *AbandonedError) Error() string {
 }
 
 // Is reports whether target is [ErrAbandoned] or [policy.ErrFull].
-func (e *AbandonedError) Is(target error) bool { return target == ErrAbandoned || target == policy.ErrFull }
+func (e *AbandonedError) Is(target error) bool {
+	return target == ErrAbandoned || target == policy.ErrFull
+}
 
 // StaleError reports a cached answer older than the request accepts.
 type StaleError struct {
