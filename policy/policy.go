@@ -207,10 +207,18 @@ var (
 	ErrBudget = budget.ErrExceeded
 )
 
+// Markers matched by the marking errors' Is methods, so that asking costs
+// no allocation, unlike errors.As.
+var (
+	markPermanent = errors.New("policy: permanent")
+	markUncounted = errors.New("policy: uncounted")
+)
+
 type permanentError struct{ err error }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() error        { return e.err }
+func (e *permanentError) Is(target error) bool { return target == markPermanent }
 
 // Permanent marks err as a deterministic failure of the model: retrying the
 // same input on the same tier would fail the same way. [Classify] reports
@@ -223,17 +231,16 @@ func Permanent(err error) error {
 }
 
 // isPermanent reports whether err was marked by [Permanent] or
-// [Uncounted]. It is a function of its own so that the successful path
-// allocates nothing.
-func isPermanent(err error) bool {
-	var perm *permanentError
-	return errors.As(err, &perm) || isUncounted(err)
-}
+// [Uncounted].
+func isPermanent(err error) bool { return errors.Is(err, markPermanent) }
 
 type uncountedError struct{ err error }
 
 func (e *uncountedError) Error() string { return e.err.Error() }
 func (e *uncountedError) Unwrap() error { return e.err }
+func (e *uncountedError) Is(target error) bool {
+	return target == markUncounted || target == markPermanent
+}
 
 // Uncounted marks err as a failure the breaker must not count, because
 // it says nothing new about the tier's health: for example the same input
@@ -246,10 +253,7 @@ func Uncounted(err error) error {
 	return &uncountedError{err}
 }
 
-func isUncounted(err error) bool {
-	var u *uncountedError
-	return errors.As(err, &u)
-}
+func isUncounted(err error) bool { return errors.Is(err, markUncounted) }
 
 // Classify returns what err, from an attempt made under ctx, means for the
 // ladder. ctx is the caller's context: when it is done, the failure is the
