@@ -364,6 +364,10 @@ type Tier struct {
 	since     atomic.Int64 // wall-clock Unix nanoseconds of the last change
 	pendingOK atomic.Int64
 	mirror    sync.Mutex // serialises updates of the mirror
+	// transit serialises the transitions the tier makes itself (to
+	// half-open when OpenFor has passed, and out of half-open), so a late
+	// caller cannot act on a state that has already moved on.
+	transit sync.Mutex
 
 	probe struct {
 		sync.Mutex
@@ -542,9 +546,11 @@ func (t *Tier) probeDue() bool {
 	if until == 0 || monotonic() < until {
 		return t.halfOpen.Load()
 	}
+	t.transit.Lock()
 	if t.breaker.IsOpen() && t.breaker.RemainingDelay() <= 0 {
 		t.breaker.HalfOpen()
 	}
+	t.transit.Unlock()
 	return t.halfOpen.Load()
 }
 
@@ -663,11 +669,19 @@ func (t *Tier) probeOnce(ctx context.Context, inputs []tensor.Tensor, attempt At
 		openNow = true
 	}
 	t.probe.Unlock()
-	switch {
-	case closeNow:
-		t.breaker.Close()
-	case openNow:
-		t.breaker.Open()
+	if closeNow || openNow {
+		t.transit.Lock()
+		t.probe.Lock()
+		current := t.probe.round == round
+		t.probe.Unlock()
+		if current && t.breaker.IsHalfOpen() {
+			if closeNow {
+				t.breaker.Close()
+			} else {
+				t.breaker.Open()
+			}
+		}
+		t.transit.Unlock()
 	}
 	return out, true, err
 }

@@ -174,3 +174,77 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		t.Fatalf("state %s after 15 straight failures, want open", p.State())
 	}
 }
+
+func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
+	// Given a listener that panics on every breaker change,
+	p, err := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1}, 2,
+		func(policy.StateChange) { panic("listener bug") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// when a failure opens the breaker,
+	recovered := func() (v any) {
+		defer func() { v = recover() }()
+		p.Do(context.Background(), nil, fail)
+		return nil
+	}()
+	// then the panic reaches the caller, who can recover it, instead of
+	// ending the process inside failsafe-go's lock, and the breaker works.
+	if recovered == nil {
+		t.Fatal("the listener's panic was lost")
+	}
+	if s := p.Status(); s.State != policy.Open || s.RetryAfter.IsZero() {
+		t.Fatalf("status %v, want open with a retry time", s)
+	}
+	if _, n, err := p.Do(context.Background(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
+		t.Fatalf("after the panic: %d attempts, %v; want the open breaker's refusal", n, err)
+	}
+}
+
+func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
+	p, _ := policy.New(policy.Config{}, 2, nil)
+	calls := 0
+	repeat := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		calls++
+		return nil, policy.Uncounted(errors.New("same poison input"))
+	}
+	for range 100 {
+		if _, _, err := p.Do(context.Background(), nil, repeat); policy.Classify(context.Background(), err) != policy.Fall {
+			t.Fatalf("err %v classified %v, want fall", err, policy.Classify(context.Background(), err))
+		}
+	}
+	if calls != 100 || p.State() != policy.Closed {
+		t.Fatalf("%d calls, state %v; want 100 calls, not retried, and a closed breaker", calls, p.State())
+	}
+}
+
+func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
+	var changes []string
+	p, _ := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1, OpenFor: 10 * time.Millisecond}, 2,
+		func(c policy.StateChange) { changes = append(changes, c.To.String()) })
+	ok := func(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) { return nil, ctx.Err() }
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// Given a breaker that opened and whose OpenFor has passed,
+	p.Do(context.Background(), nil, fail)
+	time.Sleep(20 * time.Millisecond)
+	if s := p.State(); s != policy.HalfOpen {
+		t.Fatalf("state %v after OpenFor, want half-open", s)
+	}
+	// when every other probe's caller leaves,
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 1 {
+			cancel()
+		}
+		p.Do(ctx, nil, ok)
+		cancel()
+	}
+	// then three good probes close it, and it never reopened.
+	if s := p.State(); s != policy.Closed {
+		t.Fatalf("state %v after three good probes, want closed (changes %v)", s, changes)
+	}
+	if strings.Join(changes, ",") != "open,half-open,closed" {
+		t.Errorf("changes %v, want open, half-open, closed", changes)
+	}
+}
