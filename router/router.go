@@ -458,12 +458,12 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		}
 	}
 	if r.inputs != nil {
-		var buf [4]tensor.Tensor
-		ordered := buf[:0]
-		if len(r.inputs) > len(buf) {
-			ordered = make([]tensor.Tensor, len(r.inputs))
+		var buf [4]tensor.Tensor // on the stack for up to four inputs
+		ordered := buf[:]
+		if n := len(r.inputs); n <= len(buf) {
+			ordered = buf[:n]
 		} else {
-			ordered = buf[:len(r.inputs)]
+			ordered = make([]tensor.Tensor, n)
 		}
 		if err := tensor.CheckInputs("ladder", r.inputs, inputs, ordered); err != nil {
 			return Answer{}, err
@@ -496,7 +496,10 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		switch rg.kind {
 		case KindModel:
 			in := inputs
-			if rg.adapt != nil {
+			switch {
+			case rg.timed == nil && rg.abandoned.Load() >= rg.maxAbandoned:
+				err = &AbandonedError{Tier: rg.name, Running: rg.abandoned.Load()}
+			case rg.adapt != nil:
 				in, err = rg.adaptInputs(inputs)
 			}
 			if err == nil {
