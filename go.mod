@@ -3,7 +3,6 @@ module github.com/ladder-ml/ladder
 go 1.26.8
 
 require (
-	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/patrickmn/go-cache v2.1.0+incompatible
 	github.com/yalue/onnxruntime_go v1.27.0
