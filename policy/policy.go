@@ -210,15 +210,15 @@ var (
 // Markers matched by the marking errors' Is methods, so that asking costs
 // no allocation, unlike errors.As.
 var (
-	markPermanent = errors.New("policy: permanent")
-	markUncounted = errors.New("policy: uncounted")
+	errMarkPermanent = errors.New("policy: permanent")
+	errMarkUncounted = errors.New("policy: uncounted")
 )
 
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string        { return e.err.Error() }
 func (e *permanentError) Unwrap() error        { return e.err }
-func (e *permanentError) Is(target error) bool { return target == markPermanent }
+func (e *permanentError) Is(target error) bool { return target == errMarkPermanent }
 
 // Permanent marks err as a deterministic failure of the model: retrying the
 // same input on the same tier would fail the same way. [Classify] reports
@@ -232,14 +232,14 @@ func Permanent(err error) error {
 
 // isPermanent reports whether err was marked by [Permanent] or
 // [Uncounted].
-func isPermanent(err error) bool { return errors.Is(err, markPermanent) }
+func isPermanent(err error) bool { return errors.Is(err, errMarkPermanent) }
 
 type uncountedError struct{ err error }
 
 func (e *uncountedError) Error() string { return e.err.Error() }
 func (e *uncountedError) Unwrap() error { return e.err }
 func (e *uncountedError) Is(target error) bool {
-	return target == markUncounted || target == markPermanent
+	return target == errMarkUncounted || target == errMarkPermanent
 }
 
 // Uncounted marks err as a failure the breaker must not count, because
@@ -253,7 +253,7 @@ func Uncounted(err error) error {
 	return &uncountedError{err}
 }
 
-func isUncounted(err error) bool { return errors.Is(err, markUncounted) }
+func isUncounted(err error) bool { return errors.Is(err, errMarkUncounted) }
 
 // Classify returns what err, from an attempt made under ctx, means for the
 // ladder. ctx is the caller's context: when it is done, the failure is the

@@ -298,8 +298,7 @@ func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given a primary that hangs until ctx is done on marked rows,
 	var ev events
-	var l *ladder
-	l = newLadder(t, "primary.onnx", func(c *router.Config) {
+	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		inner := c.Tiers[0].Model
 		c.Tiers[0].Model = router.ModelFunc(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 			if in[0].Data.([]float32)[29] == -1 {

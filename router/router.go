@@ -459,7 +459,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	}
 	if r.inputs != nil {
 		var buf [4]tensor.Tensor // on the stack for up to four inputs
-		ordered := buf[:]
+		var ordered []tensor.Tensor
 		if n := len(r.inputs); n <= len(buf) {
 			ordered = buf[:n]
 		} else {
