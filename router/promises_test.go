@@ -674,3 +674,32 @@ func TestConfigHasOneMeaningPerValue(t *testing.T) {
 		t.Errorf("new tier health %v, want closed", h)
 	}
 }
+
+// Half-precision outputs get the same NaN check as float32 ones.
+func TestHalfPrecisionNaNIsNeverServed(t *testing.T) {
+	for name, bad := range map[string]tensor.Tensor{
+		"float16":  tensor.New("score", []int64{2}, []tensor.F16{tensor.NewF16(0.5), tensor.NewF16(float32(nanValue()))}),
+		"bfloat16": tensor.New("score", []int64{2}, []tensor.BF16{tensor.NewBF16(float32(nanValue())), tensor.NewBF16(0.5)}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			// Given a tier whose half-precision output holds a NaN,
+			r, err := router.New(router.Config{
+				Tiers: []router.Tier{{Name: "primary", Model: router.ModelFunc(
+					func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+						return []tensor.Tensor{bad}, nil
+					})}},
+				Default: []tensor.Tensor{tensor.New("score", []int64{2}, []tensor.F16{0, 0})},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// when a request comes,
+			a, err := r.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})})
+			// then the NaN is refused and the default serves.
+			if err != nil || a.Tier != router.RungDefault || !errors.Is(a.Fell[0].Err, router.ErrInvalidOutput) {
+				t.Fatalf("got %+v, %v; want the default after the NaN was refused", a, err)
+			}
+		})
+	}
+}

@@ -779,7 +779,7 @@ func (r *Router) validate(tier string, out []tensor.Tensor) error {
 		}
 	}
 	for _, t := range out {
-		if i := firstNonFinite(t.Data); i >= 0 {
+		if i := tensor.FirstNonFinite(t); i >= 0 {
 			return &OutputError{Tier: tier, Output: t.Name, Problem: fmt.Sprintf("NaN or Inf at element %d", i)}
 		}
 	}
@@ -823,24 +823,6 @@ func checkShape(tier string, t tensor.Tensor, info tensor.Info) error {
 		return bad(fmt.Sprintf("%d elements for shape %v", t.Len(), t.Shape))
 	}
 	return nil
-}
-
-func firstNonFinite(data any) int {
-	switch d := data.(type) {
-	case []float32:
-		for i, v := range d {
-			if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-				return i
-			}
-		}
-	case []float64:
-		for i, v := range d {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return i
-			}
-		}
-	}
-	return -1
 }
 
 // TierHealth is a model tier's health: its breaker's state, since when,
