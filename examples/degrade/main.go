@@ -14,9 +14,10 @@
 //
 //	make run
 //
-// or, with your own ONNX Runtime 1.24.1:
+// or, once `make ort` has installed ONNX Runtime (or LADDER_ONNXRUNTIME_LIB
+// names your own copy of 1.24.1):
 //
-//	LADDER_ONNXRUNTIME_LIB=/path/to/libonnxruntime.so.1.24.1 go run ./examples/degrade
+//	go run ./examples/degrade
 package main
 
 import (
