@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/cache/cachetest"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -527,4 +528,8 @@ func TestOfferStoresInTheBackground(t *testing.T) {
 	if s.Offer("k2", probability(0.5)) {
 		t.Error("Offer accepted a write after Close")
 	}
+}
+
+func TestStoreConforms(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) cachetest.Store { return newStore(t, cache.Config{}) })
 }

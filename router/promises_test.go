@@ -345,7 +345,8 @@ func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 	}
 }
 
-// store is a custom LastGood: a map anyone can fill.
+// store is a custom LastGood: a map anyone can fill, which copies
+// entries in and out.
 type store struct {
 	mu sync.Mutex
 	m  map[string]cache.Entry
@@ -355,10 +356,12 @@ func (s *store) Get(_ context.Context, k string) (cache.Entry, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
+	e.Outputs = tensor.CloneAll(e.Outputs)
 	return e, ok, nil
 }
 
 func (s *store) Put(_ context.Context, k string, e cache.Entry) error {
+	e.Outputs = tensor.CloneAll(e.Outputs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[k] = e
