@@ -31,7 +31,8 @@ type LastGood interface {
 }
 
 // Offerer is a [LastGood] that can take a write without making the request
-// wait: [*cache.Store] queues it for its own goroutine. The router then
+// wait: [*cache.Store] queues it for its own goroutine. Like LastGood it
+// must be safe for concurrent use. The router then
 // calls Offer instead of Put to store a last-good answer, so requests never
 // wait for the store. Offer must not block; it reports whether the write
 // was accepted, and a write it drops is lost, which a last-good cache can

@@ -44,8 +44,12 @@ type Rung interface {
 	Serve(ctx context.Context, req Request) (Answer, error)
 }
 
-// Request is one prediction as a [Rung] sees it. It is passed by value; a
-// Rung must not modify the Inputs.
+// Request is one prediction as a [Rung] sees it. It is passed by value,
+// and its methods only read it, so it is safe to use from several
+// goroutines, such as a hedged pair's; a Rung must not modify the Inputs.
+// A Request outside the router (the zero value, in a rung's own tests)
+// has no cache key, no deadline reserve, and validation without a
+// contract or Check.
 type Request struct {
 	// Inputs are the request's inputs. When the ladder has an input
 	// contract ([Config].Inputs) they fit it.

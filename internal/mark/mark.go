@@ -10,28 +10,28 @@ import "errors"
 
 // The marks, matched by the marking errors' Is methods.
 var (
-	// Permanent matches an error marked permanent or uncounted: not worth
+	// ErrPermanent matches an error marked permanent or uncounted: not worth
 	// retrying on the same tier.
-	Permanent = errors.New("policy: permanent")
-	// Uncounted matches an error the breaker must not count.
-	Uncounted = errors.New("policy: uncounted")
+	ErrPermanent = errors.New("policy: permanent")
+	// ErrUncounted matches an error the breaker must not count.
+	ErrUncounted = errors.New("policy: uncounted")
 )
 
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string        { return e.err.Error() }
 func (e *permanentError) Unwrap() error        { return e.err }
-func (e *permanentError) Is(target error) bool { return target == Permanent }
+func (e *permanentError) Is(target error) bool { return target == ErrPermanent }
 
 type uncountedError struct{ err error }
 
 func (e *uncountedError) Error() string { return e.err.Error() }
 func (e *uncountedError) Unwrap() error { return e.err }
 func (e *uncountedError) Is(target error) bool {
-	return target == Uncounted || target == Permanent
+	return target == ErrUncounted || target == ErrPermanent
 }
 
-// AsPermanent marks err [Permanent]; nil stays nil.
+// AsPermanent marks err [ErrPermanent]; nil stays nil.
 func AsPermanent(err error) error {
 	if err == nil {
 		return nil
@@ -39,7 +39,7 @@ func AsPermanent(err error) error {
 	return &permanentError{err}
 }
 
-// AsUncounted marks err [Uncounted] and [Permanent]; nil stays nil.
+// AsUncounted marks err [ErrUncounted] and [ErrPermanent]; nil stays nil.
 func AsUncounted(err error) error {
 	if err == nil {
 		return nil
@@ -47,8 +47,8 @@ func AsUncounted(err error) error {
 	return &uncountedError{err}
 }
 
-// IsPermanent reports whether err carries the [Permanent] mark.
-func IsPermanent(err error) bool { return errors.Is(err, Permanent) }
+// IsPermanent reports whether err carries the [ErrPermanent] mark.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
-// IsUncounted reports whether err carries the [Uncounted] mark.
-func IsUncounted(err error) bool { return errors.Is(err, Uncounted) }
+// IsUncounted reports whether err carries the [ErrUncounted] mark.
+func IsUncounted(err error) bool { return errors.Is(err, ErrUncounted) }
