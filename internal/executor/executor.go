@@ -42,8 +42,8 @@ const (
 	// request may try the same tier again.
 	Retry
 	// Fall: a failure not worth repeating on this tier (a timeout, an
-	// invalid output, a panic, an error marked [Permanent]). It counts
-	// against the breaker, unless marked [Uncounted], and the request
+	// invalid output, a panic, an error marked [policy.Permanent]). It counts
+	// against the breaker, unless marked [policy.Uncounted], and the request
 	// falls to the next tier at once.
 	Fall
 	// Skip: the tier refused without running (breaker open, bulkhead full,
@@ -184,8 +184,8 @@ type Tier struct {
 type Attempt func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // New builds a tier's policies from cfg, filling in defaults
-// ([policy.Config.Resolve]). onState, if not nil, is called for every breaker state change, in order,
-// by the goroutine whose call caused it, after failsafe-go's breaker has
+// ([policy.Config.Resolve]). onState, if not nil, is called for every
+// breaker state change, in order, by the goroutine whose call caused it, after failsafe-go's breaker has
 // released its lock: a panic in onState never reaches the breaker. A bad
 // setting gives an error matching [policy.ErrInvalidConfig].
 func New(cfg policy.Config, onState func(policy.StateChange)) (*Tier, error) {
@@ -306,7 +306,7 @@ func (t *Tier) State() policy.State { return t.Status().State }
 
 // Status returns the breaker's state, since when, and for an open breaker
 // when it lets probes through. An open breaker whose OpenFor has passed is
-// moved to [HalfOpen] first, so a healed tier is not reported open until
+// moved to half-open first, so a healed tier is not reported open until
 // traffic happens to probe it.
 func (t *Tier) Status() policy.Status {
 	t.probeDue()
@@ -338,15 +338,15 @@ func (t *Tier) probeDue() bool {
 // Do runs attempt on inputs under the tier's policies and returns the
 // result, the number of attempts that ran, and the last error. A tier that
 // refuses at once (open breaker, full bulkhead) returns 0 attempts and an
-// error matching [ErrOpen] or [ErrFull]. Only failures that [Classify]
+// error matching [policy.ErrOpen] or [policy.ErrFull]. Only failures that [Classify]
 // reports as [Retry] are retried, with backoff, within the retry budget.
 // When a retry is refused (the breaker opened, the budget is spent) the
 // error joins the last attempt's own error with the refusal.
 func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
 	t.budget.start()
-	defer t.budget.end()
 	out, ran, err := t.once(ctx, inputs, attempt)
 	if err == nil || !ran || Classify(ctx, err) != Retry || t.cfg.MaxAttempts < 2 {
+		t.budget.end()
 		t.flush()
 		return out, b2i(ran), err
 	}
@@ -372,6 +372,7 @@ func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) 
 		}
 		return out, err
 	})
+	t.budget.end()
 	t.flush()
 	switch {
 	case err != nil && ctx.Err() != nil:
