@@ -2,8 +2,10 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
@@ -22,7 +24,8 @@ import (
 // stores e under key; its error is reported as a [StoreFailed] event and
 // never fails the request. Both must return soon after ctx is done: the
 // router bounds each call of a store other than *cache.Store with
-// [Config].StoreTimeout and the request's deadline budget. The router
+// [Config].StoreTimeout and the request's deadline budget, and stops
+// waiting at that bound even for a store that ignores ctx. The router
 // recovers a panic in either method: a Get that panics makes the cache
 // rung fall, a Put that panics loses that write.
 type LastGood interface {
@@ -73,6 +76,9 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 	case ctx.Err() != nil:
 		return Answer{}, ctx.Err()
 	case err != nil:
+		if pe, ok := err.(*PanicError); ok {
+			return Answer{}, pe
+		}
 		return Answer{}, &StoreError{Op: "Get", Err: err}
 	case !ok:
 		return Answer{}, ErrNotCached
@@ -93,7 +99,7 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 
 // get reads key from the store. A *cache.Store never blocks and is called
 // as it is; any other store is bounded by the store timeout and the
-// request's deadline budget.
+// request's deadline budget, even one that ignores ctx.
 func (c *cacheRung) get(ctx context.Context, key string) (cache.Entry, bool, error) {
 	l := c.l
 	if l.inproc {
@@ -107,13 +113,72 @@ func (c *cacheRung) get(ctx context.Context, key string) (cache.Entry, bool, err
 	if d <= 0 {
 		return cache.Entry{}, false, fmt.Errorf("no time left before the caller's deadline: %w", context.DeadlineExceeded)
 	}
+	got, err := bounded(ctx, &l.r.storeCalls, d, "Cache.Get", func(ctx context.Context) (found, error) {
+		e, ok, err := l.store.Get(ctx, key)
+		return found{e, ok}, err
+	})
+	return got.e, got.ok, err
+}
+
+// found is what a store's Get returns.
+type found struct {
+	e  cache.Entry
+	ok bool
+}
+
+// maxStoreCalls is how many calls to a store that the router stopped
+// waiting for may still run; beyond it, the store is not called until
+// they return.
+const maxStoreCalls = 64
+
+// bounded runs call on a helper goroutine under a context that ends after
+// d, and stops waiting for it then, even when the store ignores ctx. A
+// panic in call is returned as a *PanicError of hook. Calls it stopped
+// waiting for are counted in running until they return; while
+// maxStoreCalls of them still run, bounded refuses at once with an
+// *AbandonedError.
+func bounded[T any](ctx context.Context, running *atomic.Int64, d time.Duration, hook string, call func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
+	if n := running.Load(); n >= maxStoreCalls {
+		return zero, &AbandonedError{Tier: RungCache, Running: n}
+	}
 	tctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	e, ok, err := l.store.Get(tctx, key)
-	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		err = fmt.Errorf("no answer within %v: %w", d, err)
+	c := &boundedCall[T]{done: make(chan struct{})}
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				c.out, c.err = zero, &PanicError{Tier: RungCache, Hook: hook, Value: v, Stack: debug.Stack()}
+			}
+			close(c.done)
+			if !c.state.CompareAndSwap(callRunning, callFinished) {
+				running.Add(-1)
+			}
+		}()
+		c.out, c.err = call(tctx)
+	}()
+	select {
+	case <-c.done:
+	case <-tctx.Done():
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			running.Add(1)
+			return zero, fmt.Errorf("no answer within %v: %w", d, tctx.Err())
+		}
+		<-c.done // it has just finished
 	}
-	return e, ok, err
+	if c.err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return zero, fmt.Errorf("no answer within %v: %w", d, c.err)
+	}
+	return c.out, c.err
+}
+
+// boundedCall is one store call on a helper goroutine. Its results are
+// read only once done is closed.
+type boundedCall[T any] struct {
+	done  chan struct{}
+	out   T
+	err   error
+	state atomic.Int32 // callRunning, callFinished or callAbandoned
 }
 
 // remember stores a validated model answer as the last good one: through
@@ -124,21 +189,28 @@ func (l *ladder) remember(ctx context.Context, key string, e cache.Entry) {
 		return
 	}
 	if l.offer != nil {
-		l.offer.Offer(key, e)
+		l.offerSafe(key, e)
 		return
 	}
+	_, err := bounded(ctx, &l.r.storeCalls, l.storeTimeout, "Cache.Put", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, l.store.Put(ctx, key, e)
+	})
+	var pe *PanicError
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.As(err, &pe):
+		l.r.events.hookPanicked(pe)
+	case l.r.events.active():
+		l.r.emit(Event{Kind: StoreFailed, Tier: RungCache, Position: l.position(RungCache), Err: &StoreError{Op: "Put", Err: err}})
+	}
+}
+
+// offerSafe offers e to the store, recovering its panic.
+func (l *ladder) offerSafe(key string, e cache.Entry) {
 	defer func() {
 		if v := recover(); v != nil {
 			l.r.hookPanicked("Cache.Put", RungCache, v)
 		}
 	}()
-	pctx := ctx
-	if !l.inproc {
-		var cancel context.CancelFunc
-		pctx, cancel = context.WithTimeout(ctx, l.storeTimeout)
-		defer cancel()
-	}
-	if err := l.store.Put(pctx, key, e); err != nil && ctx.Err() == nil && l.r.events.active() {
-		l.r.emit(Event{Kind: StoreFailed, Tier: RungCache, Position: l.position(RungCache), Err: &StoreError{Op: "Put", Err: err}})
-	}
+	l.offer.Offer(key, e)
 }

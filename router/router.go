@@ -177,8 +177,9 @@ type Router struct {
 	events emitter
 	seed   maphash.Seed
 
-	serving atomic.Pointer[string] // name of the rung that served last
-	closed  atomic.Bool
+	serving    atomic.Pointer[string] // name of the rung that served last
+	storeCalls atomic.Int64           // store calls it stopped waiting for, still running
+	closed     atomic.Bool
 }
 
 // New builds a router from cfg. It returns an error matching

@@ -19,7 +19,8 @@ import (
 type faultyStore struct {
 	store
 	getErr, putErr error
-	hang           bool
+	hang           atomic.Bool
+	deaf           chan struct{} // when set, calls ignore ctx and wait for it to close
 	gets, puts     atomic.Int32
 	bound          chan time.Duration // receives each hanging call's bound
 }
@@ -29,6 +30,10 @@ func newFaultyStore() *faultyStore {
 }
 
 func (s *faultyStore) wait(ctx context.Context) error {
+	if s.deaf != nil {
+		<-s.deaf
+		return errors.New("too late")
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		s.bound <- time.Until(dl)
 	} else {
@@ -41,7 +46,7 @@ func (s *faultyStore) wait(ctx context.Context) error {
 func (s *faultyStore) Get(ctx context.Context, k string) (cache.Entry, bool, error) {
 	s.gets.Add(1)
 	switch {
-	case s.hang:
+	case s.hang.Load():
 		return cache.Entry{}, false, s.wait(ctx)
 	case s.getErr != nil:
 		return cache.Entry{}, false, s.getErr
@@ -52,7 +57,7 @@ func (s *faultyStore) Get(ctx context.Context, k string) (cache.Entry, bool, err
 func (s *faultyStore) Put(ctx context.Context, k string, e cache.Entry) error {
 	s.puts.Add(1)
 	switch {
-	case s.hang:
+	case s.hang.Load():
 		return s.wait(ctx)
 	case s.putErr != nil:
 		return s.putErr
@@ -107,12 +112,12 @@ func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
 	// Given a ladder whose store hangs until its context ends, with a
 	// 30ms store timeout,
 	s := newFaultyStore()
-	s.hang = true
+	s.hang.Store(true)
 	var ev events
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		c.Cache, c.StoreTimeout, c.OnEvent = s, 30*time.Millisecond, ev.add
 	})
-	t.Cleanup(func() { s.hang = false }) // before newLadder's own cleanup
+	t.Cleanup(func() { s.hang.Store(false) }) // before newLadder's own cleanup
 
 	// when the primary serves, then its write is bounded by the store
 	// timeout and reported, and the answer still served,
@@ -188,4 +193,34 @@ func TestRouterTestStoresConform(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) cachetest.Store {
 		return &store{m: map[string]cache.Entry{}}
 	})
+}
+
+func TestAStoreThatIgnoresCtxIsLeftAtItsBound(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	// Given a store whose calls ignore ctx and hang until the test ends,
+	s := newFaultyStore()
+	s.hang.Store(true)
+	s.deaf = make(chan struct{})
+	l := newLadder(t, "primary.onnx", func(c *router.Config) {
+		c.Cache, c.StoreTimeout = s, 20*time.Millisecond
+	})
+	t.Cleanup(func() { s.hang.Store(false); close(s.deaf) }) // before newLadder's own cleanup
+
+	// when the primary serves, then the write is left at the store
+	// timeout and the answer served,
+	start := time.Now()
+	if a := l.predict(t, 0); a.Tier != "primary" {
+		t.Fatalf("served by %s, want the primary", a.Tier)
+	}
+	// and when the models are down, the read is left at the store timeout
+	// too and the heuristic serves.
+	l.primary.Set(chaos.Fault{ErrorRate: 1})
+	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	a := l.predict(t, 0)
+	if a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrStore) || !errors.Is(a.Fell[2].Err, context.DeadlineExceeded) {
+		t.Fatalf("got %+v; want the heuristic after the store's read was left", a)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("two requests took %v with a store that ignores ctx; want each bounded by 20ms", took)
+	}
 }

@@ -142,13 +142,13 @@ type aside struct {
 	done  chan struct{}
 	out   []tensor.Tensor
 	err   error
-	state atomic.Int32 // running, finished or abandoned
+	state atomic.Int32 // callRunning, callFinished or callAbandoned
 }
 
 const (
-	running int32 = iota
-	finished
-	abandoned
+	callRunning int32 = iota
+	callFinished
+	callAbandoned
 )
 
 // predictAside runs a Model that may ignore ctx on a helper goroutine and
@@ -169,7 +169,7 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: st.name, Value: v, Stack: debug.Stack()})
 			}
 			close(c.done)
-			if !c.state.CompareAndSwap(running, finished) {
+			if !c.state.CompareAndSwap(callRunning, callFinished) {
 				st.abandoned.Add(-1)
 			}
 		}()
@@ -178,7 +178,7 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 	select {
 	case <-c.done:
 	case <-tctx.Done():
-		if c.state.CompareAndSwap(running, abandoned) {
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
 			st.abandoned.Add(1)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
