@@ -437,16 +437,21 @@ func (r *Router) Health() map[string]TierHealth {
 // Rungs returns the names of the rungs in order.
 func (r *Router) Rungs() []string { return r.ladder.Load().names() }
 
-// Warmup calls Warmup on every tier's model that is a [Warmer], and
-// returns their errors joined.
+// Warmup calls Warmup on every tier's model that is a [Warmer], and on
+// every rung of [Config].Rungs that is one, and returns their errors
+// joined.
 func (r *Router) Warmup(ctx context.Context) error {
 	var errs []error
 	for _, p := range r.ladder.Load().rungs {
-		t, ok := p.rung.(*tierRung)
-		if !ok {
-			continue
+		var w Warmer
+		switch rg := p.rung.(type) {
+		case *tierRung:
+			w, _ = rg.model.(Warmer)
+		case *cacheRung, *funcRung:
+		default:
+			w, _ = rg.(Warmer)
 		}
-		if w, ok := t.model.(Warmer); ok {
+		if w != nil {
 			if err := w.Warmup(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("router: warming up %s: %w", p.name, err))
 			}

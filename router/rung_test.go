@@ -25,7 +25,11 @@ type mean struct {
 	// seen records what the last request looked like to the rung.
 	key    string
 	budget time.Duration
+	warmed int
 }
+
+// Warmup makes the ensemble a Warmer, which the router calls.
+func (m *mean) Warmup(context.Context) error { m.warmed++; return nil }
 
 func (m *mean) Name() string      { return m.name }
 func (m *mean) Kind() router.Kind { return m.kind }
@@ -60,6 +64,9 @@ func TestANewKindOfRungPlugsIn(t *testing.T) {
 	})
 	if got := l.r.Rungs(); len(got) != 4 || got[1] != "mean" {
 		t.Fatalf("rungs %v, want the ensemble after the tiers", got)
+	}
+	if err := l.r.Warmup(context.Background()); err != nil || ens.warmed != 1 {
+		t.Fatalf("Warmup: %v, %d calls to the ensemble's; want one", err, ens.warmed)
 	}
 	l.primary.Set(chaos.Fault{ErrorRate: 1})
 
