@@ -81,7 +81,8 @@ type Config struct {
 	MaxConcurrent int
 }
 
-// ErrInvalidConfig matches every configuration error from [New].
+// ErrInvalidConfig matches every configuration error from [Config.Resolve],
+// and so from the router's New.
 var ErrInvalidConfig = errors.New("policy: invalid config")
 
 // Resolve returns c with every default filled in, as the router uses it
