@@ -311,7 +311,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: ErrNotAccepted})
 			continue
 		}
-		if p.needsKey && !req.keyed {
+		if p.needsKey && !req.keyed && stale > 0 {
 			req.key, req.keyed = l.safeKey(inputs), true
 		}
 		req.rung, req.below = p.name, pos < last

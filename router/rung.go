@@ -123,7 +123,8 @@ type placed struct {
 	// and validate their answers themselves.
 	builtin bool
 	// needsKey: the rung reads the request's cache key, which the router
-	// then computes before asking it.
+	// then computes before asking it, when the request accepts cached
+	// answers.
 	needsKey bool
 }
 
