@@ -27,6 +27,7 @@ type ladder struct {
 
 	key          func([]tensor.Tensor) string
 	store        LastGood // nil when the ladder has no cache
+	ownStore     bool     // the store is the router's own
 	offer        Offerer  // store, when it can take writes without waiting
 	inproc       bool     // store is a *cache.Store, which never blocks
 	storeTimeout time.Duration
@@ -59,7 +60,10 @@ func (l *ladder) names() []string {
 }
 
 // build makes a ladder from cfg. Tiers named as in old, with the same
-// Policy, carry old's state over. r.swap must be held.
+// Policy, carry old's state over. It calls the user's code (a model's
+// Signature and Version, a rung's Name and Kind, Check on the Default), so
+// it runs under no lock. A ladder whose cache is the router's own store
+// comes back with store nil and ownStore set: useStore gives it the store.
 func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	l := &ladder{
 		r:            r,
@@ -255,21 +259,20 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	}
 
 	if slices.Contains(order, RungCache) {
-		l.store = cfg.Cache
-		if l.store == nil {
-			if r.owned == nil {
-				s, err := cache.New(cache.Config{})
-				if err != nil {
-					return nil, fmt.Errorf("router: %w", err)
-				}
-				r.owned = s
-			}
-			l.store = r.owned
+		if cfg.Cache == nil {
+			l.ownStore = true
+		} else {
+			l.useStore(cfg.Cache)
 		}
-		l.offer, _ = l.store.(Offerer)
-		_, l.inproc = l.store.(*cache.Store)
 	}
 	return l, nil
+}
+
+// useStore makes s the ladder's store of last-good answers.
+func (l *ladder) useStore(s LastGood) {
+	l.store = s
+	l.offer, _ = s.(Offerer)
+	_, l.inproc = s.(*cache.Store)
 }
 
 // replaceTier replaces the model tier named t.Name with t, in a new ladder
@@ -277,25 +280,46 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 // one. The tier keeps its breaker, counters and poison inputs when its
 // Policy is unchanged, and the rung that served last is still known by
 // name. It is the operation under hot reload and replication; the old
-// model is the caller's to drain and close.
+// model is the caller's to drain and close. The new ladder is built under
+// no lock; when another replacement landed meanwhile, it is built again
+// on top of that one.
 func (r *Router) replaceTier(t Tier) error {
-	r.swap.Lock()
-	defer r.swap.Unlock()
-	if r.closed.Load() {
-		return ErrClosed
+	for {
+		r.swap.Lock()
+		cfg, gen, old := r.cfg, r.gen, r.ladder.Load()
+		r.swap.Unlock()
+		i := slices.IndexFunc(cfg.Tiers, func(x Tier) bool { return x.Name == t.Name })
+		if i < 0 {
+			return fmt.Errorf("%w: no tier is named %q", ErrInvalidConfig, t.Name)
+		}
+		cfg.Tiers = slices.Clone(cfg.Tiers)
+		cfg.Tiers[i] = t
+		l, err := r.build(cfg, old)
+		if err != nil {
+			return err
+		}
+
+		r.swap.Lock()
+		switch {
+		case r.closed.Load():
+			r.swap.Unlock()
+			return ErrClosed
+		case r.gen != gen:
+			r.swap.Unlock()
+			continue
+		}
+		if l.ownStore {
+			if r.owned == nil { // not so far: the cache setting is old's
+				if r.owned, err = cache.New(cache.Config{}); err != nil {
+					r.swap.Unlock()
+					return fmt.Errorf("router: %w", err)
+				}
+			}
+			l.useStore(r.owned)
+		}
+		r.cfg, r.gen = cfg, gen+1
+		r.ladder.Store(l)
+		r.swap.Unlock()
+		return nil
 	}
-	cfg := r.cfg
-	i := slices.IndexFunc(cfg.Tiers, func(x Tier) bool { return x.Name == t.Name })
-	if i < 0 {
-		return fmt.Errorf("%w: no tier is named %q", ErrInvalidConfig, t.Name)
-	}
-	cfg.Tiers = slices.Clone(cfg.Tiers)
-	cfg.Tiers[i] = t
-	l, err := r.build(cfg, r.ladder.Load())
-	if err != nil {
-		return err
-	}
-	r.cfg = cfg
-	r.ladder.Store(l)
-	return nil
 }

@@ -170,9 +170,10 @@ type Config struct {
 type Router struct {
 	ladder atomic.Pointer[ladder] // the ladder requests use now
 
-	swap  sync.Mutex // serialises replacing the ladder
-	cfg   Config     // what the current ladder was built from; guarded by swap
-	owned *cache.Store
+	swap  sync.Mutex   // guards cfg, gen and owned; never held while user code runs
+	cfg   Config       // what the current ladder was built from
+	gen   uint64       // counts the ladders published since New
+	owned *cache.Store // the default store, made by New, closed by Close
 
 	events emitter
 	seed   maphash.Seed
@@ -191,14 +192,15 @@ func New(cfg Config) (*Router, error) {
 		seed:   maphash.MakeSeed(),
 	}
 	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
-	r.swap.Lock()
-	defer r.swap.Unlock()
 	l, err := r.build(cfg, nil)
 	if err != nil {
-		if r.owned != nil {
-			r.owned.Close()
-		}
 		return nil, err
+	}
+	if l.ownStore {
+		if r.owned, err = cache.New(cache.Config{}); err != nil {
+			return nil, fmt.Errorf("router: %w", err)
+		}
+		l.useStore(r.owned)
 	}
 	r.cfg = cfg
 	r.ladder.Store(l)

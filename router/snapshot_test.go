@@ -172,13 +172,21 @@ func TestSwapsUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	// when the primary is swapped back and forth,
-	for i := range 20 {
-		if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: models[i%2], Policy: fast}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
+	// when the primary is swapped back and forth, by two goroutines at
+	// once,
+	var swaps sync.WaitGroup
+	for g := range 2 {
+		swaps.Go(func() {
+			for i := range 10 {
+				if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: models[(g+i)%2], Policy: fast}); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
 	}
+	swaps.Wait()
 	cancel()
 	wg.Wait()
 	// then every request was answered by a primary: no request saw half a
