@@ -224,3 +224,29 @@ func TestAStoreThatIgnoresCtxIsLeftAtItsBound(t *testing.T) {
 		t.Errorf("two requests took %v with a store that ignores ctx; want each bounded by 20ms", took)
 	}
 }
+
+func TestCallsLeftRunningInAStoreAreBounded(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	// Given a store whose calls ignore ctx and hang, with a 1ms bound,
+	s := newFaultyStore()
+	s.hang.Store(true)
+	s.deaf = make(chan struct{})
+	l := newLadder(t, "primary.onnx", func(c *router.Config) {
+		c.Cache, c.StoreTimeout = s, time.Millisecond
+	})
+	t.Cleanup(func() { s.hang.Store(false); close(s.deaf) }) // before newLadder's own cleanup
+	l.primary.Set(chaos.Fault{ErrorRate: 1})
+	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	// when many requests reach the cache,
+	skipped := 0
+	for i := range 80 {
+		a := l.predict(t, i)
+		if errors.Is(a.Fell[2].Err, router.ErrAbandoned) {
+			skipped++
+		}
+	}
+	// then once 64 calls are left running, the store is no longer called.
+	if n := s.gets.Load(); n != 64 || skipped != 80-64 {
+		t.Errorf("%d calls reached the store and %d requests skipped it; want 64 and %d", n, skipped, 80-64)
+	}
+}
