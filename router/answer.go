@@ -198,7 +198,9 @@ func (e *AdaptError) Error() string {
 func (e *AdaptError) Unwrap() error { return e.Err }
 
 // AbandonedError reports a tier skipped because too many of its calls
-// that the router stopped waiting for at their timeout are still running.
+// that the router stopped waiting for at their timeout are still running;
+// or, with Tier "cache", a store of last-good answers skipped for the same
+// reason.
 // It matches [ErrAbandoned] and [policy.ErrFull]: like a full bulkhead, it
 // is not counted against the tier's breaker.
 type AbandonedError struct {
