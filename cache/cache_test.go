@@ -533,3 +533,46 @@ func TestOfferStoresInTheBackground(t *testing.T) {
 func TestStoreConforms(t *testing.T) {
 	cachetest.Run(t, func(t *testing.T) cachetest.Store { return newStore(t, cache.Config{}) })
 }
+
+func TestOfferOfTheSameAnswerRefreshesInPlace(t *testing.T) {
+	// Given a key that holds an answer stored at t0
+	s := newStore(t, cache.Config{MaxEntries: 100})
+	first := probability(0.25)
+	first.Stored = time.Now()
+	if err := s.Put(context.Background(), "k", first); err != nil {
+		t.Fatal(err)
+	}
+
+	// When the same answer is offered again, later
+	again := probability(0.25)
+	again.Stored = first.Stored.Add(5 * time.Second)
+	if !s.Offer("k", again) {
+		t.Fatal("Offer refused the same answer")
+	}
+
+	// Then the entry is fresh at once, with no background write
+	got, ok := get(s, "k")
+	if !ok || !got.Stored.Equal(again.Stored) || prob(t, got) != 0.25 {
+		t.Fatalf("after Offer of the same answer: %+v, %v; want Stored %v", got, ok, again.Stored)
+	}
+
+	// And an older offer of it never moves Stored back
+	older := probability(0.25)
+	older.Stored = first.Stored.Add(time.Second)
+	s.Offer("k", older)
+	if got, _ := get(s, "k"); !got.Stored.Equal(again.Stored) {
+		t.Errorf("an older Offer moved Stored to %v, want %v", got.Stored, again.Stored)
+	}
+
+	// And a different answer, or one of another tier, is written as before
+	for name, e := range map[string]cache.Entry{
+		"other value": probability(0.5),
+		"other tier":  {Outputs: probability(0.25).Outputs, Tier: "backup", Version: "v1"},
+	} {
+		e.Stored = again.Stored.Add(time.Second)
+		if !s.Offer("k", e) {
+			t.Fatalf("%s: Offer refused", name)
+		}
+		waitFor(t, func() bool { got, _ := get(s, "k"); return equalEntry(got, e) })
+	}
+}

@@ -3,11 +3,14 @@ package router_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -15,7 +18,9 @@ import (
 // BenchmarkOverhead measures what the ladder costs over calling
 // onnxruntime_go directly, one row per call. Read router/raw,
 // failover − raw-backup and cache from one run. The medium/ variants do the
-// same on a model of about 0.5 ms per row.
+// same on a model of about 0.5 ms per row. The parallel/ pair runs
+// router and raw from b.RunParallel at 64 goroutines on 2 cores: compare
+// their throughput, background work (the cache's writer) included.
 func BenchmarkOverhead(b *testing.B) {
 	testenv.RequireRuntime(b, haveRuntime)
 	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
@@ -52,6 +57,37 @@ func BenchmarkOverhead(b *testing.B) {
 			benchPredict(b, r, in, router.RungCache)
 		})
 	}
+
+	b.Run("parallel/raw", func(b *testing.B) { testenv.BenchmarkRawParallel(b, "primary.onnx", row) })
+	b.Run("parallel/router", func(b *testing.B) {
+		// 64 requests in flight would fill the default bulkhead (4 ×
+		// GOMAXPROCS) and spill to the backup, as it should; and 64
+		// goroutines that never block are time-sliced 10 ms at a time, so
+		// one can wait in the run queue past the default 100ms timeout.
+		// Admit them all and wait for each, so that both sides run the
+		// same model: this pair measures throughput, not latency.
+		wide := policy.Config{MaxConcurrent: 2 * testenv.Parallelism * runtime.GOMAXPROCS(0), Timeout: time.Minute}
+		r, err := router.New(router.Config{Tiers: []router.Tier{
+			{Name: "primary", Model: load(b, "primary.onnx"), Policy: wide},
+			{Name: "backup", Model: load(b, "backup.onnx"), Policy: wide},
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.SetParallelism(testenv.Parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				a, err := r.Predict(ctx, in)
+				if err != nil || a.Tier != "primary" {
+					b.Errorf("served by %q, %v, %v; want primary", a.Tier, err, a.Fell)
+					return
+				}
+			}
+		})
+	})
 }
 
 func newRouter(b *testing.B, primary, backup router.Model) *router.Router {

@@ -80,6 +80,45 @@ func Main(m *testing.M, available *bool) int {
 // packages' overhead benchmarks compare against. The model must take
 // "features" float32 [1,30] and give "probability" float32 [1,1].
 func BenchmarkRaw(b *testing.B, file string, row []float32) {
+	s := rawSession(b, file)
+	defer s.Destroy()
+	ins, outs, free := rawTensors(b, row)
+	defer free()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Run(ins, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Parallelism is the number of goroutines per GOMAXPROCS of the parallel
+// overhead benchmarks: 32, so 64 goroutines share 2 cores.
+const Parallelism = 32
+
+// BenchmarkRawParallel is [BenchmarkRaw] from b.RunParallel at
+// [Parallelism] goroutines per processor: one session shared by every
+// goroutine, as a server shares one, and reused tensors per goroutine.
+// It is the baseline of the packages' parallel overhead benchmarks.
+func BenchmarkRawParallel(b *testing.B, file string, row []float32) {
+	s := rawSession(b, file)
+	defer s.Destroy()
+	b.ReportAllocs()
+	b.SetParallelism(Parallelism)
+	b.RunParallel(func(pb *testing.PB) {
+		ins, outs, free := rawTensors(b, row)
+		defer free()
+		for pb.Next() {
+			if err := s.Run(ins, outs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// rawSession opens file in onnxruntime_go with one thread.
+func rawSession(b *testing.B, file string) *ort.DynamicAdvancedSession {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		b.Fatal(err)
@@ -91,22 +130,20 @@ func BenchmarkRaw(b *testing.B, file string, row []float32) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Destroy()
+	return s
+}
+
+// rawTensors makes the input tensor holding row and the output tensor of
+// one run, and a func that frees them.
+func rawTensors(b *testing.B, row []float32) (ins, outs []ort.Value, free func()) {
 	in, err := ort.NewTensor(ort.NewShape(1, 30), append([]float32(nil), row...))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer in.Destroy()
 	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, 1))
 	if err != nil {
+		in.Destroy()
 		b.Fatal(err)
 	}
-	defer out.Destroy()
-	ins, outs := []ort.Value{in}, []ort.Value{out}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := s.Run(ins, outs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return []ort.Value{in}, []ort.Value{out}, func() { in.Destroy(); out.Destroy() }
 }
