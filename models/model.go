@@ -88,6 +88,7 @@ type Model struct {
 
 	session  *ort.DynamicAdvancedSession
 	scratch  chan *scratch
+	dog      watchdog    // enforces the timeouts of PredictTimeout
 	reuseOut atomic.Bool // preallocated outputs may be reused across runs
 
 	// state counts the runs in flight, plus closing once Close has begun;
@@ -329,7 +330,7 @@ func (m *Model) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.T
 // PredictTimeout is [Model.Predict] with a bound on the run: when timeout
 // passes first, the native run is terminated and PredictTimeout returns an
 // error matching [ErrTimeout]. It costs less than a context with a
-// deadline, because the timer is reused across runs. A timeout of zero or
+// deadline, because one timer per Model watches every run. A timeout of zero or
 // less means none.
 func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return m.predict(ctx, timeout, inputs)
@@ -566,7 +567,12 @@ func (m *Model) getScratch() (*scratch, error) {
 	case s := <-m.scratch:
 		return s, nil
 	default:
-		return newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
+		s, err := newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
+		if err == nil {
+			s.dog = &m.dog
+			m.dog.add(s)
+		}
+		return s, err
 	}
 }
 

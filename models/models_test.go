@@ -457,6 +457,37 @@ func TestNaNModelOutputsNaN(t *testing.T) {
 	}
 }
 
+func TestPredictTimeoutWatchesEachRunToItsOwnDeadline(t *testing.T) {
+	// Given a run with a long timeout in flight, which armed the Model's
+	// one timer far ahead
+	m := load(t, "slow.onnx")
+	in := []tensor.Tensor{features(make([]float32, 30))}
+	long := make(chan error, 1)
+	go func() {
+		_, err := m.PredictTimeout(context.Background(), 10*time.Second, in)
+		long <- err
+	}()
+	time.Sleep(time.Millisecond)
+
+	// When runs with a short timeout start beside it
+	for i := range 3 {
+		start := time.Now()
+		_, err := m.PredictTimeout(context.Background(), 5*time.Millisecond, in)
+
+		// Then each stops at its own timeout
+		if !errors.Is(err, models.ErrTimeout) {
+			t.Fatalf("short run %d: err = %v, want ErrTimeout", i, err)
+		}
+		if took := time.Since(start); took > 25*time.Millisecond {
+			t.Fatalf("short run %d: returned after %v, want ≤ 25ms", i, took)
+		}
+	}
+	// And the long one is not cut short by them
+	if err := <-long; err != nil {
+		t.Fatalf("long run: %v", err)
+	}
+}
+
 func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
 	m := load(t, "backup.onnx")
 	_ = m
@@ -471,7 +502,7 @@ func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
 func TestPredictTimeoutStopsTheNativeRun(t *testing.T) {
 	m := load(t, "slow.onnx")
 	in := []tensor.Tensor{features(make([]float32, 30))}
-	for i := range 3 { // the timer is reused across runs
+	for i := range 3 { // the watchdog's timer is reused across runs
 		start := time.Now()
 		_, err := m.PredictTimeout(context.Background(), 5*time.Millisecond, in)
 		took := time.Since(start)

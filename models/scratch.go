@@ -38,10 +38,11 @@ type scratch struct {
 	fired     chan struct{} // receives once per terminate callback that ran
 	onCancel  func()        // terminates the run when its context ends
 	onTimeout func()        // terminates the run when its timeout passes
-	timer     *time.Timer   // runs onTimeout; created on first use
+	dog       *watchdog     // the Model's, which runs onTimeout; made on first use when nil
+	deadline  atomic.Int64  // see watchdog
 	timedOut  atomic.Bool
 	stopCtx   func() bool // undoes the context watch of the current run
-	timing    bool        // the timer is armed for the current run
+	timing    bool        // the watchdog watches the current run
 	unwatchFn func() bool // s.unwatch, bound once so watch allocates nothing
 	noWatchFn func() bool // s.noWatch, likewise
 }
@@ -86,11 +87,11 @@ func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func()
 		stop = context.AfterFunc(ctx, s.onCancel)
 	}
 	if timeout > 0 {
-		if s.timer == nil {
-			s.timer = time.AfterFunc(timeout, s.onTimeout)
-		} else {
-			s.timer.Reset(timeout)
+		if s.dog == nil {
+			s.dog = &watchdog{}
+			s.dog.add(s)
 		}
+		s.dog.watch(s, timeout)
 	}
 	if stop == nil && timeout <= 0 {
 		return s.noWatchFn
@@ -106,7 +107,7 @@ func (s *scratch) unwatch() bool {
 	if s.stopCtx != nil && !s.stopCtx() {
 		fired++
 	}
-	if s.timing && !s.timer.Stop() {
+	if s.timing && s.dog.unwatch(s) {
 		fired++
 	}
 	for range fired {
@@ -594,8 +595,8 @@ func (s *scratch) destroy() error {
 			errs = append(errs, release(v))
 		}
 	}
-	if s.timer != nil {
-		s.timer.Stop()
+	if s.dog != nil {
+		s.dog.remove(s)
 	}
 	if s.ro != nil {
 		errs = append(errs, s.ro.Destroy())
