@@ -74,7 +74,7 @@ func testdataPath(name string) string { return bundled.Path(name) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chaosbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	prof := fs.String("profile", "short", "run size: tiny, short or full")
+	prof := fs.String("profile", "short", "run size: tiny, short, open or full")
 	list := fs.String("scenario", "", "comma-separated scenarios to run (default all)")
 	out := fs.String("out", "bench-out", "directory for report.json, router.png and router.svg")
 	seed := fs.Uint64("seed", 1, "seed of the fault injectors and of the request order")
@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	p, ok := profiles[*prof]
 	if !ok {
-		fmt.Fprintf(stderr, "chaosbench: unknown profile %q; expected tiny, short or full\n", *prof)
+		fmt.Fprintf(stderr, "chaosbench: unknown profile %q; expected tiny, short, open or full\n", *prof)
 		return 2
 	}
 	if _, err := selectScenarios(nil, *list); err != nil {
@@ -225,7 +225,10 @@ flags:
 	fmt.Fprintln(w, "  -url: drive an HTTP service instead of the in-process ladder (ladder has no HTTP service yet)")
 	fmt.Fprint(w, `
 profiles: tiny (a few hundred requests, for the test), short (make bench, under
-a minute on two cores), full (ten times the requests, five outages in flap).
+a minute on two cores), open (short's sizes, with every scenario but overload
+and both-down open-loop at 2,000 req/s for 10 s), full (open-loop at 2,000
+req/s for 10 s, ten times the closed-loop requests, five outages in flap).
+In an open loop latency counts from each request's scheduled start.
 
 exit status: 0 when every goal is met, 1 when any is missed, 2 on errors.
 `)

@@ -123,6 +123,21 @@ func (t *tap) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor,
 	return t.m.Predict(ctx, in)
 }
 
+// PredictTimeout forwards the inner model's own timeout path, as a wrapper
+// must: without it the router would run every primary call on a helper
+// goroutine under a context of its own, and count calls cut short at the
+// timeout as abandoned until they return.
+func (t *tap) PredictTimeout(ctx context.Context, timeout time.Duration, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	if t.faulted(time.Now()) {
+		t.n.Add(1)
+	}
+	return router.PredictTimeout(ctx, t.m, timeout, in)
+}
+
+// Unwrap returns the inner model, so that the router sees its signature
+// and version.
+func (t *tap) Unwrap() router.Model { return t.m }
+
 // request is one request of a scenario: a held-out row, possibly sent with
 // the wrong shape.
 type request struct {
@@ -174,11 +189,17 @@ type record struct {
 }
 
 // do sends request i to sys under the harness's safety deadline and
-// records the outcome.
-func do(sys system, set dataset.Set, req request, safety time.Duration, t0 time.Time) record {
+// records the outcome. Its latency counts from scheduled, the time the
+// request was due to start, when that is set (an open loop), so that a
+// stall of the sender or of the system cannot hide the requests it
+// delayed; else from the call.
+func do(sys system, set dataset.Set, req request, safety time.Duration, t0, scheduled time.Time) record {
 	in := req.inputs(set)
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
 	start := time.Now()
+	if !scheduled.IsZero() {
+		start = scheduled
+	}
 	p, tier, err := sys.predict(ctx, in)
 	lat := time.Since(start)
 	cancel()
@@ -213,7 +234,7 @@ func closedLoop(sys system, set dataset.Set, reqs []request, from, to, conc int,
 				if i >= to {
 					return
 				}
-				recs[i] = do(sys, set, reqs[i], safety, t0)
+				recs[i] = do(sys, set, reqs[i], safety, t0, time.Time{})
 				done.Add(1)
 			}
 		})
@@ -226,7 +247,9 @@ func closedLoop(sys system, set dataset.Set, reqs []request, from, to, conc int,
 const maxInFlight = 4096
 
 // paced starts request i at t0 + i/rate, whatever the system is doing (an
-// open loop), and waits for every request to return.
+// open loop), and waits for every request to return. Each request's
+// latency counts from its scheduled start, not from when the sender got
+// to it: no coordinated omission.
 func paced(sys system, set dataset.Set, reqs []request, rate float64, safety time.Duration, t0 time.Time, recs []record, done *atomic.Int64) {
 	sem := make(chan struct{}, maxInFlight)
 	var wg sync.WaitGroup
@@ -237,7 +260,7 @@ func paced(sys system, set dataset.Set, reqs []request, rate float64, safety tim
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
-			recs[i] = do(sys, set, reqs[i], safety, t0)
+			recs[i] = do(sys, set, reqs[i], safety, t0, at)
 			done.Add(1)
 			<-sem
 		})
@@ -473,7 +496,7 @@ func calibrate(set dataset.Set, p profile, seed uint64) (calibration, error) {
 func accuracy(m router.Model, set dataset.Set) float64 {
 	correct := 0
 	for i := range set.Rows {
-		rec := do(rawSystem{m}, set, request{row: i}, time.Minute, time.Now())
+		rec := do(rawSystem{m}, set, request{row: i}, time.Minute, time.Now(), time.Time{})
 		if rec.correct {
 			correct++
 		}

@@ -24,6 +24,15 @@ type profile struct {
 	flapCycles  int           // flap: number of outages
 	safety      time.Duration // harness deadline on every request
 	calibrate   int           // requests in each calibration run
+	// openFor, when set, runs the scenarios that need no closed loop in
+	// an open loop instead: requests arrive at rate for openFor, whatever
+	// the systems are doing, and latency counts from each request's
+	// scheduled start. Only overload (which needs its concurrency) and
+	// both-down (which warms the cache first) stay closed.
+	openFor time.Duration
+	// slowRequests is the number of requests of the closed-loop slow tail,
+	// whose goal reads the p99.9: enough that it is not the few worst.
+	slowRequests int
 }
 
 var profiles = map[string]profile{
@@ -31,15 +40,23 @@ var profiles = map[string]profile{
 	// short outage.
 	"tiny": {name: "tiny", requests: 300, concurrency: 4, rate: 250, hangFor: 600 * time.Millisecond,
 		flapLead: 300 * time.Millisecond, flapDown: 500 * time.Millisecond, flapUp: 1600 * time.Millisecond, flapCycles: 1,
-		safety: 500 * time.Millisecond, calibrate: 500},
+		safety: 500 * time.Millisecond, calibrate: 500, slowRequests: 300},
+	// open is the open-loop mode alone, for a picture of a service: the
+	// short profile's sizes, with every scenario that can run open-loop
+	// at 2,000 requests/s for 10 s.
+	"open": {name: "open", requests: 5000, concurrency: 8, rate: 2000, hangFor: 10 * time.Second,
+		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 2,
+		safety: 2 * time.Second, calibrate: 5000, openFor: 10 * time.Second, slowRequests: 20000},
 	// short is `make bench`: under a minute on two cores.
 	"short": {name: "short", requests: 5000, concurrency: 8, rate: 400, hangFor: 3 * time.Second,
 		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 2,
-		safety: 2 * time.Second, calibrate: 5000},
-	// full gives steadier tails: ten times the requests, five outages.
-	"full": {name: "full", requests: 50000, concurrency: 8, rate: 1000, hangFor: 10 * time.Second,
+		safety: 2 * time.Second, calibrate: 5000, slowRequests: 20000},
+	// full is a service rather than bursts: every scenario but overload
+	// and both-down runs open-loop at 2,000 requests/s for 10 s, and
+	// flap has five outages.
+	"full": {name: "full", requests: 50000, concurrency: 8, rate: 2000, hangFor: 10 * time.Second,
 		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 5,
-		safety: 2 * time.Second, calibrate: 20000},
+		safety: 2 * time.Second, calibrate: 20000, openFor: 10 * time.Second, slowRequests: 50000},
 }
 
 // scenario is one named fault, run against every system with the same
@@ -129,13 +146,24 @@ const slowFloor = 25 * time.Millisecond
 
 // catalogue returns the scenarios of profile p, in order. The slow tail is
 // sized from the calibration c.
-func catalogue(p profile, c calibration) []scenario {
+func catalogue(p profile, c calibration) (out []scenario) {
 	n, conc := p.requests, p.concurrency
 	slow, slowTimeout := slowTail(c)
 	flap := &flapping{lead: p.flapLead, down: p.flapDown, up: p.flapUp, cycles: p.flapCycles}
 	hangN := int(p.rate * p.hangFor.Seconds())
 	flapN := int(p.rate * flap.duration().Seconds())
 	const bulkhead = 2
+	defer func() {
+		if p.openFor <= 0 {
+			return
+		}
+		for i := range out {
+			if sc := &out[i]; !sc.paced() && sc.warm == 0 && sc.name != "overload" {
+				sc.rate, sc.concurrency, sc.requests = p.rate, 0, int(p.rate*p.openFor.Seconds())
+				sc.about += fmt.Sprintf("; open loop at %.0f req/s for %v", p.rate, p.openFor)
+			}
+		}
+	}()
 	return []scenario{
 		{name: "steady", about: "no faults: the baseline",
 			requests: n, concurrency: conc},
@@ -146,7 +174,7 @@ func catalogue(p profile, c calibration) []scenario {
 		{name: "primary-hang", about: fmt.Sprintf("primary calls never return unless cancelled; paced at %.0f req/s", p.rate),
 			requests: hangN, rate: p.rate, primary: chaos.Fault{HangRate: 1}},
 		{name: "slow-tail", about: fmt.Sprintf("5%% of primary calls take %v longer (50x the primary's p50, at least 25ms)", slow.Round(time.Microsecond)),
-			requests: n, concurrency: conc, primary: chaos.Fault{SlowRate: 0.05, SlowLatency: slow},
+			requests: p.slowRequests, concurrency: conc, primary: chaos.Fault{SlowRate: 0.05, SlowLatency: slow},
 			tuning: fmt.Sprintf("primary Timeout %v (5x the primary's calibrated p99, at least 1ms), as policy.Config.Timeout advises; the default 100ms is above the tail",
 				slowTimeout.Round(time.Microsecond)),
 			tune: func(c *router.Config) { c.Tiers[0].Policy.Timeout = slowTimeout }},
