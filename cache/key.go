@@ -1,43 +1,49 @@
 package cache
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"math"
+	"sync"
 	"unsafe"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
 // keyVersion is the first byte hashed by Key. Bump it whenever the encoding
 // changes, so keys of different encodings never meet in a shared cache.
-// Version 1 hashed the same encoding with FNV-1a; version 2 uses xxHash64,
-// which is several times faster on the request path.
-const keyVersion = 2
+// Version 1 hashed the encoding with FNV-1a and version 2 with xxHash64:
+// 64 bits, few enough that a birthday search on a laptop found two
+// realistic inputs with the same key, so one was served the other's
+// answer. Version 3 uses SHA-256.
+const keyVersion = 3
 
 // Key returns the default cache key of a request's input tensors: the
-// 64-bit xxHash (XXH64, seed 0) of their names, element types, shapes and
-// data, as 16 lowercase hex digits. Tensor order matters. It returns ""
-// when a tensor holds an unsupported data type; [Store] never caches
-// under "".
+// first 128 bits of the SHA-256 of their names, element types, shapes and
+// data, as 32 lowercase hex digits. At 128 bits, two different inputs
+// sharing a key (and one being served the other's cached answer) is
+// practically impossible, in one process or across a fleet, even for
+// inputs chosen to collide. Tensor order matters. It returns "" when a
+// tensor holds an unsupported data type; [Store] never caches under "".
 //
 // The key depends only on the tensors' values, never on the process, the
 // machine or its byte order, so it can be shared across a fleet. The hashed
-// encoding is a version byte (2), the tensor count, then for each tensor its
+// encoding is a version byte (3), the tensor count, then for each tensor its
 // name, its element type ([tensor.DType] as one byte), its rank and
 // dimensions, its element count and its elements. Integers are 8 bytes
 // little-endian, except 4-byte int32 and float32 elements; floats are hashed
 // by their IEEE 754 bits (so 0 and -0 differ, and so do NaN payloads); bools
 // are one byte; strings are their length then their bytes.
 func Key(inputs []tensor.Tensor) string {
-	var e encoder
-	e.h.Reset()
+	e := newEncoder()
 	e.byte(keyVersion)
 	e.u64(uint64(len(inputs)))
 	for i := range inputs {
 		t := &inputs[i]
 		dt := t.DType()
 		if dt == tensor.Invalid {
+			e.release()
 			return ""
 		}
 		e.str(t.Name)
@@ -96,13 +102,13 @@ func Key(inputs []tensor.Tensor) string {
 			e.elements(t.Data)
 		}
 	}
-	return hex64(e.sum())
+	return e.key()
 }
 
-// elements encodes the element types added after keyVersion 2 was
-// defined: 8-bit ones as one byte, 16-bit ones (float16 and bfloat16 by
-// their bits) as 2 bytes little-endian and the others as 8 bytes.
-func (e *encoder) elements(data any) {
+// elements encodes the remaining element types: 8-bit ones as one byte,
+// 16-bit ones (float16 and bfloat16 by their bits) as 2 bytes
+// little-endian and the others as 8 bytes.
+func (e encoder) elements(data any) {
 	switch d := data.(type) {
 	case []int8:
 		for _, v := range d {
@@ -139,53 +145,31 @@ func (e *encoder) elements(data any) {
 	}
 }
 
-func (e *encoder) u16(v uint16) {
-	e.room(2)
-	binary.LittleEndian.PutUint16(e.buf[e.n:], v)
-	e.n += 2
-}
+func (e encoder) u16(v uint16) { *e.b = binary.LittleEndian.AppendUint16(*e.b, v) }
 
-// encoder buffers the encoding on the stack and feeds it to xxHash in
-// blocks, so hashing allocates nothing.
+// encoder writes the encoding into a pooled buffer, hashed in one call at
+// the end. Hashing a request allocates nothing but the key itself.
 type encoder struct {
-	h   xxhash.Digest
-	buf [256]byte
-	n   int
+	b *[]byte
 }
 
-func (e *encoder) room(k int) {
-	if e.n+k > len(e.buf) {
-		e.h.Write(e.buf[:e.n])
-		e.n = 0
-	}
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func newEncoder() encoder {
+	b := buffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return encoder{b}
 }
 
-func (e *encoder) byte(b byte) {
-	e.room(1)
-	e.buf[e.n] = b
-	e.n++
-}
+func (e encoder) byte(b byte) { *e.b = append(*e.b, b) }
 
-func (e *encoder) u32(v uint32) {
-	e.room(4)
-	binary.LittleEndian.PutUint32(e.buf[e.n:], v)
-	e.n += 4
-}
+func (e encoder) u32(v uint32) { *e.b = binary.LittleEndian.AppendUint32(*e.b, v) }
 
-func (e *encoder) u64(v uint64) {
-	e.room(8)
-	binary.LittleEndian.PutUint64(e.buf[e.n:], v)
-	e.n += 8
-}
+func (e encoder) u64(v uint64) { *e.b = binary.LittleEndian.AppendUint64(*e.b, v) }
 
-func (e *encoder) str(s string) {
+func (e encoder) str(s string) {
 	e.u64(uint64(len(s)))
-	for len(s) > 0 {
-		e.room(1)
-		k := copy(e.buf[e.n:], s)
-		e.n += k
-		s = s[k:]
-	}
+	*e.b = append(*e.b, s...)
 }
 
 // littleEndian reports whether numbers are stored in memory exactly as the
@@ -194,26 +178,25 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // raw hashes n bytes of memory at p as they are: on little-endian hosts
 // that is the encoding of a numeric slice, with no per-element work.
-func (e *encoder) raw(p unsafe.Pointer, n int) {
-	if n == 0 {
-		return
+func (e encoder) raw(p unsafe.Pointer, n int) {
+	if n > 0 {
+		*e.b = append(*e.b, unsafe.Slice((*byte)(p), n)...)
 	}
-	e.h.Write(e.buf[:e.n])
-	e.n = 0
-	e.h.Write(unsafe.Slice((*byte)(p), n))
 }
 
-func (e *encoder) sum() uint64 {
-	e.h.Write(e.buf[:e.n])
-	return e.h.Sum64()
+// key returns the first 128 bits of the encoding's SHA-256, in hex, and
+// gives the buffer back.
+func (e encoder) key() string {
+	sum := sha256.Sum256(*e.b)
+	e.release()
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
-func hex64(h uint64) string {
-	const digits = "0123456789abcdef"
-	var b [16]byte
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = digits[h&0xf]
-		h >>= 4
+// release gives the buffer back to the pool, unless it grew large.
+func (e encoder) release() {
+	if cap(*e.b) <= 64<<10 {
+		buffers.Put(e.b)
 	}
-	return string(b[:])
 }

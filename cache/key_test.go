@@ -1,12 +1,13 @@
 package cache_test
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/tensor"
@@ -37,16 +38,16 @@ func TestKeyGolden(t *testing.T) {
 	// These values pin the encoding: keys are shared across processes and
 	// machines, so changing them breaks every shared cache. If the encoding
 	// must change, bump keyVersion and update the values. The first is
-	// checked against xxHash of the documented encoding written out by
+	// checked against SHA-256 of the documented encoding written out by
 	// hand, in TestKeyEncodingByHand.
 	tests := []struct {
 		name   string
 		inputs []tensor.Tensor
 		want   string
 	}{
-		{"no inputs", nil, "ef03f80c2f2a1026"},
-		{"primary row", row(), "9036cd52ce655fe8"},
-		{"every dtype", mixed(), "ea0de585f9e109c2"},
+		{"no inputs", nil, "dc4c8669df128318c5790c414c870cc7"},
+		{"primary row", row(), "29030698d1bc4c1d14da7dc8fe70399d"},
+		{"every dtype", mixed(), "be1785d124f8e004d14664b38d5e438b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +64,8 @@ func TestKeyDeterministic(t *testing.T) {
 		if a != b {
 			t.Errorf("%s: Key of equal inputs differs: %q and %q", name, a, b)
 		}
-		if len(a) != 16 {
-			t.Errorf("%s: Key = %q, want 16 hex digits", name, a)
+		if len(a) != 32 {
+			t.Errorf("%s: Key = %q, want 32 hex digits", name, a)
 		}
 	}
 }
@@ -179,14 +180,14 @@ func TestKeyAllocatesOnce(t *testing.T) {
 }
 
 func TestKeyEncodingByHand(t *testing.T) {
-	// Version byte 2, then the tensor count 0 as 8 bytes little-endian.
-	want := fmt.Sprintf("%016x", xxhash.Sum64([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0}))
+	// Version byte 3, then the tensor count 0 as 8 bytes little-endian.
+	want := sha128([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0})
 	if got := cache.Key(nil); got != want {
 		t.Fatalf("Key(nil) = %q, want %q", got, want)
 	}
 	// One float32 tensor "x" of shape [1]: count, name length and bytes,
 	// dtype, rank, dimension, element count, element bits.
-	enc := []byte{2}
+	enc := []byte{3}
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = append(enc, 'x', byte(tensor.Float32))
@@ -194,8 +195,32 @@ func TestKeyEncodingByHand(t *testing.T) {
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint64(enc, 1)
 	enc = binary.LittleEndian.AppendUint32(enc, math.Float32bits(1.5))
-	want = fmt.Sprintf("%016x", xxhash.Sum64(enc))
+	want = sha128(enc)
 	if got := cache.Key([]tensor.Tensor{tensor.New("x", []int64{1}, []float32{1.5})}); got != want {
 		t.Fatalf("Key(x) = %q, want %q", got, want)
+	}
+}
+
+// sha128 is the first 128 bits of the SHA-256 of b, in hex.
+func sha128(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+func TestKeyIs128Bits(t *testing.T) {
+	// Given two realistic rows that differ in one feature's last bit,
+	a, b := row(), row()
+	fb := slices.Clone(b[0].Data.([]float32))
+	fb[29] = math.Nextafter32(fb[29], 1)
+	b[0].Data = fb
+	// when both are keyed,
+	ka, kb := cache.Key(a), cache.Key(b)
+	// then the keys carry 128 bits each and differ: a 64-bit key lets a
+	// birthday search find two rows with the same key in minutes.
+	if len(ka) != 32 || len(kb) != 32 || ka == kb {
+		t.Fatalf("keys %q and %q; want two different 128-bit keys", ka, kb)
+	}
+	if _, err := hex.DecodeString(ka); err != nil {
+		t.Fatalf("key %q is not hex: %v", ka, err)
 	}
 }

@@ -79,6 +79,14 @@ func WithClock(now func() time.Time) Option {
 // Faulty is a [Model] that injects the faults of a [Fault] into the calls it
 // passes to an inner model. Make one with [Wrap].
 //
+// A Faulty forwards the inner model's optional capabilities, so a wrapped
+// model keeps what the router gets from it: PredictTimeout (the inner
+// model's own bounded run, so a wrapped ONNX model still has its native
+// run terminated), Signature (output validation and the input contract),
+// Version (the answers' label), Warmup and Close. These are the router's
+// TimeoutPredictor, SignatureReporter, Versioner, Warmer and io.Closer,
+// matched by method set: chaos does not import the router.
+//
 // A Faulty is safe for concurrent use. Its hot path takes no lock: it loads
 // the current fault with one atomic read and bumps atomic counters.
 type Faulty struct {
@@ -177,6 +185,15 @@ func (f *Faulty) Version() string {
 		return v.Version()
 	}
 	return ""
+}
+
+// Warmup warms the inner model up when it has a Warmup(ctx) error method,
+// without injecting faults, and is a no-op otherwise.
+func (f *Faulty) Warmup(ctx context.Context) error {
+	if w, ok := f.m.(interface{ Warmup(context.Context) error }); ok {
+		return w.Warmup(ctx)
+	}
+	return nil
 }
 
 type timeoutPredictor interface {

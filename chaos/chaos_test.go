@@ -648,3 +648,25 @@ func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
 		t.Error("the inner model's context carried no deadline")
 	}
 }
+
+// warmer is an inner model that counts its warm-ups.
+type warmer struct {
+	chaos.Func
+	warmed int
+}
+
+func (w *warmer) Warmup(context.Context) error { w.warmed++; return nil }
+
+func TestWarmupIsForwarded(t *testing.T) {
+	// Given a model that warms up, wrapped with every fault,
+	w := &warmer{Func: fixed}
+	m := chaos.Wrap(w, chaos.Fault{ErrorRate: 1, PanicRate: 1})
+	// when the wrapper is warmed up, then the inner model is, without faults.
+	if err := m.Warmup(context.Background()); err != nil || w.warmed != 1 {
+		t.Fatalf("Warmup() = %v, inner warmed %d times; want nil and 1", err, w.warmed)
+	}
+	// A model that cannot warm up makes Warmup a no-op.
+	if err := chaos.Wrap(fixed, chaos.Fault{}).Warmup(context.Background()); err != nil {
+		t.Fatalf("Warmup() = %v, want nil", err)
+	}
+}

@@ -188,7 +188,7 @@ func (m *Metrics) Watch(r *router.Router) error {
 func (m *Metrics) OnEvent(e router.Event) {
 	switch e.Kind {
 	case router.BreakerChanged:
-		m.transitions.WithLabelValues(e.Tier, e.To).Inc()
+		m.transitions.WithLabelValues(e.Tier, e.Breaker.To.String()).Inc()
 	case router.Switched:
 		m.switches.WithLabelValues(e.From, e.To).Inc()
 	}

@@ -168,7 +168,8 @@ const (
 	Retry
 	// Fall: a failure not worth repeating on this tier (a timeout, an
 	// invalid output, a panic, an error marked [Permanent]). It counts
-	// against the breaker and the request falls to the next tier at once.
+	// against the breaker, unless marked [Uncounted], and the request
+	// falls to the next tier at once.
 	Fall
 	// Skip: the tier refused without running (breaker open, bulkhead full,
 	// retry budget spent). Nothing is counted; the request moves on.
@@ -206,10 +207,18 @@ var (
 	ErrBudget = budget.ErrExceeded
 )
 
+// Markers matched by the marking errors' Is methods, so that asking costs
+// no allocation, unlike errors.As.
+var (
+	errMarkPermanent = errors.New("policy: permanent")
+	errMarkUncounted = errors.New("policy: uncounted")
+)
+
 type permanentError struct{ err error }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+func (e *permanentError) Error() string        { return e.err.Error() }
+func (e *permanentError) Unwrap() error        { return e.err }
+func (e *permanentError) Is(target error) bool { return target == errMarkPermanent }
 
 // Permanent marks err as a deterministic failure of the model: retrying the
 // same input on the same tier would fail the same way. [Classify] reports
@@ -221,12 +230,30 @@ func Permanent(err error) error {
 	return &permanentError{err}
 }
 
-// isPermanent reports whether err was marked by [Permanent]. It is a
-// function of its own so that the successful path allocates nothing.
-func isPermanent(err error) bool {
-	var perm *permanentError
-	return errors.As(err, &perm)
+// isPermanent reports whether err was marked by [Permanent] or
+// [Uncounted].
+func isPermanent(err error) bool { return errors.Is(err, errMarkPermanent) }
+
+type uncountedError struct{ err error }
+
+func (e *uncountedError) Error() string { return e.err.Error() }
+func (e *uncountedError) Unwrap() error { return e.err }
+func (e *uncountedError) Is(target error) bool {
+	return target == errMarkUncounted || target == errMarkPermanent
 }
+
+// Uncounted marks err as a failure the breaker must not count, because
+// it says nothing new about the tier's health: for example the same input
+// failing again in the same way. Like [Permanent] it is not retried, and
+// [Classify] reports it as [Fall]. It returns nil for a nil err.
+func Uncounted(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &uncountedError{err}
+}
+
+func isUncounted(err error) bool { return errors.Is(err, errMarkUncounted) }
 
 // Classify returns what err, from an attempt made under ctx, means for the
 // ladder. ctx is the caller's context: when it is done, the failure is the
@@ -237,11 +264,15 @@ func Classify(ctx context.Context, err error) Outcome {
 		return OK
 	case ctx.Err() != nil:
 		return Abandon
+	case isPermanent(err):
+		// Marked by the one who decided: even an input error is then the
+		// tier's failure.
+		return Fall
 	case errors.Is(err, tensor.ErrInvalidInput):
 		return Reject
 	case errors.Is(err, ErrOpen), errors.Is(err, ErrFull), errors.Is(err, ErrBudget):
 		return Skip
-	case errors.Is(err, ErrTimeout), isPermanent(err):
+	case errors.Is(err, ErrTimeout):
 		return Fall
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// A context the tier made itself ran out: a timeout by another name.
@@ -258,10 +289,55 @@ type budgetCounter interface {
 	ReleaseExecution()
 }
 
-// StateChange reports a breaker moving between "closed", "open" and
-// "half-open".
+// State is a circuit breaker's state.
+type State int
+
+// The breaker states. The zero value is Closed.
+const (
+	// Closed: the tier is tried and its failures are counted.
+	Closed State = iota
+	// Open: the tier is skipped without an attempt until OpenFor passes.
+	Open
+	// HalfOpen: up to Probes requests at a time probe the tier; Probes
+	// successes close the breaker, any counted failure opens it again.
+	HalfOpen
+)
+
+var stateNames = [...]string{"closed", "open", "half-open"}
+
+// String returns "closed", "open" or "half-open".
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// StateChange reports a breaker moving from one [State] to another.
 type StateChange struct {
-	From, To string
+	From, To State
+	At       time.Time // when the breaker changed state
+}
+
+// Status is a breaker's state as it stands, for health checks.
+type Status struct {
+	State State
+	// Since is when the breaker entered State.
+	Since time.Time
+	// RetryAfter is when an open breaker lets probes through; zero in the
+	// other states.
+	RetryAfter time.Time
+}
+
+// String reads like "closed since 12:00:00.000" or "open since
+// 12:00:00.000, retry after 12:00:01.000".
+func (s Status) String() string {
+	const layout = "15:04:05.000"
+	out := s.State.String() + " since " + s.Since.Format(layout)
+	if !s.RetryAfter.IsZero() {
+		out += ", retry after " + s.RetryAfter.Format(layout)
+	}
+	return out
 }
 
 // Tier holds one model tier's failsafe-go policies, built once. It is safe
@@ -279,10 +355,36 @@ type Tier struct {
 	// recorded in front of the next failure: a success matters to a
 	// count-based breaker only as one of the last Executions results
 	// before a failure.
+	// halfOpen: the breaker is half-open; the probes are gated by probe,
+	// not by failsafe-go's permits, so that a probe which says nothing
+	// about the tier (the caller left) gives its place back.
 	openUntil atomic.Int64
 	closed    atomic.Bool
+	halfOpen  atomic.Bool
+	since     atomic.Int64 // wall-clock Unix nanoseconds of the last change
 	pendingOK atomic.Int64
 	mirror    sync.Mutex // serialises updates of the mirror
+	// transit serialises the transitions the tier makes itself (to
+	// half-open when OpenFor has passed, and out of half-open), so a late
+	// caller cannot act on a state that has already moved on.
+	transit sync.Mutex
+
+	probe struct {
+		sync.Mutex
+		round    uint64 // counts half-open rounds, so a late probe cannot count in the next
+		inflight uint
+		ok       uint
+	}
+
+	// Changes are recorded inside failsafe-go's state change callback and
+	// delivered to onState after the call that caused them returns, so no
+	// user code ever runs inside the breaker.
+	changes struct {
+		sync.Mutex
+		queue []StateChange
+	}
+	hasChanges atomic.Bool
+	onState    func(StateChange)
 
 	cfg      Config
 	breaker  circuitbreaker.CircuitBreaker[[]tensor.Tensor]
@@ -296,7 +398,9 @@ type Attempt func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor,
 
 // New builds a tier's policies from cfg, filling in defaults. procs is the
 // parallelism the bulkhead default scales with (usually GOMAXPROCS).
-// onState, if not nil, is called on every breaker state change. A bad
+// onState, if not nil, is called for every breaker state change, in order,
+// by the goroutine whose call caused it, after failsafe-go's breaker has
+// released its lock: a panic in onState never reaches the breaker. A bad
 // setting gives an error matching [ErrInvalidConfig].
 func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 	if err := cfg.validate(); err != nil {
@@ -313,12 +417,16 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 		failures := uint(math.Ceil(cfg.FailureRate * float64(cfg.Executions)))
 		cb = cb.WithFailureThresholdRatio(max(failures, 1), cfg.Executions)
 	}
-	t := &Tier{cfg: cfg}
+	t := &Tier{cfg: cfg, onState: onState}
+	t.since.Store(time.Now().UnixNano())
 	cb = cb.OnStateChanged(func(e circuitbreaker.StateChangedEvent) {
-		t.syncMirror()
-		if onState != nil {
-			onState(StateChange{From: stateName(e.OldState), To: stateName(e.NewState)})
-		}
+		// Runs inside failsafe-go's state change: record only.
+		now := time.Now()
+		t.syncMirror(now)
+		t.changes.Lock()
+		t.changes.queue = append(t.changes.queue, StateChange{From: state(e.OldState), To: state(e.NewState), At: now})
+		t.changes.Unlock()
+		t.hasChanges.Store(true)
 	})
 	b := budget.NewBuilder().WithMaxRate(cfg.RetryBudget).WithMinConcurrency(3).Build()
 	counter, ok := b.(budgetCounter)
@@ -349,19 +457,46 @@ func New(cfg Config, procs int, onState func(StateChange)) (*Tier, error) {
 // syncMirror copies the breaker's current state into the atomics. It runs
 // after every transition, under t.mirror, and reads the state afresh, so
 // the last update always reflects the last transition.
-func (t *Tier) syncMirror() {
+func (t *Tier) syncMirror(now time.Time) {
 	t.mirror.Lock()
 	defer t.mirror.Unlock()
+	t.since.Store(now.UnixNano())
 	switch t.breaker.State() {
 	case circuitbreaker.OpenState:
 		t.closed.Store(false)
-		t.openUntil.Store(monotonic() + int64(t.breaker.RemainingDelay()))
+		t.halfOpen.Store(false)
+		t.openUntil.Store(monotonic() + int64(max(t.breaker.RemainingDelay(), 1)))
 	case circuitbreaker.HalfOpenState:
+		t.probe.Lock()
+		t.probe.round++
+		t.probe.inflight, t.probe.ok = 0, 0
+		t.probe.Unlock()
 		t.closed.Store(false)
 		t.openUntil.Store(0)
+		t.halfOpen.Store(true)
 	default:
 		t.openUntil.Store(0)
+		t.halfOpen.Store(false)
 		t.closed.Store(t.cfg.Window == 0)
+	}
+}
+
+// flush delivers the recorded state changes to onState, outside every
+// lock.
+func (t *Tier) flush() {
+	if !t.hasChanges.Load() {
+		return
+	}
+	t.changes.Lock()
+	q := t.changes.queue
+	t.changes.queue = nil
+	t.hasChanges.Store(false)
+	t.changes.Unlock()
+	if t.onState == nil {
+		return
+	}
+	for _, c := range q {
+		t.onState(c)
 	}
 }
 
@@ -371,51 +506,94 @@ var epoch = time.Now()
 // monotonic returns nanoseconds since epoch on the monotonic clock.
 func monotonic() int64 { return int64(time.Since(epoch)) }
 
-func stateName(s circuitbreaker.State) string {
+func state(s circuitbreaker.State) State {
 	switch s {
 	case circuitbreaker.OpenState:
-		return "open"
+		return Open
 	case circuitbreaker.HalfOpenState:
-		return "half-open"
+		return HalfOpen
 	}
-	return "closed"
+	return Closed
 }
 
 // Config returns the tier's settings with every default filled in.
 func (t *Tier) Config() Config { return t.cfg }
 
-// State returns the breaker's state: "closed", "open" or "half-open".
-func (t *Tier) State() string { return stateName(t.breaker.State()) }
+// State returns the breaker's state. An open breaker whose OpenFor has
+// passed is moved to [HalfOpen] first, as the next request would find it.
+func (t *Tier) State() State { return t.Status().State }
+
+// Status returns the breaker's state, since when, and for an open breaker
+// when it lets probes through. An open breaker whose OpenFor has passed is
+// moved to [HalfOpen] first, so a healed tier is not reported open until
+// traffic happens to probe it.
+func (t *Tier) Status() Status {
+	t.probeDue()
+	t.flush()
+	t.mirror.Lock()
+	defer t.mirror.Unlock()
+	s := Status{State: state(t.breaker.State()), Since: time.Unix(0, t.since.Load())}
+	if s.State == Open {
+		s.RetryAfter = time.Now().Add(t.breaker.RemainingDelay())
+	}
+	return s
+}
+
+// probeDue moves an open breaker whose OpenFor has passed to half-open,
+// and reports whether it did or the breaker was already half-open.
+func (t *Tier) probeDue() bool {
+	until := t.openUntil.Load()
+	if until == 0 || monotonic() < until {
+		return t.halfOpen.Load()
+	}
+	t.transit.Lock()
+	if t.breaker.IsOpen() && t.breaker.RemainingDelay() <= 0 {
+		t.breaker.HalfOpen()
+	}
+	t.transit.Unlock()
+	return t.halfOpen.Load()
+}
 
 // Do runs attempt on inputs under the tier's policies and returns the
 // result, the number of attempts that ran, and the last error. A tier that
 // refuses at once (open breaker, full bulkhead) returns 0 attempts and an
 // error matching [ErrOpen] or [ErrFull]. Only failures that [Classify]
 // reports as [Retry] are retried, with backoff, within the retry budget.
+// When a retry is refused (the breaker opened, the budget is spent) the
+// error joins the last attempt's own error with the refusal.
 func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
 	t.budget.RecordExecution()
 	out, ran, err := t.once(ctx, inputs, attempt)
 	t.budget.ReleaseExecution()
 	if err == nil || !ran || Classify(ctx, err) != Retry || t.cfg.MaxAttempts < 2 {
+		t.flush()
 		return out, b2i(ran), err
 	}
 
 	// Slow path: failsafe-go's retry executor replays the first failure as
 	// its own first attempt, then schedules the retries.
 	attempts := 1
-	first := err
+	last := err
 	out, err = t.retry.WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[[]tensor.Tensor]) ([]tensor.Tensor, error) {
 		if exec.Attempts() == 1 {
-			return nil, first
+			return nil, last
 		}
 		out, ran, err := t.once(exec.Context(), inputs, attempt)
 		if ran {
 			attempts++
+			if err != nil {
+				last = err
+			}
 		}
 		return out, err
 	})
-	if err != nil && ctx.Err() != nil {
+	t.flush()
+	switch {
+	case err != nil && ctx.Err() != nil:
 		err = ctx.Err()
+	case err != nil && Classify(ctx, err) == Skip && !errors.Is(last, err):
+		// The retry was refused: keep the real failure that led to it.
+		err = errors.Join(last, err)
 	}
 	return out, attempts, err
 }
@@ -438,6 +616,9 @@ func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt
 	}
 	defer t.bulkhead.ReleasePermit()
 	closed := t.closed.Load()
+	if !closed && t.probeDue() {
+		return t.probeOnce(ctx, inputs, attempt)
+	}
 	if !closed && !t.breaker.TryAcquirePermit() {
 		return nil, false, ErrOpen
 	}
@@ -447,17 +628,60 @@ func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt
 		t.pendingOK.Add(1)
 	case o == OK:
 		t.breaker.RecordSuccess()
-	case o.Counts():
+	case o.Counts() && !isUncounted(err):
 		for n := min(t.pendingOK.Swap(0), int64(t.cfg.Executions)); n > 0; n-- {
 			t.breaker.RecordSuccess()
 		}
 		t.breaker.RecordFailure()
-	case !closed && t.breaker.IsHalfOpen():
-		// A half-open probe that says nothing about the model's health
-		// (the caller left, or sent bad input) still used a probe permit.
-		// Start the probe round again so the permits are not lost.
-		t.breaker.Open()
-		t.breaker.HalfOpen()
+	}
+	return out, true, err
+}
+
+// probeOnce makes one half-open probe. At most Probes run at once; Probes
+// successes in a round close the breaker and a counted failure opens it.
+// A probe that says nothing about the tier (the caller left, the input
+// was refused, a repeat of a counted failure) gives its place back, so it
+// never costs the round its progress.
+func (t *Tier) probeOnce(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, bool, error) {
+	t.probe.Lock()
+	round := t.probe.round
+	if !t.halfOpen.Load() || t.probe.inflight+t.probe.ok >= t.cfg.Probes {
+		t.probe.Unlock()
+		return nil, false, ErrOpen
+	}
+	t.probe.inflight++
+	t.probe.Unlock()
+
+	out, err := attempt(ctx, inputs)
+	o := Classify(ctx, err)
+	t.probe.Lock()
+	if t.probe.round != round {
+		t.probe.Unlock() // the round this probe belonged to is over
+		return out, true, err
+	}
+	t.probe.inflight--
+	closeNow, openNow := false, false
+	switch {
+	case o == OK:
+		t.probe.ok++
+		closeNow = t.probe.ok >= t.cfg.Probes
+	case o.Counts() && !isUncounted(err):
+		openNow = true
+	}
+	t.probe.Unlock()
+	if closeNow || openNow {
+		t.transit.Lock()
+		t.probe.Lock()
+		current := t.probe.round == round
+		t.probe.Unlock()
+		if current && t.breaker.IsHalfOpen() {
+			if closeNow {
+				t.breaker.Close()
+			} else {
+				t.breaker.Open()
+			}
+		}
+		t.transit.Unlock()
 	}
 	return out, true, err
 }

@@ -88,7 +88,7 @@ func TestDefaults(t *testing.T) {
 func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 	var states []string
 	p, err := policy.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, 2,
-		func(c policy.StateChange) { states = append(states, c.From+"→"+c.To) })
+		func(c policy.StateChange) { states = append(states, c.From.String()+"→"+c.To.String()) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 	}
 	// A single replica that fails every call trips within eight requests:
 	// 15 failed attempts out of the last 30, each request making two.
-	for i := 0; p.State() == "closed"; i++ {
+	for i := 0; p.State() == policy.Closed; i++ {
 		if i == 8 {
 			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
 		}
@@ -108,7 +108,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
 		}
 	}
-	if p.State() != "open" {
+	if p.State() != policy.Open {
 		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
 	}
 	before := calls
@@ -155,14 +155,14 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		}
 		p.Do(context.Background(), nil, attempt)
 	}
-	if p.State() != "closed" {
+	if p.State() != policy.Closed {
 		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
 	}
 	// when it starts failing every call, then its long healthy history
 	// does not delay the breaker: 15 failures among the last 30 open it
 	// (the window still holds one failure from before).
 	for i := range 15 {
-		if p.State() != "closed" {
+		if p.State() != policy.Closed {
 			if i < 14 {
 				t.Fatalf("opened after %d failures, want 14 or 15", i)
 			}
@@ -170,7 +170,81 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		}
 		p.Do(context.Background(), nil, fail)
 	}
-	if p.State() != "open" {
+	if p.State() != policy.Open {
 		t.Fatalf("state %s after 15 straight failures, want open", p.State())
+	}
+}
+
+func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
+	// Given a listener that panics on every breaker change,
+	p, err := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1}, 2,
+		func(policy.StateChange) { panic("listener bug") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// when a failure opens the breaker,
+	recovered := func() (v any) {
+		defer func() { v = recover() }()
+		p.Do(context.Background(), nil, fail)
+		return nil
+	}()
+	// then the panic reaches the caller, who can recover it, instead of
+	// ending the process inside failsafe-go's lock, and the breaker works.
+	if recovered == nil {
+		t.Fatal("the listener's panic was lost")
+	}
+	if s := p.Status(); s.State != policy.Open || s.RetryAfter.IsZero() {
+		t.Fatalf("status %v, want open with a retry time", s)
+	}
+	if _, n, err := p.Do(context.Background(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
+		t.Fatalf("after the panic: %d attempts, %v; want the open breaker's refusal", n, err)
+	}
+}
+
+func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
+	p, _ := policy.New(policy.Config{}, 2, nil)
+	calls := 0
+	repeat := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		calls++
+		return nil, policy.Uncounted(errors.New("same poison input"))
+	}
+	for range 100 {
+		if _, _, err := p.Do(context.Background(), nil, repeat); policy.Classify(context.Background(), err) != policy.Fall {
+			t.Fatalf("err %v classified %v, want fall", err, policy.Classify(context.Background(), err))
+		}
+	}
+	if calls != 100 || p.State() != policy.Closed {
+		t.Fatalf("%d calls, state %v; want 100 calls, not retried, and a closed breaker", calls, p.State())
+	}
+}
+
+func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
+	var changes []string
+	p, _ := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1, OpenFor: 10 * time.Millisecond}, 2,
+		func(c policy.StateChange) { changes = append(changes, c.To.String()) })
+	ok := func(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) { return nil, ctx.Err() }
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// Given a breaker that opened and whose OpenFor has passed,
+	p.Do(context.Background(), nil, fail)
+	time.Sleep(20 * time.Millisecond)
+	if s := p.State(); s != policy.HalfOpen {
+		t.Fatalf("state %v after OpenFor, want half-open", s)
+	}
+	// when every other probe's caller leaves,
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 1 {
+			cancel()
+		}
+		p.Do(ctx, nil, ok)
+		cancel()
+	}
+	// then three good probes close it, and it never reopened.
+	if s := p.State(); s != policy.Closed {
+		t.Fatalf("state %v after three good probes, want closed (changes %v)", s, changes)
+	}
+	if strings.Join(changes, ",") != "open,half-open,closed" {
+		t.Errorf("changes %v, want open, half-open, closed", changes)
 	}
 }

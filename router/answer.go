@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -99,6 +100,9 @@ var (
 	// [LowestTier] or [MaxStaleness](0).
 	ErrNotAccepted = errors.New("router: tier not accepted by this request")
 
+	// ErrAbandoned matches every [*AbandonedError].
+	ErrAbandoned = errors.New("router: too many calls past their timeout still running")
+
 	// ErrClosed is returned by Predict after [Router.Close].
 	ErrClosed = errors.New("router: closed")
 
@@ -152,14 +156,22 @@ func (e *OutputError) Error() string {
 // Is reports whether target is [ErrInvalidOutput].
 func (e *OutputError) Is(target error) bool { return target == ErrInvalidOutput }
 
-// PanicError is a panic recovered at a rung's boundary.
+// PanicError is a panic recovered from user code: a rung's model, or one
+// of the user's hooks.
 type PanicError struct {
-	Tier  string
+	Tier string // the rung it happened on; "" for a hook outside any rung
+	// Hook names the user's function that panicked when it was not the
+	// rung's own model or function: "Check", "Key", "OnEvent", "Logger",
+	// "Inputs", "Cache.Get" or "Cache.Put".
+	Hook  string
 	Value any    // the value passed to panic
 	Stack []byte // the panicking goroutine's stack
 }
 
 func (e *PanicError) Error() string {
+	if e.Hook != "" {
+		return fmt.Sprintf("router: hook %s panicked: %v", e.Hook, e.Value)
+	}
 	return fmt.Sprintf("router: tier %s panicked: %v", e.Tier, e.Value)
 }
 
@@ -170,6 +182,38 @@ func (e *PanicError) Is(target error) bool { return target == ErrPanic }
 func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
+}
+
+// AdaptError reports that a tier's [Tier].Inputs could not adapt a
+// request; the tier falls for that request.
+type AdaptError struct {
+	Tier string
+	Err  error
+}
+
+func (e *AdaptError) Error() string {
+	return fmt.Sprintf("router: tier %s could not adapt the inputs: %v", e.Tier, e.Err)
+}
+
+// Unwrap returns the adapter's error.
+func (e *AdaptError) Unwrap() error { return e.Err }
+
+// AbandonedError reports a tier skipped because too many of its calls
+// that the router stopped waiting for at their timeout are still running.
+// It matches [ErrAbandoned] and [policy.ErrFull]: like a full bulkhead, it
+// is not counted against the tier's breaker.
+type AbandonedError struct {
+	Tier    string
+	Running int64 // abandoned calls still running
+}
+
+func (e *AbandonedError) Error() string {
+	return fmt.Sprintf("router: tier %s skipped: %d calls past their timeout still running", e.Tier, e.Running)
+}
+
+// Is reports whether target is [ErrAbandoned] or [policy.ErrFull].
+func (e *AbandonedError) Is(target error) bool {
+	return target == ErrAbandoned || target == policy.ErrFull
 }
 
 // StaleError reports a cached answer older than the request accepts.

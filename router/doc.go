@@ -8,20 +8,65 @@
 // a per-attempt timeout that really stops ONNX runs, retries with backoff
 // within a retry budget, a circuit breaker and a bulkhead.
 //
-// A tier falls when its model errors, times out, panics, or returns an
-// invalid output (NaN, ±Inf, the wrong shape, or one the user's Check
-// refuses); an invalid output is never served. Two things are not a tier's
-// fault and never move a request down the ladder: invalid input, which is
-// returned at once as an error matching tensor.ErrInvalidInput, and the
-// caller's own cancellation, which returns promptly with ctx's error.
+// # Promises
+//
+// Invalid input is the caller's fault and is never answered from a lower
+// rung. Every request is checked against the ladder's input contract
+// ([Config].Inputs, by default the inputs of the first tier that reports a
+// signature) before any rung runs, whatever the breakers say; one that
+// does not fit fails at once with an error matching
+// tensor.ErrInvalidInput. A tier whose model takes other inputs needs a
+// [Tier].Inputs adapter, or [New] refuses the config. An input that fits
+// the contract but that a tier refuses is that tier's failure: the
+// request falls.
+//
+// No NaN or unfit answer is ever served. Every answer of every rung, model,
+// cache, heuristic and default alike, passes the same checks before it is
+// served: at least one output, the ladder's output contract, finite values,
+// and [Config].Check.
+//
+// User code cannot break the router. Every call into it (models, Inputs,
+// Heuristic, Key, Check, OnEvent, the Logger's handler, a custom LastGood)
+// is recovered; none runs while a lock is held, and breaker changes are
+// delivered after the breaker has released its lock. A panicking hook is
+// reported as a [HookPanicked] event (and logged when a Logger is set); it
+// never changes which answer is served and never counts against a tier. A
+// panicking Check does not refuse the answer.
+//
+// A hang costs at most the timeout. The router stops waiting for an
+// attempt at the tier's timeout and falls to the next rung, for any Model.
+// A [TimeoutPredictor] bounds its own run, on the request's goroutine; any
+// other Model runs on a helper goroutine, and the calls the router stopped
+// waiting for are counted ([TierHealth].Abandoned): while the tier's
+// MaxConcurrent of them still run, the tier is skipped.
+//
+// When ctx has a deadline, the ladder budgets it: an attempt at a model
+// tier gets the smaller of its Timeout and the remaining time less a
+// reserve for the rungs below ([Config].Reserve, by default 20% of the
+// remaining time; the last rung keeps none). An attempt cut short this way
+// is the tier's timeout, not the caller's cancellation.
+//
+// The breaker never opens because of callers. What counts against a tier:
+// its errors, its timeouts (its own or the budgeted ones), its invalid
+// outputs, its panics and its refusals of inputs that fit the contract.
+// What does not: invalid input, the caller's cancellation or deadline, a
+// full bulkhead or open breaker, a panicking hook, and repeats of a poison
+// input. The poison-input rule: a deterministic failure (invalid output,
+// panic, refusal, an error marked policy.Permanent) on an input that
+// already failed that way on the same tier within the tier's OpenFor
+// counts once; the repeats fall at once, uncounted. Transient errors and
+// timeouts always count.
 //
 // Only answers from model tiers that passed validation are stored in the
 // cache; heuristic, default and cached answers never are.
 //
 // Recovery: a tier whose breaker opened is skipped without an attempt. After
 // policy.Config.OpenFor (default 1s) it lets Probes (default 3) requests
-// through; when they all succeed the tier serves again. So traffic returns
-// to a healed primary within OpenFor plus the time to serve three requests.
+// through; when they all succeed the tier serves again. A probe the caller
+// cancels gives its place back. So traffic returns to a healed primary
+// within OpenFor plus the time to serve three requests. [Router.Health]
+// reports each breaker's state and since when, and a breaker whose OpenFor
+// has passed as half-open.
 //
 // Each request may ask for consistency over availability with
 // [MaxStaleness] and [LowestTier]. A Router is safe for concurrent use.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
+
+	"github.com/ladder-ml/ladder/policy"
 )
 
 // EventKind says what an [Event] reports.
@@ -21,17 +24,23 @@ const (
 	// primary to the backup, or the return to the primary. From and To
 	// are rung names; Tier and Position are the new rung's.
 	Switched
-	// BreakerChanged: a tier's circuit breaker changed state. From and To
-	// are "closed", "open" or "half-open".
+	// BreakerChanged: a tier's circuit breaker changed state. Breaker is
+	// set. It is delivered after the call that caused the change returns,
+	// never from inside the breaker.
 	BreakerChanged
 	// CacheServed: the last-good cache answered. Age is set.
 	CacheServed
 	// CacheStale: a cached answer existed but was too old for the request.
 	// Age is set.
 	CacheStale
+	// HookPanicked: the user's code panicked in a hook (Check, Key,
+	// OnEvent, the Logger's handler, a tier's Inputs, the cache's Get or
+	// Put). Err is the [*PanicError]. The panic changed neither which
+	// answer was served nor any breaker.
+	HookPanicked
 )
 
-var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale"}
+var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale", "hook-panicked"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -43,16 +52,21 @@ func (k EventKind) String() string {
 // Event is one thing that happened in the ladder, for metrics and logs.
 type Event struct {
 	Kind     EventKind
-	Tier     string
-	Position int
+	Tier     string // the rung it happened on
+	Position int    // that rung's position in the ladder, from 0
+	// From and To are the rungs a Switched event moves between.
 	From, To string
-	Err      error
-	Age      time.Duration
-	Latency  time.Duration
+	// Breaker is a BreakerChanged event's change of state.
+	Breaker policy.StateChange
+	Err     error         // why a rung fell, or the hook's *PanicError
+	Age     time.Duration // a cached answer's age
+	Latency time.Duration // how long the served request took
 }
 
 // emitter delivers events to the configured listener and logger. The
-// library is silent by default: with neither set, nothing is done.
+// library is silent by default: with neither set, nothing is done. Every
+// call into the user's code is recovered: a panic is reported as a
+// HookPanicked event, and one raised while reporting is dropped.
 type emitter struct {
 	listen func(Event)
 	log    *slog.Logger
@@ -62,16 +76,50 @@ func (e emitter) active() bool { return e.listen != nil || e.log != nil }
 
 func (e emitter) emit(ev Event) {
 	if e.listen != nil {
-		e.listen(ev)
+		if v, stack, ok := e.callListener(ev); !ok && ev.Kind != HookPanicked {
+			e.hookPanicked(&PanicError{Tier: ev.Tier, Hook: "OnEvent", Value: v, Stack: stack})
+		}
 	}
-	if e.log == nil {
-		return
+	if e.log != nil {
+		if v, stack, ok := e.callLogger(ev); !ok && ev.Kind != HookPanicked {
+			e.hookPanicked(&PanicError{Tier: ev.Tier, Hook: "Logger", Value: v, Stack: stack})
+		}
 	}
+}
+
+// hookPanicked reports a recovered panic of the user's code.
+func (e emitter) hookPanicked(pe *PanicError) {
+	if e.active() {
+		e.emit(Event{Kind: HookPanicked, Tier: pe.Tier, Err: pe})
+	}
+}
+
+func (e emitter) callListener(ev Event) (v any, stack []byte, ok bool) {
+	defer func() {
+		if v = recover(); v != nil {
+			stack, ok = debug.Stack(), false
+		}
+	}()
+	e.listen(ev)
+	return nil, nil, true
+}
+
+func (e emitter) callLogger(ev Event) (v any, stack []byte, ok bool) {
+	defer func() {
+		if v = recover(); v != nil {
+			stack, ok = debug.Stack(), false
+		}
+	}()
+	e.logEvent(ev)
+	return nil, nil, true
+}
+
+func (e emitter) logEvent(ev Event) {
 	level := slog.LevelDebug
 	switch ev.Kind {
 	case Switched, BreakerChanged:
 		level = slog.LevelWarn
-	case Fell, CacheStale:
+	case Fell, CacheStale, HookPanicked:
 		level = slog.LevelInfo
 	}
 	ctx := context.Background()
@@ -81,6 +129,9 @@ func (e emitter) emit(ev Event) {
 	attrs := []slog.Attr{slog.String("tier", ev.Tier), slog.Int("position", ev.Position)}
 	if ev.From != "" || ev.To != "" {
 		attrs = append(attrs, slog.String("from", ev.From), slog.String("to", ev.To))
+	}
+	if ev.Kind == BreakerChanged {
+		attrs = append(attrs, slog.String("from", ev.Breaker.From.String()), slog.String("to", ev.Breaker.To.String()))
 	}
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("err", ev.Err.Error()))

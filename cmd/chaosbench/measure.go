@@ -14,6 +14,7 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -338,7 +339,7 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 					rn.falls.Add(1)
 				case router.BreakerChanged:
 					rn.breakerMoves.Add(1)
-					if e.Tier == "primary" && e.To == "open" {
+					if e.Tier == "primary" && e.Breaker.To == policy.Open {
 						rn.breakerOpen.CompareAndSwap(-1, int64(time.Since(t0)))
 					}
 				}

@@ -3,14 +3,21 @@
 // It builds the ladder primary.onnx → backup.onnx → last-good cache →
 // heuristic, then scores the held-out rows in four phases: healthy, the
 // primary failing, the primary and the backup failing, and everything
-// recovered. Every prediction prints with the tier that served it, and
-// each phase ends with the accuracy of what was served.
+// recovered. The first rows of each phase print with the rung that served
+// them and why every rung above it fell (Answer.Fell), and each phase ends
+// with the accuracy of what was served and the breakers' health.
+//
+// Two pauses are expected, and each phase says why: while a tier's
+// breaker is still closed, a failing request is retried after a backoff
+// of a millisecond or so, and a hanging backup costs its whole timeout
+// (100ms) per request until its breaker opens.
 //
 //	make run
 //
-// or, with your own ONNX Runtime 1.24.1:
+// or, once `make ort` has installed ONNX Runtime (or LADDER_ONNXRUNTIME_LIB
+// names your own copy of 1.24.1):
 //
-//	LADDER_ONNXRUNTIME_LIB=/path/to/libonnxruntime.so.1.24.1 go run ./examples/degrade
+//	go run ./examples/degrade
 package main
 
 import (
@@ -30,7 +37,7 @@ import (
 
 func main() {
 	testdata := flag.String("testdata", "testdata", "folder holding the bundled models and heldout.csv")
-	rows := flag.Int("rows", 8, "predictions to print per phase (all rows are scored)")
+	rows := flag.Int("rows", 4, "predictions to print per phase (all rows are scored)")
 	flag.Parse()
 	if err := run(*testdata, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "degrade:", err)
@@ -80,14 +87,21 @@ func run(dir string, show int) error {
 	fmt.Printf("ladder: %v on %d held-out rows (ONNX Runtime %s)\n\n", r.Rungs(), len(set.Rows), models.RuntimeVersion)
 	phases := []struct {
 		name            string
+		why             string // what a newcomer sees, and why
 		primary, backup chaos.Fault
 		unseen          bool // perturb the rows so the cache has no answer
 	}{
-		{name: "healthy"},
-		{name: "primary failing", primary: chaos.Fault{ErrorRate: 1}},
-		{name: "primary failing, backup hanging", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}},
-		{name: "both down, rows never seen before", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}, unseen: true},
-		{name: "recovered"},
+		{name: "healthy", why: "the primary serves every row."},
+		{name: "primary failing", primary: chaos.Fault{ErrorRate: 1},
+			why: "each failure is retried once after a short backoff (1ms, jittered), so the first rows pause;\n" +
+				"   after 15 failed attempts the primary's breaker opens and it is skipped without an attempt."},
+		{name: "primary failing, backup hanging", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1},
+			why: "the backup hangs, and each hang costs its whole timeout (100ms) before the cache answers:\n" +
+				"   that is the long pause. After 15 timeouts its breaker opens and the cache answers at once."},
+		{name: "both down, rows never seen before", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}, unseen: true,
+			why: "the cache holds no answer for these rows, so the heuristic serves them."},
+		{name: "recovered",
+			why: "the run waited for the breakers' OpenFor (1s); three good probes close each breaker again."},
 	}
 	for _, ph := range phases {
 		primary.Set(ph.primary)
@@ -95,7 +109,7 @@ func run(dir string, show int) error {
 		if ph.name == "recovered" {
 			time.Sleep(1100 * time.Millisecond) // the breakers' OpenFor
 		}
-		fmt.Printf("== %s\n", ph.name)
+		fmt.Printf("== %s\n   %s\n", ph.name, ph.why)
 		tiers := map[string]int{}
 		correct := 0
 		start := time.Now()
@@ -124,12 +138,18 @@ func run(dir string, show int) error {
 				}
 				fmt.Printf("  row %3d  p=%.3f  label=%d  served by %-9s%s  %v\n",
 					i, p, set.Labels[i], a.Tier, extra, a.Latency.Round(time.Microsecond))
+				for _, f := range a.Fell {
+					fmt.Printf("           fell: %s\n", f)
+				}
 			}
 		}
-		fmt.Printf("  served: %v  accuracy %.3f  in %v\n\n",
+		fmt.Printf("  served: %v  accuracy %.3f  in %v\n",
 			tiers, float64(correct)/float64(len(set.Rows)), time.Since(start).Round(time.Millisecond))
+		for _, name := range []string{"primary", "backup"} {
+			fmt.Printf("  %s breaker: %v\n", name, r.Health()[name])
+		}
+		fmt.Println()
 	}
-	fmt.Println("breakers:", r.Health())
 	return nil
 }
 

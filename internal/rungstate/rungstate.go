@@ -44,9 +44,10 @@ func Rungs(r *router.Router) []Rung {
 	out := make([]Rung, len(names))
 	for i, name := range names {
 		g := Rung{Name: name, Position: i}
-		if st, ok := health[name]; ok {
-			g.Kind, g.State = "model", st
-			g.CanServe = st != "open"
+		if th, ok := health[name]; ok {
+			g.Kind, g.State = "model", th.State.String()
+			g.CanServe = th.State != policy.Open
+			g.Since, g.RetryAfter = th.Since, th.RetryAfter
 		} else {
 			g.Kind = name
 			switch name {
@@ -81,7 +82,7 @@ func Ready(rungs []Rung, required []string) (ready bool, why string) {
 }
 
 // Reason names why a rung fell, for a metric label or a header: one of
-// "breaker_open", "bulkhead_full", "retry_budget", "timeout",
+// "breaker_open", "bulkhead_full", "abandoned", "retry_budget", "timeout",
 // "invalid_output", "panic", "not_cached", "too_stale", "not_accepted",
 // "canceled", "deadline" or "error".
 func Reason(err error) string {
@@ -94,6 +95,8 @@ func Reason(err error) string {
 		return "not_cached"
 	case errors.Is(err, router.ErrTooStale):
 		return "too_stale"
+	case errors.Is(err, router.ErrAbandoned):
+		return "abandoned"
 	case errors.Is(err, policy.ErrOpen):
 		return "breaker_open"
 	case errors.Is(err, policy.ErrFull):
