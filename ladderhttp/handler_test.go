@@ -54,8 +54,6 @@ type ladder struct {
 type ladderOpts struct {
 	noHeuristic bool
 	timeout     time.Duration // the tiers' attempt timeout
-	reserve     float64
-	onEvent     func(router.Event)
 }
 
 func newLadder(t testing.TB, o ladderOpts) *ladder {
@@ -74,8 +72,6 @@ func newLadder(t testing.TB, o ladderOpts) *ladder {
 		},
 		Inputs:  []tensor.Info{{Name: "features", DType: tensor.Float32, Shape: []int64{-1, 4}}},
 		Outputs: []tensor.Info{{Name: "probability", DType: tensor.Float32, Shape: []int64{-1, 1}}},
-		Reserve: o.reserve,
-		OnEvent: o.onEvent,
 	}
 	if !o.noHeuristic {
 		cfg.Heuristic = heuristic
@@ -300,13 +296,15 @@ func TestEveryBreakerOpen(t *testing.T) {
 }
 
 func TestDeadlineWhileTiersHang(t *testing.T) {
-	// Given tiers that hang and a ladder that keeps no time in reserve,
-	l := newLadder(t, ladderOpts{timeout: time.Minute, reserve: -1})
+	// Given tiers that hang, and a caller that accepts only models,
+	l := newLadder(t, ladderOpts{timeout: time.Minute})
 	l.primary.Set(chaos.Fault{HangRate: 1})
+	l.backup.Set(chaos.Fault{HangRate: 1})
 	h := newHandler(t, l.r, ladderhttp.Options{})
 	// When the caller allows 30ms,
 	req := post(row)
 	req.Header.Set("Ladder-Timeout", "30ms")
+	req.Header.Set("Ladder-Lowest-Tier", "backup")
 	start := time.Now()
 	rec := serve(h, req)
 	// Then the answer is a prompt 504.
