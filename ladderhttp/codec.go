@@ -457,8 +457,12 @@ func parseBool(tok []byte) (bool, string) {
 	return false, "not a boolean"
 }
 
-type signed interface{ ~int8 | ~int16 | ~int32 | ~int64 }
-type unsigned interface{ ~uint8 | ~uint16 | ~uint32 | ~uint64 }
+type signed interface {
+	~int8 | ~int16 | ~int32 | ~int64
+}
+type unsigned interface {
+	~uint8 | ~uint16 | ~uint32 | ~uint64
+}
 
 func parseInt[T signed](tok []byte) (T, string) {
 	v, err := strconv.ParseInt(string(tok), 10, int(unsafeSize[T]()*8))

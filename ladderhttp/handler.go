@@ -76,7 +76,7 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Started()                                   {}
+func (nopObserver) Started()                                     {}
 func (nopObserver) Finished(router.Answer, error, time.Duration) {}
 
 // Options configures a [Handler]. The zero value is the documented
@@ -187,7 +187,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h.obs.Started()
-	a, err, status := h.predict(w, req, start)
+	a, status, err := h.predict(w, req, start)
 	h.obs.Finished(a, err, h.now().Sub(start))
 	if err != nil {
 		h.failed(w, req, id, start, status, err)
@@ -198,7 +198,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // predict reads the request, runs the ladder, and returns the answer or
 // the error with the status it earns.
-func (h *Handler) predict(w http.ResponseWriter, req *http.Request, start time.Time) (router.Answer, error, int) {
+func (h *Handler) predict(w http.ResponseWriter, req *http.Request, start time.Time) (router.Answer, int, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	body, err := readBody(w, req, h.maxBody, (*bp)[:0])
@@ -206,25 +206,28 @@ func (h *Handler) predict(w http.ResponseWriter, req *http.Request, start time.T
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return router.Answer{}, &RequestError{Problem: "body too large", Expected: fmt.Sprintf("at most %d bytes", tooBig.Limit)}, http.StatusRequestEntityTooLarge
+			return router.Answer{}, http.StatusRequestEntityTooLarge, &RequestError{Problem: "body too large", Expected: fmt.Sprintf("at most %d bytes", tooBig.Limit)}
 		}
-		return router.Answer{}, fmt.Errorf("ladderhttp: reading the body: %w", err), StatusClientClosedRequest
+		if req.Context().Err() != nil {
+			return router.Answer{}, StatusClientClosedRequest, fmt.Errorf("ladderhttp: reading the body: %w", err)
+		}
+		return router.Answer{}, http.StatusBadRequest, &RequestError{Problem: "unreadable body: " + err.Error(), Expected: "a complete JSON body"}
 	}
 	ctx, opts, cancel, err := h.options(req, start)
 	if err != nil {
-		return router.Answer{}, err, http.StatusBadRequest
+		return router.Answer{}, http.StatusBadRequest, err
 	}
 	defer cancel()
 	inputs, err := decodeRequest(body, h.vector)
 	if err != nil {
-		return router.Answer{}, err, http.StatusBadRequest
+		return router.Answer{}, http.StatusBadRequest, err
 	}
 	a, err := h.r.Predict(ctx, inputs, opts...)
 	h.noteFalls(a, err)
 	if err == nil {
-		return a, nil, http.StatusOK
+		return a, http.StatusOK, nil
 	}
-	return a, err, h.status(req.Context(), ctx, err)
+	return a, h.status(req.Context(), ctx, err), err
 }
 
 func readBody(w http.ResponseWriter, req *http.Request, limit int64, buf []byte) ([]byte, error) {

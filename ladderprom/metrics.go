@@ -91,11 +91,11 @@ type watched struct {
 }
 
 type rungMetrics struct {
-	name            string
-	ok, degraded    prometheus.Counter
-	duration        prometheus.Observer
+	name             string
+	ok, degraded     prometheus.Counter
+	duration         prometheus.Observer
 	tried, succeeded atomic.Int64
-	version         atomic.Pointer[string]
+	version          atomic.Pointer[string]
 }
 
 // New registers the metrics with reg and returns them. It returns reg's
