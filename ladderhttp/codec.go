@@ -82,6 +82,15 @@ func dtypeNames() string {
 // the tensor the "vector" shorthand becomes. Every error is a
 // *RequestError.
 func decodeRequest(body []byte, vectorInput string) ([]tensor.Tensor, error) {
+	if ts, ok := fastDecode(body, vectorInput); ok {
+		return ts, nil
+	}
+	return decodeFull(body, vectorInput)
+}
+
+// decodeFull parses any body with encoding/json, and names the field at
+// fault when the body is not a valid request.
+func decodeFull(body []byte, vectorInput string) ([]tensor.Tensor, error) {
 	var req wireRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

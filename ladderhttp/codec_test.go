@@ -58,6 +58,20 @@ func TestRoundTripEveryType(t *testing.T) {
 	}
 }
 
+func TestFastPathTakesTheCommonRequests(t *testing.T) {
+	for _, body := range []string{
+		`{"vector":[1,2.5,-3e-2]}`,
+		` { "inputs" : { "b" : { "shape" : [1, 2], "dtype" : "int64", "data" : [1, -2] }, "a" : {"dtype":"bool","shape":[2],"data":[true,false]} } } `,
+		string(requestOf(everyType[:13])),
+	} {
+		fast, ok := fastDecode([]byte(body), "features")
+		full, err := decodeFull([]byte(body), "features")
+		if !ok || err != nil || string(requestOf(fast)) != string(requestOf(full)) {
+			t.Errorf("%s: fast %v, full %v", body, ok, err)
+		}
+	}
+}
+
 func TestScalarAsBareValue(t *testing.T) {
 	for _, tc := range []struct {
 		body string
@@ -140,6 +154,15 @@ func FuzzDecode(f *testing.F) {
 			n, ok := tensor.NumElements(tt.Shape)
 			if tt.DType() == tensor.Invalid || !ok || int64(tt.Len()) != n {
 				t.Fatalf("accepted a malformed tensor %#v", tt)
+			}
+		}
+		if fast, ok := fastDecode(body, "features"); ok {
+			full, err := decodeFull(body, "features")
+			if err != nil {
+				t.Fatalf("the fast path accepted what the full path refuses (%v): %q", err, body)
+			}
+			if a, b := requestOf(fast), requestOf(full); string(a) != string(b) {
+				t.Fatalf("the fast and the full path disagree on %q:\n%s\n%s", body, a, b)
 			}
 		}
 		again, err := decodeRequest(requestOf(ts), "features")

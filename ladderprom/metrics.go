@@ -45,7 +45,6 @@ import (
 
 	"github.com/ladder-ml/ladder/internal/rungstate"
 	"github.com/ladder-ml/ladder/router"
-	"github.com/ladder-ml/ladder/tensor"
 )
 
 // Options configures [New]. The zero value is the documented default of
@@ -235,7 +234,7 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 	}
 	if err != nil {
 		m.predictions.WithLabelValues("none", outcome(err)).Inc()
-		if !errors.Is(err, tensor.ErrInvalidInput) {
+		if errors.Is(err, router.ErrNoAnswer) {
 			m.degraded.Set(1)
 		}
 		return

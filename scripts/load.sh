@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make load: wrk against examples/service on 127.0.0.1, about 30 s in all.
 #
-#  1. healthy ladder, 6 s: requests per second and latency percentiles;
-#  2. the bare baseline handler (-bare), 6 s, for the ratio;
-#  3. the ladder again, 15 s, while faults are switched on and off through
+#  1. the healthy ladder and the bare baseline handler (-bare, on the next
+#     port), in three alternating rounds of 3 s: requests per second,
+#     latency percentiles, and the ratio of the medians;
+#  2. the ladder again, 12 s, while faults are switched on and off through
 #     the admin endpoint: the primary errors, then the backup hangs too,
-#     then the primary flaps and the backup answers NaN, then all heal.
+#     then the primary flaps and the backup answers NaN, then the primary
+#     panics half the time and the backup is slow, then all heal.
 #     Every request is valid and the heuristic can always answer, so any
 #     non-2xx response fails the run.
 #
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 PORT=${LOAD_PORT:-18080}
+BARE_PORT=$((PORT + 1))
 BASE="http://127.0.0.1:$PORT"
 CONNS=${LOAD_CONNECTIONS:-16}
 
@@ -26,13 +29,13 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp -d)
-pid=""
+pids=()
 stop() {
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		pid=""
-	fi
+	for p in "${pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	pids=()
 }
 trap 'stop; rm -rf "$tmp"' EXIT
 
@@ -52,32 +55,38 @@ end
 LUA
 } >"$tmp/predict.lua"
 
-start() {
-	timeout 120 "$tmp/service" -addr "127.0.0.1:$PORT" -log-level error "$@" 2>"$tmp/service.log" &
-	pid=$!
+start() { # port flags...: the service on 127.0.0.1:port, until the script ends
+	local port=$1
+	shift
+	timeout 180 "$tmp/service" -addr "127.0.0.1:$port" -log-level error "$@" 2>>"$tmp/service.log" &
+	pids+=($!)
 	for _ in $(seq 100); do
-		curl -fs "$BASE/healthz" >/dev/null 2>&1 && return 0
+		curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	echo "load: the service did not start:"; cat "$tmp/service.log"; exit 1
 }
 
-run_wrk() { # name seconds
-	wrk -t2 -c"$CONNS" -d"$2"s --timeout 5s --latency -s "$tmp/predict.lua" "$BASE" >"$tmp/$1.out"
+run_wrk() { # out port seconds
+	wrk -t2 -c"$CONNS" -d"$3"s --timeout 5s --latency -s "$tmp/predict.lua" "http://127.0.0.1:$2" >"$tmp/$1.out"
 }
 
-report() { # name
-	local out="$tmp/$1.out"
-	local rps p50 p90 p99 non2xx errors
-	rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
-	p50=$(awk '$1 == "50%" {print $2}' "$out")
-	p90=$(awk '$1 == "90%" {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
-	non2xx=$(awk '/Non-2xx or 3xx responses/ {print $NF}' "$out")
-	errors=$(awk '/Socket errors/ {print}' "$out")
-	printf "%-22s %10s req/s   p50 %-9s p90 %-9s p99 %-9s non-2xx %s%s\n" "$1" "$rps" "$p50" "$p90" "$p99" "${non2xx:-0}" "${errors:+   $errors}"
-	echo "$rps" >"$tmp/$1.rps"
+field() { # out awk-program
+	awk "$2" "$tmp/$1.out"
+}
+
+report() { # label out
+	local non2xx errors
+	non2xx=$(field "$2" '/Non-2xx or 3xx responses/ {print $NF}')
+	errors=$(field "$2" '/Socket errors/ {print}')
+	printf "%-26s %9s req/s   p50 %-9s p90 %-9s p99 %-9s non-2xx %s%s\n" "$1" \
+		"$(field "$2" '/^Requests\/sec/ {print $2}')" "$(field "$2" '$1 == "50%" {print $2}')" \
+		"$(field "$2" '$1 == "90%" {print $2}')" "$(field "$2" '$1 == "99%" {print $2}')" "${non2xx:-0}" "${errors:+   $errors}"
 	[ -z "$non2xx" ]
+}
+
+median() { # outs...: the median requests per second
+	for o in "$@"; do field "$o" '/^Requests\/sec/ {print $2}'; done | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
 
 fault() { # tier json
@@ -86,31 +95,39 @@ fault() { # tier json
 }
 
 echo "load: $CONNS connections, 2 wrk threads, $(nproc) CPUs"
-start
-run_wrk ladder-healthy 6
-stop
+start "$PORT"
+start "$BARE_PORT" -bare
 
-start -bare
-run_wrk bare 6
-stop
+# The ladder and the bare handler, healthy, in alternating 3 s rounds so
+# that a noisy neighbour hits both alike.
+run_wrk warm-ladder "$PORT" 1
+run_wrk warm-bare "$BARE_PORT" 1
+for round in 1 2 3; do
+	run_wrk "ladder-$round" "$PORT" 3
+	run_wrk "bare-$round" "$BARE_PORT" 3
+done
 
-start
-run_wrk ladder-faults 15 &
+# The ladder while faults switch.
+run_wrk ladder-faults "$PORT" 12 &
 wrk_pid=$!
-sleep 3; fault primary '{"error_rate": 1}'
-sleep 3; fault backup '{"hang_rate": 1}'
-sleep 3; fault primary '{"down_for": "500ms", "up_for": "500ms"}'; fault backup '{"nan_rate": 1}'
-sleep 3; fault primary '{}'; fault backup '{}'
+sleep 2; fault primary '{"error_rate": 1}'
+sleep 2; fault backup '{"hang_rate": 1}'
+sleep 2; fault primary '{"down_for": "500ms", "up_for": "500ms"}'; fault backup '{"nan_rate": 1}'
+sleep 2; fault primary '{"panic_rate": 0.5}'; fault backup '{"latency": "5ms"}'
+sleep 2; fault primary '{}'; fault backup '{}'
 wait "$wrk_pid"
-metrics=$(curl -fs "$BASE/metrics" | grep -E '^ladder_predictions_total' || true)
-stop
+metrics=$(curl -fs "$BASE/metrics" | grep -E '^ladder_predictions_total.* [1-9]' || true)
 
 echo
 status=0
-report ladder-healthy || status=1
-report bare || status=1
-report ladder-faults || { echo "load: FAIL: non-2xx responses to valid requests while a rung could answer"; status=1; }
-awk -v l="$(cat "$tmp/ladder-healthy.rps")" -v b="$(cat "$tmp/bare.rps")" 'BEGIN { printf "ladder/bare throughput: %.2f\n", l / b }'
+for round in 1 2 3; do
+	report "ladder, healthy ($round)" "ladder-$round" || status=1
+	report "bare ($round)" "bare-$round" || status=1
+done
+report "ladder, faults switching" ladder-faults || { echo "load: FAIL: non-2xx responses to valid requests while a rung could answer"; status=1; }
+l=$(median ladder-1 ladder-2 ladder-3)
+b=$(median bare-1 bare-2 bare-3)
+awk -v l="$l" -v b="$b" 'BEGIN { printf "median req/s: ladder %s, bare %s; ladder/bare throughput %.2f\n", l, b, l / b }'
 echo
 echo "served during the fault run:"
 echo "$metrics" | sed 's/^/  /'
