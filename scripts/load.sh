@@ -41,16 +41,26 @@ trap 'stop; rm -rf "$tmp"' EXIT
 
 $GO build -o "$tmp/service" ./examples/service
 
-# Fifty held-out rows, as request bodies cycled by every wrk thread.
+# Fifty held-out rows, as request bodies cycled by every wrk thread; every
+# tenth request is a row never seen before (its first feature drawn at
+# random), which the cache cannot answer.
 {
 	echo "local bodies = {"
 	sed -n '2,51p' testdata/heldout.csv | cut -d, -f2- | sed 's/.*/  [[{"inputs":{"features":{"dtype":"float32","shape":[1,30],"data":[&]}}}]],/'
+	echo "}"
+	echo "local fresh = {"
+	sed -n '2,51p' testdata/heldout.csv | cut -d, -f3- | sed 's/.*/  [[{"inputs":{"features":{"dtype":"float32","shape":[1,30],"data":[XX,&]}}}]],/'
 	echo "}"
 	cat <<'LUA'
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("POST", "/v1/predict", {["Content-Type"] = "application/json"}, bodies[(i % #bodies) + 1])
+  local k = (i % #bodies) + 1
+  local body = bodies[k]
+  if i % 10 == 0 then
+    body = fresh[k]:gsub("XX", string.format("%.6f", 8 + 20 * math.random()))
+  end
+  return wrk.format("POST", "/v1/predict", {["Content-Type"] = "application/json"}, body)
 end
 LUA
 } >"$tmp/predict.lua"
