@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -526,4 +528,42 @@ func TestProbes(t *testing.T) {
 			t.Error("New accepted an unknown required rung")
 		}
 	})
+}
+
+func TestConcurrentRequestsWhileFaultsSwitch(t *testing.T) {
+	// Given a ladder whose heuristic can always answer,
+	l := newLadder(t, ladderOpts{timeout: 20 * time.Millisecond})
+	h := newHandler(t, l.r, ladderhttp.Options{Observer: &observer{}})
+	faults := []chaos.Fault{{ErrorRate: 1}, {HangRate: 1}, {NaNRate: 1}, {PanicRate: 0.5}, {DownFor: 5 * time.Millisecond, UpFor: 5 * time.Millisecond}, {}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 30 {
+			l.primary.Set(faults[i%len(faults)])
+			l.backup.Set(faults[(i+2)%len(faults)])
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	// When valid requests arrive from several goroutines while the
+	// faults switch,
+	errs := make(chan string, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 40 {
+				body := `{"vector":[` + strconv.Itoa(g*100+i) + `,1,2,3]}`
+				if rec := serve(h, post(body)); rec.Code != 200 {
+					errs <- fmt.Sprintf("status %d: %s", rec.Code, rec.Body)
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	// Then every one is answered.
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	<-done
 }
