@@ -57,6 +57,9 @@ type Options struct {
 	Buckets []float64
 	// ConstLabels are added to every metric, e.g. the service's name.
 	ConstLabels prometheus.Labels
+	// Now is the clock for the time until the next probe. The default is
+	// time.Now.
+	Now func() time.Time
 }
 
 // Metrics turns a ladder's answers, events and state into Prometheus
@@ -76,6 +79,7 @@ type Metrics struct {
 	switches    *prometheus.CounterVec
 
 	reg    prometheus.Registerer
+	now    func() time.Time
 	ns     string
 	consts prometheus.Labels
 	w      atomic.Pointer[watched]
@@ -112,7 +116,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	}
 	c := opts.ConstLabels
-	m := &Metrics{reg: reg, ns: ns, consts: c}
+	m := &Metrics{reg: reg, ns: ns, consts: c, now: opts.Now}
+	if m.now == nil {
+		m.now = time.Now
+	}
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "predictions_total", ConstLabels: c,
 		Help: "Predictions by serving rung and outcome (ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled, error)."}, []string{"tier", "outcome"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "prediction_duration_seconds", ConstLabels: c, Buckets: buckets,
@@ -311,7 +318,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now()
+	now := c.m.now()
 	for _, g := range rungstate.Rungs(c.w.r) {
 		if g.Kind != "model" {
 			continue

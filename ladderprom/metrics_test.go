@@ -21,6 +21,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// Metrics is the Observer of ladderhttp's handler.
+var _ ladderhttp.Observer = (*ladderprom.Metrics)(nil)
+
 func score(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 	return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.25})}, nil
 }
