@@ -171,7 +171,16 @@ func New(r *router.Router, opts Options) (*Handler, error) {
 	return h, nil
 }
 
+// bufPool holds the buffers bodies are read into and answers written
+// from. A buffer grown past 64 KiB by a large request is dropped rather
+// than kept.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		bufPool.Put(bp)
+	}
+}
 
 // ServeHTTP answers a prediction request: POST a JSON body of named inputs
 // or the "vector" shorthand, get the outputs and their provenance. See the
@@ -200,7 +209,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // the error with the status it earns.
 func (h *Handler) predict(w http.ResponseWriter, req *http.Request, start time.Time) (router.Answer, int, error) {
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	defer putBuf(bp)
 	body, err := readBody(w, req, h.maxBody, (*bp)[:0])
 	*bp = body[:0]
 	if err != nil {
@@ -375,7 +384,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, id string, st
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 	*bp = b[:0]
-	bufPool.Put(bp)
+	putBuf(bp)
 
 	level := slog.LevelDebug
 	if a.Degraded {
