@@ -37,7 +37,7 @@ func BenchmarkPut(b *testing.B) {
 		s := newStore(b, cache.Config{})
 		b.ReportAllocs()
 		for b.Loop() {
-			s.Put(keys[0], e)
+			s.Put(bg, keys[0], e)
 		}
 	})
 	b.Run("new-keys-evicting", func(b *testing.B) {
@@ -45,7 +45,7 @@ func BenchmarkPut(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			s.Put(keys[i&(len(keys)-1)], e)
+			s.Put(bg, keys[i&(len(keys)-1)], e)
 			i++
 		}
 	})
@@ -55,7 +55,7 @@ func BenchmarkPut(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
-				s.Put(keys[i&(len(keys)-1)], e)
+				s.Put(bg, keys[i&(len(keys)-1)], e)
 				i++
 			}
 		})
@@ -64,10 +64,10 @@ func BenchmarkPut(b *testing.B) {
 
 func BenchmarkGet(b *testing.B) {
 	s := newStore(b, cache.Config{})
-	s.Put("k", probability(0.93))
+	s.Put(bg, "k", probability(0.93))
 	b.ReportAllocs()
 	for b.Loop() {
-		s.Get("k")
+		get(s, "k")
 	}
 }
 

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -56,8 +57,11 @@ type Entry struct {
 }
 
 // Store is a bounded, expiring map from keys to [Entry] values: a cache of
-// last-good model answers. Create one with [New] and release it with
-// [Store.Close].
+// last-good model answers, in process. Create one with [New] and release
+// it with [Store.Close]. Its Get and Put take a context and return an
+// error, as a store behind a network must, so that a router uses either
+// kind through one interface; the Store itself never blocks on I/O and
+// never fails.
 //
 // A Store is safe for concurrent use by multiple goroutines. Get takes no
 // lock of its own, only go-cache's read lock; Put serializes on a mutex
@@ -277,12 +281,14 @@ func (s *Store) copyIn(e Entry) *item {
 //
 // Put does nothing when key is empty ([Key] returns "" for inputs it cannot
 // hash) or after [Store.Close]. It does not block on I/O; it can wait for
-// other Puts and for a running sweep.
-func (s *Store) Put(key string, e Entry) {
+// other Puts and for a running sweep. It never fails: the error, there
+// for stores behind a network, is always nil, and ctx is not consulted.
+func (s *Store) Put(_ context.Context, key string, e Entry) error {
 	if key == "" || s.closed.Load() {
-		return
+		return nil
 	}
 	s.put(key, s.copyIn(e))
+	return nil
 }
 
 // put stores it under key, evicting the oldest key when the store is full.
@@ -323,18 +329,20 @@ func (s *Store) evict(old slot) {
 }
 
 // Get returns a deep copy of the entry stored under key, and false if there
-// is none, it has expired, or the Store is closed.
-func (s *Store) Get(key string) (Entry, bool) {
+// is none, it has expired, or the Store is closed. It never blocks on I/O
+// and never fails: the error, there for stores behind a network, is
+// always nil, and ctx is not consulted.
+func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 	if s.closed.Load() {
-		return Entry{}, false
+		return Entry{}, false, nil
 	}
 	v, ok := s.c.Get(key)
 	if !ok {
-		return Entry{}, false
+		return Entry{}, false, nil
 	}
 	e := v.(*item).e
 	e.Outputs = tensor.CloneAll(e.Outputs)
-	return e, true
+	return e, true, nil
 }
 
 // Len returns the number of entries in the Store. It never exceeds

@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -13,11 +14,23 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/cache/cachetest"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+var bg = context.Background()
+
+// get is Get for a Store, which never fails.
+func get(s *cache.Store, key string) (cache.Entry, bool) {
+	e, ok, err := s.Get(bg, key)
+	if err != nil {
+		panic(err)
+	}
+	return e, ok
 }
 
 // newStore returns a Store that the test closes when it ends.
@@ -69,16 +82,16 @@ func TestPutGetRoundTrip(t *testing.T) {
 		Version: "v2",
 		Stored:  stored,
 	}
-	s.Put("k", want)
+	s.Put(bg, "k", want)
 
-	got, ok := s.Get("k")
+	got, ok := get(s, "k")
 	if !ok {
 		t.Fatal("Get after Put missed")
 	}
 	if !equalEntry(got, want) {
 		t.Errorf("Get = %+v, want %+v", got, want)
 	}
-	if _, ok := s.Get("other"); ok {
+	if _, ok := get(s, "other"); ok {
 		t.Error("Get of a key never put hit")
 	}
 }
@@ -86,10 +99,10 @@ func TestPutGetRoundTrip(t *testing.T) {
 func TestPutStoredDefaultsToNow(t *testing.T) {
 	s := newStore(t, cache.Config{})
 	before := time.Now()
-	s.Put("k", probability(0.5))
+	s.Put(bg, "k", probability(0.5))
 	after := time.Now()
 
-	got, ok := s.Get("k")
+	got, ok := get(s, "k")
 	if !ok {
 		t.Fatal("Get after Put missed")
 	}
@@ -100,8 +113,8 @@ func TestPutStoredDefaultsToNow(t *testing.T) {
 
 func TestEmptyKeyIsNeverStored(t *testing.T) {
 	s := newStore(t, cache.Config{})
-	s.Put("", probability(0.5))
-	if _, ok := s.Get(""); ok {
+	s.Put(bg, "", probability(0.5))
+	if _, ok := get(s, ""); ok {
 		t.Error(`Get("") hit, want miss`)
 	}
 	if n := s.Len(); n != 0 {
@@ -134,23 +147,23 @@ func TestCopyIsolation(t *testing.T) {
 		t.Run("caller mutates what it put/"+m.name, func(t *testing.T) {
 			s := newStore(t, cache.Config{})
 			in := fresh()
-			s.Put("k", in)
+			s.Put(bg, "k", in)
 
 			m.mutate(&in)
 
-			got, _ := s.Get("k")
+			got, _ := get(s, "k")
 			if !equalEntry(got, fresh()) {
 				t.Errorf("after mutating the put value, Get = %+v, want %+v", got, fresh())
 			}
 		})
 		t.Run("caller mutates what it got/"+m.name, func(t *testing.T) {
 			s := newStore(t, cache.Config{})
-			s.Put("k", fresh())
-			first, _ := s.Get("k")
+			s.Put(bg, "k", fresh())
+			first, _ := get(s, "k")
 
 			m.mutate(&first)
 
-			got, _ := s.Get("k")
+			got, _ := get(s, "k")
 			if !equalEntry(got, fresh()) {
 				t.Errorf("after mutating a got value, Get = %+v, want %+v", got, fresh())
 			}
@@ -163,13 +176,13 @@ func TestTTLExpiry(t *testing.T) {
 	// Given a store whose sweeper never runs during the test,
 	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour})
 	start := time.Now()
-	s.Put("k", probability(0.5))
+	s.Put(bg, "k", probability(0.5))
 
 	// when the TTL passes, then Get misses, and not before.
-	if _, ok := s.Get("k"); !ok && time.Since(start) < ttl {
+	if _, ok := get(s, "k"); !ok && time.Since(start) < ttl {
 		t.Fatal("Get right after Put missed")
 	}
-	missedAt := waitFor(t, func() bool { _, ok := s.Get("k"); return !ok })
+	missedAt := waitFor(t, func() bool { _, ok := get(s, "k"); return !ok })
 	if elapsed := missedAt.Sub(start); elapsed < ttl {
 		t.Errorf("entry expired after %v, want at least the TTL %v", elapsed, ttl)
 	}
@@ -183,14 +196,14 @@ func TestPutRestartsTTL(t *testing.T) {
 	const ttl = 400 * time.Millisecond
 	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour})
 	first := time.Now()
-	s.Put("k", probability(0.1))
+	s.Put(bg, "k", probability(0.1))
 	time.Sleep(ttl / 2)
 	second := time.Now()
-	s.Put("k", probability(0.2))
+	s.Put(bg, "k", probability(0.2))
 	time.Sleep(time.Until(first.Add(ttl + ttl/10))) // past the first TTL
 
 	now := time.Now()
-	got, ok := s.Get("k")
+	got, ok := get(s, "k")
 	if now.Sub(second) >= ttl {
 		t.Fatalf("scheduler stalled %v, past the second TTL; the machine is too loaded for this test", now.Sub(second))
 	}
@@ -205,7 +218,7 @@ func TestPutRestartsTTL(t *testing.T) {
 func TestSweeperRemovesExpired(t *testing.T) {
 	s := newStore(t, cache.Config{TTL: 20 * time.Millisecond, SweepInterval: 5 * time.Millisecond})
 	for i := range 10 {
-		s.Put(fmt.Sprint(i), probability(0.5))
+		s.Put(bg, fmt.Sprint(i), probability(0.5))
 	}
 	waitFor(t, func() bool { return s.Len() == 0 })
 }
@@ -216,7 +229,7 @@ func TestMaxEntriesBound(t *testing.T) {
 			s := newStore(t, cache.Config{MaxEntries: limit})
 			n := 3*limit + 1
 			for i := range n {
-				s.Put(fmt.Sprint(i), probability(float32(i)))
+				s.Put(bg, fmt.Sprint(i), probability(float32(i)))
 				if l := s.Len(); l > limit {
 					t.Fatalf("after %d puts Len = %d, want at most %d", i+1, l, limit)
 				}
@@ -226,7 +239,7 @@ func TestMaxEntriesBound(t *testing.T) {
 			}
 			// The newest limit keys survive; every older one was evicted.
 			for i := range n {
-				got, ok := s.Get(fmt.Sprint(i))
+				got, ok := get(s, fmt.Sprint(i))
 				if wantOK := i >= n-limit; ok != wantOK {
 					t.Errorf("Get(%d) ok = %v, want %v", i, ok, wantOK)
 				} else if ok && prob(t, got) != float32(i) {
@@ -240,7 +253,7 @@ func TestMaxEntriesBound(t *testing.T) {
 func TestDefaultMaxEntries(t *testing.T) {
 	s := newStore(t, cache.Config{})
 	for i := range cache.DefaultMaxEntries + 5 {
-		s.Put(fmt.Sprint(i), probability(0.5))
+		s.Put(bg, fmt.Sprint(i), probability(0.5))
 	}
 	if l := s.Len(); l != cache.DefaultMaxEntries {
 		t.Errorf("Len = %d, want the default %d", l, cache.DefaultMaxEntries)
@@ -251,31 +264,31 @@ func TestOverwriteKeepsPlace(t *testing.T) {
 	// Given a full store of a, b, c,
 	s := newStore(t, cache.Config{MaxEntries: 3})
 	for _, k := range []string{"a", "b", "c"} {
-		s.Put(k, probability(0))
+		s.Put(bg, k, probability(0))
 	}
 	// when a is overwritten many times,
 	for i := range 10 {
-		s.Put("a", probability(float32(i)))
+		s.Put(bg, "a", probability(float32(i)))
 	}
 	// then nothing is evicted and a holds its last value,
 	if l := s.Len(); l != 3 {
 		t.Errorf("Len after overwrites = %d, want 3", l)
 	}
 	for _, k := range []string{"b", "c"} {
-		if _, ok := s.Get(k); !ok {
+		if _, ok := get(s, k); !ok {
 			t.Errorf("Get(%q) missed after overwriting a: overwrites took ring slots", k)
 		}
 	}
-	if got, ok := s.Get("a"); !ok || prob(t, got) != 9 {
+	if got, ok := get(s, "a"); !ok || prob(t, got) != 9 {
 		t.Errorf("Get(a) = %+v, %v; want probability 9", got, ok)
 	}
 	// and a new key still evicts a, the first stored, and only a.
-	s.Put("d", probability(0))
-	if _, ok := s.Get("a"); ok {
+	s.Put(bg, "d", probability(0))
+	if _, ok := get(s, "a"); ok {
 		t.Error("Get(a) hit after d was put; want a evicted as the oldest")
 	}
 	for _, k := range []string{"b", "c", "d"} {
-		if _, ok := s.Get(k); !ok {
+		if _, ok := get(s, k); !ok {
 			t.Errorf("Get(%q) missed, want hit", k)
 		}
 	}
@@ -285,16 +298,16 @@ func TestReputAfterExpiryKeepsFreshEntry(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	// Given a key that expired but was not swept,
 	s := newStore(t, cache.Config{MaxEntries: 2, TTL: ttl, SweepInterval: time.Hour})
-	s.Put("a", probability(1))
-	waitFor(t, func() bool { _, ok := s.Get("a"); return !ok })
+	s.Put(bg, "a", probability(1))
+	waitFor(t, func() bool { _, ok := get(s, "a"); return !ok })
 
 	// when it is put again and a new key evicts its stale slot,
 	reput := time.Now()
-	s.Put("a", probability(2))
-	s.Put("b", probability(3))
+	s.Put(bg, "a", probability(2))
+	s.Put(bg, "b", probability(3))
 
 	// then the fresh entry survives,
-	got, ok := s.Get("a")
+	got, ok := get(s, "a")
 	if time.Since(reput) >= ttl {
 		t.Fatalf("scheduler stalled %v, past the TTL; the machine is too loaded for this test", time.Since(reput))
 	}
@@ -302,12 +315,12 @@ func TestReputAfterExpiryKeepsFreshEntry(t *testing.T) {
 		t.Fatalf("Get(a) = %+v, %v; want the re-put probability 2", got, ok)
 	}
 	// and it goes when its own slot is the oldest.
-	s.Put("c", probability(4))
-	if _, ok := s.Get("a"); ok {
+	s.Put(bg, "c", probability(4))
+	if _, ok := get(s, "a"); ok {
 		t.Error("Get(a) hit, want a evicted")
 	}
 	for _, k := range []string{"b", "c"} {
-		if _, ok := s.Get(k); !ok {
+		if _, ok := get(s, k); !ok {
 			t.Errorf("Get(%q) missed, want hit", k)
 		}
 	}
@@ -353,7 +366,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Put("k", probability(0.5))
+	s.Put(bg, "k", probability(0.5))
 
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
@@ -361,11 +374,11 @@ func TestClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, ok := s.Get("k"); ok {
+	if _, ok := get(s, "k"); ok {
 		t.Error("Get after Close hit")
 	}
-	s.Put("k2", probability(0.5))
-	if _, ok := s.Get("k2"); ok {
+	s.Put(bg, "k2", probability(0.5))
+	if _, ok := get(s, "k2"); ok {
 		t.Error("Get of a key put after Close hit")
 	}
 	if n := s.Len(); n != 0 {
@@ -407,10 +420,10 @@ func TestConcurrentUse(t *testing.T) {
 				k := (w*ops + i) % keys
 				key := fmt.Sprint(k)
 				if i%2 == 0 {
-					s.Put(key, probability(float32(k)))
+					s.Put(bg, key, probability(float32(k)))
 					continue
 				}
-				if got, ok := s.Get(key); ok {
+				if got, ok := get(s, key); ok {
 					d := got.Outputs[0].Data.([]float32)
 					if d[0] != float32(k) {
 						t.Errorf("Get(%q) = %v, want %d", key, d[0], k)
@@ -443,7 +456,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	s := newStore(t, cache.Config{MaxEntries: limit})
 	put := func(from, to int) {
 		for i := from; i < to; i++ {
-			s.Put(fmt.Sprintf("key-%d", i), probability(0.5))
+			s.Put(bg, fmt.Sprintf("key-%d", i), probability(0.5))
 		}
 	}
 
@@ -504,7 +517,7 @@ func TestOfferStoresInTheBackground(t *testing.T) {
 	// The caller may reuse its slices at once: Offer copied them.
 	e.Outputs[0].Data.([]float32)[0] = 0.99
 	var got cache.Entry
-	waitFor(t, func() bool { var ok bool; got, ok = s.Get("k"); return ok })
+	waitFor(t, func() bool { var ok bool; got, ok = get(s, "k"); return ok })
 	if p := prob(t, got); p != 0.25 {
 		t.Fatalf("stored probability %v, want 0.25 as offered", p)
 	}
@@ -515,4 +528,8 @@ func TestOfferStoresInTheBackground(t *testing.T) {
 	if s.Offer("k2", probability(0.5)) {
 		t.Error("Offer accepted a write after Close")
 	}
+}
+
+func TestStoreConforms(t *testing.T) {
+	cachetest.Run(t, func(t *testing.T) cachetest.Store { return newStore(t, cache.Config{}) })
 }

@@ -30,6 +30,15 @@
 // goroutine removes expired entries every [Config.SweepInterval] to give
 // their memory back early; [Store.Close] stops it.
 //
+// # Other stores
+//
+// [Store.Get] and [Store.Put] take a context and return an error, which
+// for this Store is always nil, so that the router reads any store of
+// last-good answers through one interface (router.LastGood): a store
+// behind a network says "I am down" with an error, apart from "not found",
+// and stops when its context ends. Package cachetest checks that such a
+// store behaves as the router expects.
+//
 // The Store is built on github.com/patrickmn/go-cache, which has no size
 // limit and whose own janitor goroutine stops only when the cache is
 // garbage collected; this package adds the limit and owns the janitor.

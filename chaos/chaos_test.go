@@ -263,15 +263,14 @@ func TestLatency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			m := chaos.Wrap(fixed, tt.fault)
+			start := time.Now() // before the deadline is set, so took ≥ timeout
 			ctx := t.Context()
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
 				defer cancel()
 			}
-			m := chaos.Wrap(fixed, tt.fault)
-
-			start := time.Now()
 			_, err := m.Predict(ctx, nil)
 			took := time.Since(start)
 

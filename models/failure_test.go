@@ -184,10 +184,10 @@ func TestRuntimeIsSilent(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "LADDER_TEST_NOISY_RUNS=1", models.LibraryEnv+"="+models.RuntimeLibrary())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("child: %v; stderr %q", err, stderr.String())
+		t.Fatalf("child: %v: %s; stderr %q", err, stdout.String(), stderr.String())
 	}
 	if stderr.Len() > 0 {
 		t.Fatalf("ONNX Runtime wrote to stderr:\n%s", stderr.String())

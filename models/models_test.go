@@ -322,7 +322,10 @@ func TestConcurrentPredictions(t *testing.T) {
 
 func TestCancellationStopsTheNativeRun(t *testing.T) {
 	m := load(t, "slow.onnx")
-	in := []tensor.Tensor{features(make([]float32, 30))}
+	// Four rows: a full run takes a few hundred ms, so a stop after a few
+	// ms stands out even on a busy machine, where both stretch alike.
+	row := make([]float32, 30)
+	in := []tensor.Tensor{features(row, row, row, row)}
 
 	start := time.Now()
 	if _, err := m.Predict(context.Background(), in); err != nil {
@@ -354,10 +357,10 @@ func TestCancellationStopsTheNativeRun(t *testing.T) {
 			if !errors.Is(err, tt.target) {
 				t.Fatalf("err = %v, want %v", err, tt.target)
 			}
-			// The slow model takes tens of ms; a terminated run stops within
-			// a few ms of the deadline.
-			if bound := 5*time.Millisecond + 20*time.Millisecond; took > bound || took > full {
-				t.Fatalf("returned after %v, want ≤ %v (a full run takes %v)", took, bound, full)
+			// A terminated run stops within a few ms of the deadline: far
+			// sooner than a full run.
+			if bound := full / 4; took > bound {
+				t.Fatalf("returned after %v, want ≤ %v (a quarter of a full run, %v)", took, bound, full)
 			}
 		})
 	}

@@ -10,25 +10,21 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-// Kind is what a rung of the ladder is.
-type Kind int
+// Kind is what a rung of the ladder is, as [Answer].Kind reports it. The
+// set is open: a package that provides a new kind of [Rung] declares its
+// own Kind, such as Kind("ensemble").
+type Kind string
 
-// The kinds of rung, in the default order.
+// The kinds of the rungs the router builds itself.
 const (
-	KindModel     Kind = iota // a model tier
-	KindCache                 // the last-good cache
-	KindHeuristic             // the heuristic function
-	KindDefault               // the static default
+	KindModel     Kind = "model"     // a model tier
+	KindCache     Kind = "cache"     // the last-good cache
+	KindHeuristic Kind = "heuristic" // the heuristic function
+	KindDefault   Kind = "default"   // the static default
 )
 
-var kindNames = [...]string{"model", "cache", "heuristic", "default"}
-
-func (k Kind) String() string {
-	if k < 0 || int(k) >= len(kindNames) {
-		return fmt.Sprintf("Kind(%d)", int(k))
-	}
-	return kindNames[k]
-}
+// String returns the kind's name, e.g. "model".
+func (k Kind) String() string { return string(k) }
 
 // Answer is a prediction and where it came from. A degraded answer is
 // still a success: [Router.Predict] returns it with a nil error.
@@ -36,7 +32,7 @@ type Answer struct {
 	// Outputs are the served tensors, owned by the caller.
 	Outputs []tensor.Tensor
 
-	Tier     string // name of the rung that served: a tier name, "cache", "heuristic" or "default"
+	Tier     string // name of the rung that served: a tier name, "cache", "heuristic", "default" or a [Config].Rungs name
 	Position int    // the rung's position in the ladder, from 0
 	Kind     Kind   // what the rung is
 
@@ -102,6 +98,9 @@ var (
 
 	// ErrAbandoned matches every [*AbandonedError].
 	ErrAbandoned = errors.New("router: too many calls past their timeout still running")
+
+	// ErrStore matches every [*StoreError].
+	ErrStore = errors.New("router: last-good store failed")
 
 	// ErrClosed is returned by Predict after [Router.Close].
 	ErrClosed = errors.New("router: closed")
@@ -199,7 +198,9 @@ func (e *AdaptError) Error() string {
 func (e *AdaptError) Unwrap() error { return e.Err }
 
 // AbandonedError reports a tier skipped because too many of its calls
-// that the router stopped waiting for at their timeout are still running.
+// that the router stopped waiting for at their timeout are still running;
+// or, with Tier "cache", a store of last-good answers skipped for the same
+// reason.
 // It matches [ErrAbandoned] and [policy.ErrFull]: like a full bulkhead, it
 // is not counted against the tier's breaker.
 type AbandonedError struct {
@@ -227,3 +228,24 @@ func (e *StaleError) Error() string {
 
 // Is reports whether target is [ErrTooStale].
 func (e *StaleError) Is(target error) bool { return target == ErrTooStale }
+
+// StoreError reports that the last-good store ([Config].Cache) failed: a
+// Get that returned an error or ran past its bound, in which case the
+// cache rung falls, or a Put that failed, which is reported as a
+// [StoreFailed] event and never fails the request.
+type StoreError struct {
+	// Op is the store's method that failed: "Get" or "Put".
+	Op string
+	// Err is the store's error.
+	Err error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("router: last-good store %s failed: %v", e.Op, e.Err)
+}
+
+// Unwrap returns the store's error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrStore].
+func (e *StoreError) Is(target error) bool { return target == ErrStore }

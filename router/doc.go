@@ -8,6 +8,34 @@
 // a per-attempt timeout that really stops ONNX runs, retries with backoff
 // within a retry budget, a circuit breaker and a bulkhead.
 //
+// # Rungs
+//
+// Every rung implements [Rung]: a name, a [Kind] and Serve. The router
+// builds the model tiers, the cache, the heuristic and the default itself;
+// [Config].Rungs adds rungs of other kinds (an ensemble, a set of replicas,
+// a hedged pair), which may live in packages of their own and take part
+// in Order, [LowestTier], the deadline budget ([Request].Budget), the
+// cache key ([Request].Key), validation and provenance like the built-in
+// ones.
+//
+// A request reads the ladder from one immutable snapshot, loaded
+// atomically when it starts, so the request path takes no lock and a
+// ladder replaced meanwhile never changes a request midway. A model tier's
+// breaker, counters and poison inputs belong to its name and outlive a
+// replacement of its model.
+//
+// # The last-good store
+//
+// The cache rung reads a [LastGood] store: by default an in-process
+// [cache.Store], or any store set as [Config].Cache, such as one behind a
+// network. A store's failure is its rung's failure, never the request's:
+// a Get that errs, panics or runs past [Config].StoreTimeout (or the
+// request's deadline budget) makes the cache rung fall with a
+// [*StoreError] or [*PanicError] in its [Fall]; a Put that fails is a
+// [StoreFailed] event, and the answer is served. Stores that implement
+// [Offerer], as cache.Store does, take writes without making the request
+// wait. Package cache/cachetest checks a store's conformance.
+//
 // # Promises
 //
 // Invalid input is the caller's fault and is never answered from a lower
@@ -26,8 +54,8 @@
 // and [Config].Check.
 //
 // User code cannot break the router. Every call into it (models, Inputs,
-// Heuristic, Key, Check, OnEvent, the Logger's handler, a custom LastGood)
-// is recovered; none runs while a lock is held, and breaker changes are
+// Heuristic, Key, Check, OnEvent, the Logger's handler, a custom LastGood,
+// a custom Rung) is recovered; none runs while a lock is held, and breaker changes are
 // delivered after the breaker has released its lock. A panicking hook is
 // reported as a [HookPanicked] event (and logged when a Logger is set); it
 // never changes which answer is served and never counts against a tier. A

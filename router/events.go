@@ -38,9 +38,13 @@ const (
 	// Put). Err is the [*PanicError]. The panic changed neither which
 	// answer was served nor any breaker.
 	HookPanicked
+	// StoreFailed: a write of a last-good answer to the store
+	// ([Config].Cache) failed; the request was served all the same. Err is
+	// the [*StoreError]. A failed read is a [Fell] event of the cache rung.
+	StoreFailed
 )
 
-var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale", "hook-panicked"}
+var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale", "hook-panicked", "store-failed"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -119,7 +123,7 @@ func (e emitter) logEvent(ev Event) {
 	switch ev.Kind {
 	case Switched, BreakerChanged:
 		level = slog.LevelWarn
-	case Fell, CacheStale, HookPanicked:
+	case Fell, CacheStale, HookPanicked, StoreFailed:
 		level = slog.LevelInfo
 	}
 	ctx := context.Background()

@@ -56,3 +56,58 @@ func ExampleLowestTier() {
 	// Output:
 	// true
 }
+
+// majority is a rung of a new kind: it answers with the majority vote of
+// its members. It uses only the router's public API, so it could live in a
+// package of its own.
+type majority struct{ members []router.Model }
+
+func (m majority) Name() string      { return "vote" }
+func (m majority) Kind() router.Kind { return "ensemble" }
+
+func (m majority) Serve(ctx context.Context, req router.Request) (router.Answer, error) {
+	yes := 0
+	for _, member := range m.members {
+		out, err := member.Predict(ctx, req.Inputs)
+		if err != nil {
+			return router.Answer{Attempts: 1}, err
+		}
+		if out[0].Data.([]float32)[0] >= 0.5 {
+			yes++
+		}
+	}
+	p := float32(0)
+	if 2*yes > len(m.members) {
+		p = 1
+	}
+	return router.Answer{Outputs: []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, Attempts: 1}, nil
+}
+
+// A rung of a kind the router does not know plugs in through Config.Rungs,
+// and its answers carry its own name and kind.
+func ExampleRung() {
+	down := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("model file missing")
+	})
+	score := func(p float32) router.Model {
+		return router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, nil
+		})
+	}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: down}},
+		Rungs: []router.Rung{majority{members: []router.Model{score(0.9), score(0.7), score(0.2)}}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+
+	in := []tensor.Tensor{tensor.New("features", []int64{1, 1}, []float32{1})}
+	a, err := r.Predict(context.Background(), in)
+	fmt.Println(r.Rungs())
+	fmt.Println(a.Outputs[0].Data, a.Tier, a.Kind, a.Degraded, err)
+	// Output:
+	// [primary vote cache]
+	// [1] vote ensemble true <nil>
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/executor"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -41,7 +42,7 @@ func (p *poisonSet) judge(r *Router, ctx context.Context, inputs []tensor.Tensor
 	if ctx.Err() != nil || errors.Is(err, policy.ErrTimeout) {
 		return err
 	}
-	if policy.Classify(ctx, err) != policy.Fall {
+	if executor.Classify(ctx, err) != executor.Fall {
 		return err // transient or a refusal: not tied to the input
 	}
 	k := cache.Key(inputs)

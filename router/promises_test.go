@@ -291,8 +291,8 @@ func (h panicHandler) WithGroup(string) slog.Handler           { return h }
 
 type panicStore struct{}
 
-func (panicStore) Get(string) (cache.Entry, bool) { panic("store bug") }
-func (panicStore) Put(string, cache.Entry)        { panic("store bug") }
+func (panicStore) Get(context.Context, string) (cache.Entry, bool, error) { panic("store bug") }
+func (panicStore) Put(context.Context, string, cache.Entry) error         { panic("store bug") }
 
 func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
@@ -345,23 +345,27 @@ func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 	}
 }
 
-// store is a custom LastGood: a map anyone can fill.
+// store is a custom LastGood: a map anyone can fill, which copies
+// entries in and out.
 type store struct {
 	mu sync.Mutex
 	m  map[string]cache.Entry
 }
 
-func (s *store) Get(k string) (cache.Entry, bool) {
+func (s *store) Get(_ context.Context, k string) (cache.Entry, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
-	return e, ok
+	e.Outputs = tensor.CloneAll(e.Outputs)
+	return e, ok, nil
 }
 
-func (s *store) Put(k string, e cache.Entry) {
+func (s *store) Put(_ context.Context, k string, e cache.Entry) error {
+	e.Outputs = tensor.CloneAll(e.Outputs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m[k] = e
+	return nil
 }
 
 func TestEveryRungIsValidated(t *testing.T) {
@@ -390,7 +394,7 @@ func TestEveryRungIsValidated(t *testing.T) {
 			l := newLadder(t, "primary.onnx", func(c *router.Config) {
 				c.Cache, c.Check = s, inRange
 			})
-			s.Put(cache.Key(l.in(0)), cache.Entry{Outputs: held, Tier: "primary", Stored: time.Now()})
+			s.Put(context.Background(), cache.Key(l.in(0)), cache.Entry{Outputs: held, Tier: "primary", Stored: time.Now()})
 			// when the models are down,
 			l.primary.Set(chaos.Fault{ErrorRate: 1})
 			l.backup.Set(chaos.Fault{ErrorRate: 1})

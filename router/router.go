@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"maps"
 	"math"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/executor"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -41,26 +41,11 @@ func (f ModelFunc) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tenso
 // but never cached.
 type HeuristicFunc func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
-// LastGood is the store of last-good answers the cache rung reads and model
-// tiers write. [*cache.Store] implements it. The router recovers a panic
-// in either method: a Get that panics makes the cache rung fall, a Put
-// that panics loses that write.
-type LastGood interface {
-	Get(key string) (cache.Entry, bool)
-	Put(key string, e cache.Entry)
-}
-
-// offerer is a LastGood that can store without making the request wait:
-// [*cache.Store] queues the write for its own goroutine. The router uses it
-// when present, so requests never contend for the cache's locks.
-type offerer interface {
-	Offer(key string, e cache.Entry) bool
-}
-
 // Tier is one model rung of the ladder.
 type Tier struct {
 	// Name labels the tier in answers, errors and events. Required and
-	// unique; "cache", "heuristic" and "default" are reserved.
+	// unique among the ladder's rungs; "cache", "heuristic" and "default"
+	// name the built-in rungs.
 	Name string
 	// Model answers for the tier. Required.
 	Model Model
@@ -78,7 +63,8 @@ type Tier struct {
 	Policy policy.Config
 }
 
-// Names of the built-in rungs, for [Config.Order] and [LowestTier].
+// Names of the rungs the router builds from [Config].Cache, Heuristic and
+// Default, for [Config.Order] and [LowestTier].
 const (
 	RungCache     = "cache"
 	RungHeuristic = "heuristic"
@@ -105,10 +91,16 @@ type Config struct {
 	// it like any answer and refuses one that would never be served.
 	Default []tensor.Tensor
 
-	// Order is the order of the rungs, by name: tier names, RungCache,
-	// RungHeuristic and RungDefault. The default is every tier in order,
-	// then the cache, the heuristic (if set) and the default (if set).
-	// Leaving RungCache out disables the cache.
+	// Rungs are rungs of kinds the router does not build itself, such as
+	// an ensemble or a hedged pair ([Rung]). Each is placed by its Name,
+	// which must be unique among the ladder's rungs.
+	Rungs []Rung
+
+	// Order is the order of the rungs, by name: tier names, the Rungs'
+	// names, RungCache, RungHeuristic and RungDefault. The default is every
+	// tier in order, then the Rungs in order, the cache, the heuristic (if
+	// set) and the default (if set). Leaving RungCache out disables the
+	// cache.
 	Order []string
 
 	// Inputs is the ladder's input contract: every request is checked
@@ -125,9 +117,16 @@ type Config struct {
 
 	// Cache holds last-good answers. The default is a [cache.Store] with
 	// the defaults of [cache.Config], owned and closed by the router. To
-	// configure the store, build it with [cache.New] and set it here; the
-	// caller then closes it after the router.
+	// configure the store, or to use one behind a network, build it (with
+	// [cache.New] for the in-process one) and set it here; the caller then
+	// closes it after the router.
 	Cache LastGood
+	// StoreTimeout bounds each Get and Put of a Cache other than a
+	// [*cache.Store], which never blocks: a Get that runs past it, or past
+	// the request's deadline budget ([Config].Reserve), makes the cache
+	// rung fall. Zero means [DefaultStoreTimeout] (20ms); negative is an
+	// error.
+	StoreTimeout time.Duration
 	// Key maps inputs to a cache key, e.g. an entity ID. The default,
 	// [cache.Key], hashes the input tensors. A Key that panics is
 	// reported, and that request is not cached.
@@ -167,48 +166,21 @@ type Config struct {
 
 // Router routes each prediction down a ladder of rungs and returns the
 // best answer available now. It is safe for concurrent use; the request
-// path takes no lock of its own.
+// path takes no lock: it reads the ladder from an immutable snapshot.
 type Router struct {
-	rungs   []*rung
-	inputs  []tensor.Info // the input contract; nil when there is none
-	outputs []tensor.Info // the output contract; nil when there is none
-	key     func([]tensor.Tensor) string
-	store   LastGood
-	offer   offerer      // store, when it can take writes without waiting
-	owned   *cache.Store // the default cache, closed by Close
-	check   func([]tensor.Tensor) error
-	stale   time.Duration
-	reserve float64
-	now     func() time.Time
-	events  emitter
-	seed    maphash.Seed
+	ladder atomic.Pointer[ladder] // the ladder requests use now
 
-	serving atomic.Int32 // position of the rung that served last
-	closed  atomic.Bool
-}
+	swap  sync.Mutex   // guards cfg, gen and owned; never held while user code runs
+	cfg   Config       // what the current ladder was built from
+	gen   uint64       // counts the ladders published since New
+	owned *cache.Store // the default store, made by New, closed by Close
 
-// rung is one step of the ladder, immutable after New.
-type rung struct {
-	name    string
-	pos     int
-	kind    Kind
-	model   Model
-	timed   TimeoutPredictor // model, when it can bound its own runs
-	adapt   func([]tensor.Tensor) ([]tensor.Tensor, error)
-	version string
-	timeout time.Duration // the tier's per-attempt timeout
-	below   bool          // a rung follows, so an attempt keeps a reserve
-	policy  *policy.Tier
-	attempt policy.Attempt // bound once, so Do allocates nothing
-	router  *Router
+	events emitter
+	seed   maphash.Seed
 
-	// Calls on a helper goroutine that the router stopped waiting for and
-	// that have not returned yet; at most maxAbandoned.
-	abandoned    atomic.Int64
-	maxAbandoned int64
-
-	// Recent failures by input, for the poison-input rule.
-	poison poisonSet
+	serving    atomic.Pointer[string] // name of the rung that served last
+	storeCalls atomic.Int64           // store calls it stopped waiting for, still running
+	closed     atomic.Bool
 }
 
 // New builds a router from cfg. It returns an error matching
@@ -216,162 +188,22 @@ type rung struct {
 // that names the bad setting.
 func New(cfg Config) (*Router, error) {
 	r := &Router{
-		key:     cfg.Key,
-		check:   cfg.Check,
-		stale:   cfg.MaxStaleness,
-		reserve: cfg.Reserve,
-		now:     cfg.Now,
-		events:  emitter{listen: cfg.OnEvent, log: cfg.Logger},
-		seed:    maphash.MakeSeed(),
+		events: emitter{listen: cfg.OnEvent, log: cfg.Logger},
+		seed:   maphash.MakeSeed(),
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
+	l, err := r.build(cfg, nil)
+	if err != nil {
+		return nil, err
 	}
-	if r.key == nil {
-		r.key = cache.Key
-	}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	switch {
-	case r.stale < 0:
-		return nil, bad("MaxStaleness is %v; expected 0 (any age) or more", r.stale)
-	case r.stale == 0:
-		r.stale = AnyAge
-	}
-	switch {
-	case r.reserve >= 1:
-		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", r.reserve, DefaultReserve)
-	case r.reserve == 0:
-		r.reserve = DefaultReserve
-	case r.reserve < 0:
-		r.reserve = 0
-	}
-
-	r.inputs, r.outputs = cloneInfos(cfg.Inputs), cloneInfos(cfg.Outputs)
-	for _, t := range cfg.Tiers {
-		if t.Model == nil {
-			continue
+	if l.ownStore {
+		if r.owned, err = cache.New(cache.Config{}); err != nil {
+			return nil, fmt.Errorf("router: %w", err)
 		}
-		if sig, ok := SignatureOf(t.Model); ok {
-			if r.inputs == nil {
-				r.inputs = cloneInfos(sig.Inputs)
-			}
-			if r.outputs == nil {
-				r.outputs = cloneInfos(sig.Outputs)
-			}
-			break
-		}
+		l.useStore(r.owned)
 	}
-
-	byName := map[string]*rung{}
-	for i, t := range cfg.Tiers {
-		switch {
-		case t.Name == "":
-			return nil, bad("Tiers[%d] has no Name; expected a unique name such as \"primary\"", i)
-		case t.Name == RungCache || t.Name == RungHeuristic || t.Name == RungDefault:
-			return nil, bad("Tiers[%d] is named %q, which is reserved; expected another name", i, t.Name)
-		case byName[t.Name] != nil:
-			return nil, bad("two tiers are named %q; expected unique names", t.Name)
-		case t.Model == nil:
-			return nil, bad("tier %q has no Model", t.Name)
-		}
-		rg := &rung{name: t.Name, kind: KindModel, model: t.Model, version: t.Version, adapt: t.Inputs, router: r}
-		rg.timed, _ = t.Model.(TimeoutPredictor)
-		if rg.version == "" {
-			rg.version, _ = VersionOf(t.Model)
-		}
-		if sig, ok := SignatureOf(t.Model); ok {
-			if r.inputs != nil && t.Inputs == nil && !sameInfos(sig.Inputs, r.inputs) {
-				return nil, bad("tier %q takes %s but the ladder's input contract is %s; expected the same inputs, or Tier.Inputs to adapt them",
-					t.Name, infosString(sig.Inputs), infosString(r.inputs))
-			}
-			if r.outputs != nil && !sameInfos(sig.Outputs, r.outputs) {
-				return nil, bad("tier %q returns %s but the ladder's output contract is %s; expected the same outputs",
-					t.Name, infosString(sig.Outputs), infosString(r.outputs))
-			}
-		}
-		p, err := policy.New(t.Policy, runtime.GOMAXPROCS(0), func(c policy.StateChange) {
-			r.emit(Event{Kind: BreakerChanged, Tier: rg.name, Position: rg.pos, Breaker: c})
-		})
-		if err != nil {
-			return nil, fmt.Errorf("router: tier %q: %w", t.Name, err)
-		}
-		rg.policy = p
-		rg.timeout = p.Config().Timeout
-		rg.maxAbandoned = int64(p.Config().MaxConcurrent)
-		rg.poison.window = int64(p.Config().OpenFor)
-		rg.attempt = rg.try
-		byName[t.Name] = rg
-	}
-	if cfg.Heuristic != nil {
-		h := cfg.Heuristic
-		byName[RungHeuristic] = &rung{name: RungHeuristic, kind: KindHeuristic, router: r,
-			model: ModelFunc(h)}
-	}
-	if cfg.Default != nil {
-		def := tensor.CloneAll(cfg.Default)
-		if err := r.validate(RungDefault, def); err != nil {
-			return nil, bad("Default would never be served: %v", err)
-		}
-		byName[RungDefault] = &rung{name: RungDefault, kind: KindDefault, router: r,
-			model: ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
-				return tensor.CloneAll(def), nil
-			})}
-	}
-
-	order := cfg.Order
-	if order == nil {
-		for _, t := range cfg.Tiers {
-			order = append(order, t.Name)
-		}
-		order = append(order, RungCache)
-		if cfg.Heuristic != nil {
-			order = append(order, RungHeuristic)
-		}
-		if cfg.Default != nil {
-			order = append(order, RungDefault)
-		}
-	}
-	for _, name := range order {
-		if name == RungCache && byName[RungCache] == nil {
-			byName[RungCache] = &rung{name: RungCache, kind: KindCache, router: r}
-		}
-		rg := byName[name]
-		switch {
-		case rg == nil:
-			return nil, bad("Order names %q, which is neither a tier nor a configured rung; expected one of %s",
-				name, strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
-		case slices.Contains(r.rungs, rg):
-			return nil, bad("Order names %q twice", name)
-		}
-		rg.pos = len(r.rungs)
-		r.rungs = append(r.rungs, rg)
-	}
-	if len(r.rungs) == 0 {
-		return nil, bad("no rungs; expected at least one tier, a Heuristic or a Default")
-	}
-	for name := range byName {
-		if !slices.Contains(order, name) && name != RungCache {
-			return nil, bad("%q is configured but missing from Order", name)
-		}
-	}
-	for _, rg := range r.rungs {
-		rg.below = rg.pos < len(r.rungs)-1
-	}
-
-	if slices.Contains(order, RungCache) {
-		r.store = cfg.Cache
-		if r.store == nil {
-			s, err := cache.New(cache.Config{})
-			if err != nil {
-				return nil, fmt.Errorf("router: %w", err)
-			}
-			r.owned, r.store = s, s
-		}
-		r.offer, _ = r.store.(offerer)
-	}
-	r.serving.Store(-1)
+	r.cfg = cfg
+	r.ladder.Store(l)
 	return r, nil
 }
 
@@ -419,18 +251,16 @@ func LowestTier(name string) Option {
 	return func(r *request) { r.lowest = name }
 }
 
-func (r *Router) options(opts []Option) (stale time.Duration, lowest int, err error) {
-	req := request{stale: r.stale}
+func (l *ladder) options(opts []Option) (stale time.Duration, lowest int, err error) {
+	req := request{stale: l.stale}
 	for _, o := range opts {
 		o(&req)
 	}
-	lowest = len(r.rungs) - 1
+	lowest = len(l.rungs) - 1
 	if req.lowest != "" {
-		i := slices.IndexFunc(r.rungs, func(rg *rung) bool { return rg.name == req.lowest })
-		if i < 0 {
-			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, strings.Join(r.Rungs(), ", "))
+		if lowest = l.position(req.lowest); lowest < 0 {
+			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, strings.Join(l.names(), ", "))
 		}
-		lowest = i
 	}
 	return req.stale, lowest, nil
 }
@@ -449,101 +279,95 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	if r.closed.Load() {
 		return Answer{}, ErrClosed
 	}
-	start := r.now()
-	stale, lowest := r.stale, len(r.rungs)-1
+	l := r.ladder.Load() // one snapshot for the whole request
+	start := l.now()
+	stale, lowest := l.stale, len(l.rungs)-1
 	if len(opts) > 0 {
 		var err error
-		if stale, lowest, err = r.options(opts); err != nil {
+		if stale, lowest, err = l.options(opts); err != nil {
 			return Answer{}, err
 		}
 	}
-	if r.inputs != nil {
+	if l.inputs != nil {
 		var buf [4]tensor.Tensor // on the stack for up to four inputs
 		var ordered []tensor.Tensor
-		if n := len(r.inputs); n <= len(buf) {
+		if n := len(l.inputs); n <= len(buf) {
 			ordered = buf[:n]
 		} else {
 			ordered = make([]tensor.Tensor, n)
 		}
-		if err := tensor.CheckInputs("ladder", r.inputs, inputs, ordered); err != nil {
+		if err := tensor.CheckInputs("ladder", l.inputs, inputs, ordered); err != nil {
 			return Answer{}, err
 		}
 	}
 
-	var (
-		falls []Fall
-		key   string
-		keyed bool
-	)
-	cacheKey := func() string {
-		if !keyed {
-			key, keyed = r.safeKey(inputs), true
-		}
-		return key
-	}
-	for pos, rg := range r.rungs {
+	var falls []Fall
+	req := Request{Inputs: inputs, MaxStaleness: stale, l: l}
+	last := len(l.rungs) - 1
+	for pos := range l.rungs {
+		p := &l.rungs[pos]
 		if err := ctx.Err(); err != nil {
 			return Answer{}, err
 		}
-		if pos > lowest || (rg.kind == KindCache && stale == 0) {
-			falls = append(falls, Fall{Tier: rg.name, Position: pos, Err: ErrNotAccepted})
+		if pos > lowest {
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: ErrNotAccepted})
 			continue
 		}
+		if p.needsKey && !req.keyed && stale > 0 {
+			req.key, req.keyed = l.safeKey(inputs), true
+		}
+		req.rung, req.below = p.name, pos < last
 		var (
 			ans Answer
 			err error
 		)
-		switch rg.kind {
-		case KindModel:
-			in := inputs
-			switch {
-			case rg.timed == nil && rg.abandoned.Load() >= rg.maxAbandoned:
-				err = &AbandonedError{Tier: rg.name, Running: rg.abandoned.Load()}
-			case rg.adapt != nil:
-				in, err = rg.adaptInputs(inputs)
-			}
-			if err == nil {
-				ans.Outputs, ans.Attempts, err = rg.policy.Do(ctx, in, rg.attempt)
-				ans.Version = rg.version
-			}
-		case KindCache:
-			ans, err = r.serveCache(cacheKey(), stale, rg)
-		default:
-			ans, err = rg.serveFunc(ctx, inputs)
+		if p.builtin {
+			ans, err = p.rung.Serve(ctx, req)
+		} else {
+			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			end := r.now()
-			if rg.kind == KindModel && r.store != nil {
+			end := l.now()
+			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
-				r.remember(cacheKey(), cache.Entry{Outputs: ans.Outputs, Tier: rg.name, Version: rg.version, Stored: end})
+				if !req.keyed {
+					req.key, req.keyed = l.safeKey(inputs), true
+				}
+				l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
 			}
-			ans.Tier, ans.Position, ans.Kind = rg.name, pos, rg.kind
+			ans.Tier, ans.Position, ans.Kind = p.name, pos, p.kind
 			ans.Degraded = pos > 0
 			ans.Fell = falls
 			ans.Latency = end.Sub(start)
-			r.served(&ans)
+			r.served(&ans, &p.name)
 			return ans, nil
 		}
-		switch policy.Classify(ctx, err) {
-		case policy.Reject:
-			if r.inputs == nil {
+		if err == ErrNotAccepted {
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: err})
+			continue
+		}
+		switch executor.Classify(ctx, err) {
+		case executor.Reject:
+			if l.inputs == nil {
 				// No contract to judge by: the tier's word is taken.
 				return Answer{}, err
 			}
-		case policy.Abandon:
+		case executor.Abandon:
 			return Answer{}, ctx.Err()
 		}
-		falls = append(falls, Fall{Tier: rg.name, Position: pos, Attempts: ans.Attempts, Err: err})
+		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
 		if r.events.active() {
-			r.emit(Event{Kind: Fell, Tier: rg.name, Position: pos, Err: err})
+			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
 		}
 	}
 	return Answer{}, &NoAnswerError{Falls: falls}
 }
 
-func (r *Router) served(a *Answer) {
-	if prev := r.serving.Load(); prev != int32(a.Position) && r.serving.CompareAndSwap(prev, int32(a.Position)) && prev >= 0 {
-		r.emit(Event{Kind: Switched, Tier: a.Tier, Position: a.Position, From: r.rungs[prev].name, To: a.Tier})
+// served notes which rung served, reporting a switch by name, so that a
+// new ladder with the same rungs is no switch.
+func (r *Router) served(a *Answer, name *string) {
+	if prev := r.serving.Load(); prev != name && r.serving.CompareAndSwap(prev, name) && prev != nil && *prev != *name {
+		r.emit(Event{Kind: Switched, Tier: a.Tier, Position: a.Position, From: *prev, To: a.Tier})
 	}
 	if r.events.active() {
 		if a.Kind == KindCache {
@@ -560,269 +384,25 @@ func (r *Router) hookPanicked(hook, tier string, v any) {
 	r.events.hookPanicked(&PanicError{Tier: tier, Hook: hook, Value: v, Stack: debug.Stack()})
 }
 
+// position returns the position of the named rung in the current ladder,
+// or -1.
+func (r *Router) position(name string) int {
+	if l := r.ladder.Load(); l != nil {
+		return l.position(name)
+	}
+	return -1
+}
+
 // safeKey returns the cache key of inputs, or "" (not cached) when Key
 // panics.
-func (r *Router) safeKey(inputs []tensor.Tensor) (key string) {
+func (l *ladder) safeKey(inputs []tensor.Tensor) (key string) {
 	defer func() {
 		if v := recover(); v != nil {
 			key = ""
-			r.hookPanicked("Key", "", v)
+			l.r.hookPanicked("Key", "", v)
 		}
 	}()
-	return r.key(inputs)
-}
-
-// remember stores a validated model answer as the last good one.
-func (r *Router) remember(key string, e cache.Entry) {
-	if key == "" {
-		return
-	}
-	if r.offer != nil {
-		r.offer.Offer(key, e)
-		return
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			r.hookPanicked("Cache.Put", RungCache, v)
-		}
-	}()
-	r.store.Put(key, e)
-}
-
-// adaptInputs runs the tier's input adapter, recovering its panic.
-func (rg *rung) adaptInputs(inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			out, err = nil, &PanicError{Tier: rg.name, Hook: "Inputs", Value: v, Stack: debug.Stack()}
-		}
-	}()
-	out, err = rg.adapt(inputs)
-	if err != nil {
-		err = &AdaptError{Tier: rg.name, Err: err}
-	}
-	return out, err
-}
-
-// try is one attempt at a model tier: bounded by the tier's timeout and
-// the caller's deadline, with panics recovered and outputs validated.
-func (rg *rung) try(ctx context.Context, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			// A panic is not retried on the same tier.
-			out, err = nil, policy.Permanent(&PanicError{Tier: rg.name, Value: v, Stack: debug.Stack()})
-		}
-		if err != nil {
-			err = rg.poison.judge(rg.router, ctx, inputs, err)
-		}
-	}()
-	timeout := rg.budget(ctx)
-	if timeout <= 0 {
-		return nil, policy.Uncounted(fmt.Errorf("%w: no time left before the caller's deadline", policy.ErrTimeout))
-	}
-	if rg.timed != nil {
-		out, err = rg.timed.PredictTimeout(ctx, timeout, inputs)
-		// A run that ended on its own timeout reports a deadline while the
-		// caller's ctx is still live.
-		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, err)
-		}
-	} else {
-		out, err = rg.predictAside(ctx, timeout, inputs)
-	}
-	if err != nil {
-		if errors.Is(err, tensor.ErrInvalidInput) && rg.router.inputs != nil {
-			// The input fits the ladder's contract: refusing it is the
-			// tier's failure, not the caller's.
-			err = policy.Permanent(err)
-		}
-		return nil, err
-	}
-	if err := rg.router.validate(rg.name, out); err != nil {
-		// The same input would give the same bad output: not retried.
-		return nil, policy.Permanent(err)
-	}
-	return out, nil
-}
-
-// budget returns how long the next attempt may run: the tier's timeout,
-// shortened to the caller's remaining time less the reserve for the rungs
-// below.
-func (rg *rung) budget(ctx context.Context) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return rg.timeout
-	}
-	left := time.Until(dl)
-	if rg.below {
-		left = time.Duration(float64(left) * (1 - rg.router.reserve))
-	}
-	return min(rg.timeout, left)
-}
-
-// aside is one call run on a helper goroutine.
-type aside struct {
-	done  chan struct{}
-	out   []tensor.Tensor
-	err   error
-	state atomic.Int32 // running, finished or abandoned
-}
-
-const (
-	running int32 = iota
-	finished
-	abandoned
-)
-
-// predictAside runs a Model that may ignore ctx on a helper goroutine and
-// stops waiting for it at the timeout. Calls it stopped waiting for are
-// counted until they return; while maxAbandoned of them are still running,
-// the tier is skipped as if its bulkhead were full.
-func (rg *rung) predictAside(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
-	if n := rg.abandoned.Load(); n >= rg.maxAbandoned {
-		return nil, &AbandonedError{Tier: rg.name, Running: n}
-	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c := &aside{done: make(chan struct{})}
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: rg.name, Value: v, Stack: debug.Stack()})
-			}
-			close(c.done)
-			if !c.state.CompareAndSwap(running, finished) {
-				rg.abandoned.Add(-1)
-			}
-		}()
-		c.out, c.err = rg.model.Predict(tctx, inputs)
-	}()
-	select {
-	case <-c.done:
-	case <-tctx.Done():
-		if c.state.CompareAndSwap(running, abandoned) {
-			rg.abandoned.Add(1)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, tctx.Err())
-		}
-		<-c.done // it has just finished
-	}
-	if c.err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, c.err)
-	}
-	return c.out, c.err
-}
-
-// serveFunc answers from the heuristic or the default, recovering panics.
-func (rg *rung) serveFunc(ctx context.Context, inputs []tensor.Tensor) (a Answer, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			a, err = Answer{Attempts: 1}, &PanicError{Tier: rg.name, Value: v, Stack: debug.Stack()}
-		}
-	}()
-	out, err := rg.model.Predict(ctx, inputs)
-	if err == nil {
-		err = rg.router.validate(rg.name, out)
-	}
-	if err != nil {
-		if (errors.Is(err, tensor.ErrInvalidInput) && rg.router.inputs == nil) || ctx.Err() != nil {
-			return Answer{Attempts: 1}, err
-		}
-		// A failing heuristic is the heuristic's fault, whatever it returned.
-		return Answer{Attempts: 1}, policy.Permanent(err)
-	}
-	return Answer{Outputs: out, Attempts: 1}, nil
-}
-
-func (r *Router) serveCache(key string, stale time.Duration, rg *rung) (a Answer, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			a, err = Answer{}, &PanicError{Tier: rg.name, Hook: "Cache.Get", Value: v, Stack: debug.Stack()}
-		}
-	}()
-	if key == "" {
-		return Answer{}, ErrNotCached
-	}
-	e, ok := r.store.Get(key)
-	if !ok {
-		return Answer{}, ErrNotCached
-	}
-	age := r.now().Sub(e.Stored)
-	if age > stale {
-		if r.events.active() {
-			r.emit(Event{Kind: CacheStale, Tier: rg.name, Position: rg.pos, Age: age})
-		}
-		return Answer{}, &StaleError{Age: age, Max: stale}
-	}
-	if err := r.validate(rg.name, e.Outputs); err != nil {
-		return Answer{}, err
-	}
-	return Answer{Outputs: e.Outputs, Version: e.Version, Origin: e.Tier, Age: age}, nil
-}
-
-// validate is the one check every answer of every rung passes before it
-// is served: at least one output, the ladder's output contract, finite
-// values, and the user's Check.
-func (r *Router) validate(tier string, out []tensor.Tensor) error {
-	if len(out) == 0 {
-		return &OutputError{Tier: tier, Problem: "no outputs"}
-	}
-	if r.outputs != nil {
-		if len(out) != len(r.outputs) {
-			return &OutputError{Tier: tier, Problem: fmt.Sprintf("%d outputs, expected %d", len(out), len(r.outputs))}
-		}
-		for i, info := range r.outputs {
-			if err := checkShape(tier, out[i], info); err != nil {
-				return err
-			}
-		}
-	}
-	for _, t := range out {
-		if i := tensor.FirstNonFinite(t); i >= 0 {
-			return &OutputError{Tier: tier, Output: t.Name, Problem: fmt.Sprintf("NaN or Inf at element %d", i)}
-		}
-	}
-	if r.check != nil {
-		return r.safeCheck(tier, out)
-	}
-	return nil
-}
-
-// safeCheck runs the user's Check. A panic is reported and does not
-// refuse the answer: a broken hook never changes which answer is served.
-func (r *Router) safeCheck(tier string, out []tensor.Tensor) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = nil
-			r.hookPanicked("Check", tier, v)
-		}
-	}()
-	if err := r.check(out); err != nil {
-		return &OutputError{Tier: tier, Problem: err.Error()}
-	}
-	return nil
-}
-
-func checkShape(tier string, t tensor.Tensor, info tensor.Info) error {
-	bad := func(problem string) error { return &OutputError{Tier: tier, Output: info.Name, Problem: problem} }
-	if t.Name != info.Name || t.DType() != info.DType {
-		return bad(fmt.Sprintf("got %s %s, expected %s", t.Name, t.DType(), info))
-	}
-	if len(t.Shape) != len(info.Shape) {
-		return bad(fmt.Sprintf("shape %v, expected %s", t.Shape, info))
-	}
-	n := int64(1)
-	for d, size := range t.Shape {
-		if size < 0 || (info.Shape[d] >= 0 && size != info.Shape[d]) {
-			return bad(fmt.Sprintf("shape %v, expected %s", t.Shape, info))
-		}
-		n *= size
-	}
-	if int64(t.Len()) != n {
-		return bad(fmt.Sprintf("%d elements for shape %v", t.Len(), t.Shape))
-	}
-	return nil
+	return l.key(inputs)
 }
 
 // TierHealth is a model tier's health: its breaker's state, since when,
@@ -848,31 +428,34 @@ func (h TierHealth) String() string {
 // not open until traffic happens to probe it.
 func (r *Router) Health() map[string]TierHealth {
 	h := map[string]TierHealth{}
-	for _, rg := range r.rungs {
-		if rg.policy != nil {
-			h[rg.name] = TierHealth{Status: rg.policy.Status(), Abandoned: rg.abandoned.Load()}
+	for _, p := range r.ladder.Load().rungs {
+		if t, ok := p.rung.(*tierRung); ok {
+			h[p.name] = TierHealth{Status: t.policy.Status(), Abandoned: t.abandoned.Load()}
 		}
 	}
 	return h
 }
 
 // Rungs returns the names of the rungs in order.
-func (r *Router) Rungs() []string {
-	names := make([]string, len(r.rungs))
-	for i, rg := range r.rungs {
-		names[i] = rg.name
-	}
-	return names
-}
+func (r *Router) Rungs() []string { return r.ladder.Load().names() }
 
-// Warmup calls Warmup on every tier's model that is a [Warmer], and
-// returns their errors joined.
+// Warmup calls Warmup on every tier's model that is a [Warmer], and on
+// every rung of [Config].Rungs that is one, and returns their errors
+// joined.
 func (r *Router) Warmup(ctx context.Context) error {
 	var errs []error
-	for _, rg := range r.rungs {
-		if w, ok := rg.model.(Warmer); ok && rg.kind == KindModel {
+	for _, p := range r.ladder.Load().rungs {
+		var w Warmer
+		switch rg := p.rung.(type) {
+		case *tierRung:
+			w, _ = rg.model.(Warmer)
+		case *cacheRung, *funcRung:
+		default:
+			w, _ = rg.(Warmer)
+		}
+		if w != nil {
 			if err := w.Warmup(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("router: warming up %s: %w", rg.name, err))
+				errs = append(errs, fmt.Errorf("router: warming up %s: %w", p.name, err))
 			}
 		}
 	}
@@ -887,6 +470,8 @@ func (r *Router) Close() error {
 	if r.closed.Swap(true) {
 		return nil
 	}
+	r.swap.Lock()
+	defer r.swap.Unlock()
 	if r.owned != nil {
 		return r.owned.Close()
 	}

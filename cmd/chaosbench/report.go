@@ -288,11 +288,11 @@ func rounded(xs []float64) []float64 {
 // defaultPolicy returns the router's default tier policy, as resolved on
 // this machine.
 func defaultPolicy() policy.Config {
-	t, err := policy.New(policy.Config{}, runtime.GOMAXPROCS(0), nil)
+	c, err := policy.Config{}.Resolve()
 	if err != nil {
 		panic(err) // the zero config is valid by contract
 	}
-	return t.Config()
+	return c
 }
 
 // printTable writes the results as an aligned table.

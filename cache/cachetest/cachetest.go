@@ -1,0 +1,192 @@
+// Package cachetest checks that a store of last-good answers behaves as
+// the router expects of its Config.Cache, as testing/slogtest does for
+// slog handlers. A store behind a network (Redis, say) runs [Run] in its
+// own tests against a real server.
+package cachetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+// Store is what the router's LastGood interface asks of a store: every
+// router.LastGood is a Store.
+type Store interface {
+	Get(ctx context.Context, key string) (e cache.Entry, found bool, err error)
+	Put(ctx context.Context, key string, e cache.Entry) error
+}
+
+// Run runs the conformance checks as subtests of t, each on a fresh, empty
+// store from newStore, which closes it (with t.Cleanup) when the subtest
+// ends. The checks:
+//   - a key never put is not found, with a nil error: "not found" is not a
+//     failure;
+//   - an entry put is got back whole (outputs, tier, version, and Stored to
+//     the millisecond) once Put returns, and a second Put replaces it;
+//   - keys are apart;
+//   - entries are copies: changing a tensor after Put, or after Get,
+//     changes nothing stored;
+//   - a call whose context is done returns promptly, either done or with
+//     an error matching the context's;
+//   - concurrent Gets and Puts on shared keys are safe (run with -race)
+//     and never see a torn entry.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	t.Helper()
+	ctx := context.Background()
+	stored := time.Now().Add(-time.Minute).Round(time.Millisecond)
+	entry := func(p float32, version string) cache.Entry {
+		return cache.Entry{
+			Outputs: []tensor.Tensor{
+				tensor.New("probability", []int64{1, 1}, []float32{p}),
+				tensor.New("label", []int64{1}, []int64{int64(p * 10)}),
+			},
+			Tier: "primary", Version: version, Stored: stored,
+		}
+	}
+	mustGet := func(t *testing.T, s Store, key string) (cache.Entry, bool) {
+		t.Helper()
+		e, ok, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get(%q): %v", key, err)
+		}
+		return e, ok
+	}
+	mustPut := func(t *testing.T, s Store, key string, e cache.Entry) {
+		t.Helper()
+		if err := s.Put(ctx, key, e); err != nil {
+			t.Fatalf("Put(%q): %v", key, err)
+		}
+	}
+
+	t.Run("a missing key is not found and no error", func(t *testing.T) {
+		s := newStore(t)
+		if e, ok := mustGet(t, s, "never-put"); ok {
+			t.Fatalf("Get of a key never put found %+v", e)
+		}
+	})
+
+	t.Run("an entry put is got back whole", func(t *testing.T) {
+		s := newStore(t)
+		want := entry(0.3, "7")
+		mustPut(t, s, "k", want)
+		got, ok := mustGet(t, s, "k")
+		if !ok {
+			t.Fatal("Get after Put found nothing")
+		}
+		if err := same(got, want); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, "k", entry(0.6, "8"))
+		got, _ = mustGet(t, s, "k")
+		if err := same(got, entry(0.6, "8")); err != nil {
+			t.Fatalf("after a second Put: %v", err)
+		}
+	})
+
+	t.Run("keys are apart", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, "a", entry(0.1, "1"))
+		if _, ok := mustGet(t, s, "b"); ok {
+			t.Fatal("Get(b) found a's entry")
+		}
+	})
+
+	t.Run("entries are copies", func(t *testing.T) {
+		s := newStore(t)
+		e := entry(0.4, "1")
+		mustPut(t, s, "k", e)
+		e.Outputs[0].Data.([]float32)[0] = 0.9
+		e.Outputs[1].Shape[0] = 5
+		got, _ := mustGet(t, s, "k")
+		if err := same(got, entry(0.4, "1")); err != nil {
+			t.Fatalf("changing the entry after Put changed the store: %v", err)
+		}
+		got.Outputs[0].Data.([]float32)[0] = 0.9
+		again, _ := mustGet(t, s, "k")
+		if err := same(again, entry(0.4, "1")); err != nil {
+			t.Fatalf("changing what Get returned changed the store: %v", err)
+		}
+	})
+
+	t.Run("a call whose context is done returns promptly", func(t *testing.T) {
+		s := newStore(t)
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		check := func(op string, err error, took time.Duration) {
+			if took > time.Second {
+				t.Errorf("%s with a done context took %v", op, took)
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("%s with a done context: %v, want nil or an error matching context.Canceled", op, err)
+			}
+		}
+		start := time.Now()
+		err := s.Put(done, "k", entry(0.2, "1"))
+		check("Put", err, time.Since(start))
+		start = time.Now()
+		_, _, err = s.Get(done, "k")
+		check("Get", err, time.Since(start))
+	})
+
+	t.Run("concurrent use is safe", func(t *testing.T) {
+		s := newStore(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 50 {
+					key := fmt.Sprint("k", i%5)
+					p := float32(g*50+i) / 1000
+					if err := s.Put(ctx, key, entry(p, "1")); err != nil {
+						errs <- err
+						return
+					}
+					e, ok, err := s.Get(ctx, key)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if ok {
+						got := e.Outputs[0].Data.([]float32)[0]
+						if err := same(e, entry(got, "1")); err != nil {
+							errs <- fmt.Errorf("torn entry: %w", err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
+}
+
+// same reports how got differs from want, or nil.
+func same(got, want cache.Entry) error {
+	if got.Tier != want.Tier || got.Version != want.Version {
+		return fmt.Errorf("got tier %q version %q, want %q %q", got.Tier, got.Version, want.Tier, want.Version)
+	}
+	if d := got.Stored.Sub(want.Stored).Abs(); d >= time.Millisecond {
+		return fmt.Errorf("got Stored %v, want %v", got.Stored, want.Stored)
+	}
+	if len(got.Outputs) != len(want.Outputs) {
+		return fmt.Errorf("got %d outputs, want %d", len(got.Outputs), len(want.Outputs))
+	}
+	for i, w := range want.Outputs {
+		g := got.Outputs[i]
+		if g.Name != w.Name || g.DType() != w.DType() || fmt.Sprint(g.Shape) != fmt.Sprint(w.Shape) || fmt.Sprint(g.Data) != fmt.Sprint(w.Data) {
+			return fmt.Errorf("output %d: got %s %v %v, want %s %v %v", i, g.Name, g.Shape, g.Data, w.Name, w.Shape, w.Data)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ladder-ml/ladder/internal/executor"
+	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+func TestClassify(t *testing.T) {
+	live := context.Background()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want executor.Outcome
+	}{
+		{"success", live, nil, executor.OK},
+		{"model error", live, errors.New("connection reset"), executor.Retry},
+		{"invalid input", live, fmt.Errorf("wrapped: %w", &tensor.InputError{Input: "x"}), executor.Reject},
+		{"caller cancelled", gone, errors.New("anything"), executor.Abandon},
+		{"attempt timed out", live, fmt.Errorf("%w after 5ms", policy.ErrTimeout), executor.Fall},
+		{"tier's own context ran out", live, context.DeadlineExceeded, executor.Fall},
+		{"permanent", live, policy.Permanent(errors.New("NaN output")), executor.Fall},
+		{"breaker open", live, policy.ErrOpen, executor.Skip},
+		{"bulkhead full", live, policy.ErrFull, executor.Skip},
+		{"budget spent", live, policy.ErrBudget, executor.Skip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := executor.Classify(tt.ctx, tt.err); got != tt.want {
+				t.Fatalf("Classify = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   policy.Config
+		field string
+	}{
+		{"negative timeout", policy.Config{Timeout: -1}, "Timeout"},
+		{"negative attempts", policy.Config{MaxAttempts: -1}, "MaxAttempts"},
+		{"backoff above max", policy.Config{Backoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
+		{"jitter above 1", policy.Config{Jitter: 2}, "Jitter"},
+		{"budget above 1", policy.Config{RetryBudget: 1.5}, "RetryBudget"},
+		{"failure rate above 1", policy.Config{FailureRate: 2}, "FailureRate"},
+		{"negative bulkhead", policy.Config{MaxConcurrent: -3}, "MaxConcurrent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := executor.New(tt.cfg, nil)
+			if !errors.Is(err, policy.ErrInvalidConfig) {
+				t.Fatalf("err = %v, want ErrInvalidConfig", err)
+			}
+			if !errorContains(err, tt.field) || !errorContains(err, "expected") {
+				t.Errorf("message %q does not name %s and what is expected", err, tt.field)
+			}
+		})
+	}
+}
+
+func errorContains(err error, s string) bool {
+	return err != nil && strings.Contains(err.Error(), s)
+}
+
+func TestDefaults(t *testing.T) {
+	p, err := executor.New(policy.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Config()
+	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 30 || c.FailureRate != 0.5 ||
+		c.OpenFor != time.Second || c.Probes != 3 || c.MaxConcurrent != 4*runtime.GOMAXPROCS(0) || c.RetryBudget != 0.2 {
+		t.Fatalf("defaults = %+v", c)
+	}
+}
+
+func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
+	var states []string
+	p, err := executor.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, func(c policy.StateChange) { states = append(states, c.From.String()+"→"+c.To.String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		calls++
+		return nil, errors.New("down")
+	}
+	// A single replica that fails every call trips within eight requests:
+	// 15 failed attempts out of the last 30, each request making two.
+	for i := 0; p.State() == policy.Closed; i++ {
+		if i == 8 {
+			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
+		}
+		_, attempts, err := p.Do(context.Background(), nil, fail)
+		if err == nil || attempts < 1 {
+			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
+		}
+	}
+	if p.State() != policy.Open {
+		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
+	}
+	before := calls
+	_, attempts, err := p.Do(context.Background(), nil, fail)
+	if !errors.Is(err, policy.ErrOpen) || attempts != 0 || calls != before {
+		t.Fatalf("open breaker: attempts %d, err %v, calls %d→%d", attempts, err, before, calls)
+	}
+	if len(states) == 0 || states[0] != "closed→open" {
+		t.Errorf("state changes %v, want closed→open first", states)
+	}
+}
+
+func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
+	p, _ := executor.New(policy.Config{MaxAttempts: 5}, nil)
+	for _, err := range []error{
+		&tensor.InputError{Input: "x"},
+		fmt.Errorf("%w after 1ms", policy.ErrTimeout),
+		policy.Permanent(errors.New("NaN")),
+	} {
+		calls := 0
+		_, attempts, got := p.Do(context.Background(), nil, func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			calls++
+			return nil, err
+		})
+		if calls != 1 || attempts != 1 || got == nil {
+			t.Errorf("%v: %d calls, %d attempts, err %v; want exactly one", err, calls, attempts, got)
+		}
+	}
+}
+
+func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
+	p, err := executor.New(policy.Config{MaxAttempts: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, nil }
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+
+	// Given a tier that failed one call in ten for a long while,
+	for i := range 3000 {
+		attempt := ok
+		if i%10 == 0 {
+			attempt = fail
+		}
+		p.Do(context.Background(), nil, attempt)
+	}
+	if p.State() != policy.Closed {
+		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
+	}
+	// when it starts failing every call, then its long healthy history
+	// does not delay the breaker: 15 failures among the last 30 open it
+	// (the window still holds one failure from before).
+	for i := range 15 {
+		if p.State() != policy.Closed {
+			if i < 14 {
+				t.Fatalf("opened after %d failures, want 14 or 15", i)
+			}
+			break
+		}
+		p.Do(context.Background(), nil, fail)
+	}
+	if p.State() != policy.Open {
+		t.Fatalf("state %s after 15 straight failures, want open", p.State())
+	}
+}
+
+func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
+	// Given a listener that panics on every breaker change,
+	p, err := executor.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1}, func(policy.StateChange) { panic("listener bug") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// when a failure opens the breaker,
+	recovered := func() (v any) {
+		defer func() { v = recover() }()
+		p.Do(context.Background(), nil, fail)
+		return nil
+	}()
+	// then the panic reaches the caller, who can recover it, instead of
+	// ending the process inside failsafe-go's lock, and the breaker works.
+	if recovered == nil {
+		t.Fatal("the listener's panic was lost")
+	}
+	if s := p.Status(); s.State != policy.Open || s.RetryAfter.IsZero() {
+		t.Fatalf("status %v, want open with a retry time", s)
+	}
+	if _, n, err := p.Do(context.Background(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
+		t.Fatalf("after the panic: %d attempts, %v; want the open breaker's refusal", n, err)
+	}
+}
+
+func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
+	p, _ := executor.New(policy.Config{}, nil)
+	calls := 0
+	repeat := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		calls++
+		return nil, policy.Uncounted(errors.New("same poison input"))
+	}
+	for range 100 {
+		if _, _, err := p.Do(context.Background(), nil, repeat); executor.Classify(context.Background(), err) != executor.Fall {
+			t.Fatalf("err %v classified %v, want fall", err, executor.Classify(context.Background(), err))
+		}
+	}
+	if calls != 100 || p.State() != policy.Closed {
+		t.Fatalf("%d calls, state %v; want 100 calls, not retried, and a closed breaker", calls, p.State())
+	}
+}
+
+func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
+	var changes []string
+	p, _ := executor.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1, OpenFor: 10 * time.Millisecond}, func(c policy.StateChange) { changes = append(changes, c.To.String()) })
+	ok := func(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) { return nil, ctx.Err() }
+	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	// Given a breaker that opened and whose OpenFor has passed,
+	p.Do(context.Background(), nil, fail)
+	time.Sleep(20 * time.Millisecond)
+	if s := p.State(); s != policy.HalfOpen {
+		t.Fatalf("state %v after OpenFor, want half-open", s)
+	}
+	// when every other probe's caller leaves,
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 1 {
+			cancel()
+		}
+		p.Do(ctx, nil, ok)
+		cancel()
+	}
+	// then three good probes close it, and it never reopened.
+	if s := p.State(); s != policy.Closed {
+		t.Fatalf("state %v after three good probes, want closed (changes %v)", s, changes)
+	}
+	if strings.Join(changes, ",") != "open,half-open,closed" {
+		t.Errorf("changes %v, want open, half-open, closed", changes)
+	}
+}
