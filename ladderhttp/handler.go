@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,11 +266,11 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64, buf []byte)
 // options reads the caller's limits from the headers or the query.
 func (h *Handler) options(req *http.Request, start time.Time) (context.Context, []router.Option, context.CancelFunc, error) {
 	var (
-		query url
+		query url.Values // nil, and free, without a query string
 		opts  []router.Option
 	)
 	if req.URL.RawQuery != "" {
-		query = url{req.URL.Query()}
+		query = req.URL.Query()
 	}
 	if v, name := param(req, query, HeaderMaxStaleness, "max_staleness"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -296,15 +297,13 @@ func (h *Handler) options(req *http.Request, start time.Time) (context.Context, 
 	return ctx, opts, cancel, nil
 }
 
-type url struct{ q map[string][]string }
-
 // param returns the header's value, else the query parameter's, and the
 // name of the one that was set.
-func param(req *http.Request, query url, header, key string) (string, string) {
+func param(req *http.Request, query url.Values, header, key string) (string, string) {
 	if v := req.Header[header]; len(v) > 0 && v[0] != "" {
 		return v[0], header
 	}
-	if v := query.q[key]; len(v) > 0 {
+	if v := query[key]; len(v) > 0 {
 		return v[0], key
 	}
 	return "", ""
@@ -489,14 +488,19 @@ type tierFall struct {
 
 // failed writes the response of a prediction that failed with err.
 func (h *Handler) failed(w http.ResponseWriter, req *http.Request, id string, start time.Time, status int, err error) {
-	code := map[int]string{
-		http.StatusBadRequest:            "invalid_input",
-		http.StatusRequestEntityTooLarge: "body_too_large",
-		http.StatusGatewayTimeout:        "deadline_exceeded",
-		http.StatusServiceUnavailable:    "no_answer",
-		StatusClientClosedRequest:        "client_closed",
-		http.StatusInternalServerError:   "internal",
-	}[status]
+	code := "internal"
+	switch status {
+	case http.StatusBadRequest:
+		code = "invalid_input"
+	case http.StatusRequestEntityTooLarge:
+		code = "body_too_large"
+	case http.StatusGatewayTimeout:
+		code = "deadline_exceeded"
+	case http.StatusServiceUnavailable:
+		code = "no_answer"
+	case StatusClientClosedRequest:
+		code = "client_closed"
+	}
 	var falls []router.Fall
 	var na *router.NoAnswerError
 	if errors.As(err, &na) {
