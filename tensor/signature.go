@@ -7,8 +7,8 @@ import (
 
 // Info describes one input or output of a model.
 type Info struct {
-	Name  string
-	DType DType
+	Name  string // the input's or output's name in the model
+	DType DType  // its element type
 	// Shape has one entry per dimension; -1 marks a dynamic dimension, such
 	// as the batch dimension, that accepts any size.
 	Shape []int64
@@ -49,8 +49,8 @@ func ShapeString(shape []int64) string {
 // Signature is what a model takes and returns, and what it says about
 // itself in its metadata.
 type Signature struct {
-	Inputs  []Info
-	Outputs []Info
+	Inputs  []Info // what the model takes, in the model's order
+	Outputs []Info // what it returns, in the model's order
 
 	Producer    string            // producer name, e.g. "pytorch"
 	Version     int64             // model version from the metadata
