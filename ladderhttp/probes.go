@@ -12,16 +12,16 @@ import (
 // Readiness is the ladder's readiness and each rung's state, as
 // /readyz?verbose reports it.
 type Readiness struct {
-	Ready  bool        `json:"ready"`
+	Ready  bool        `json:"ready"`            // the ladder can answer a new input
 	Reason string      `json:"reason,omitempty"` // why not ready
-	Rungs  []RungState `json:"rungs"`
+	Rungs  []RungState `json:"rungs"`            // every rung, in ladder order
 }
 
 // RungState is one rung's state for operators.
 type RungState struct {
-	Name     string `json:"name"`
-	Position int    `json:"position"`
-	Kind     string `json:"kind"` // "model", "cache", "heuristic" or "default"
+	Name     string `json:"name"`     // the rung's name, as in [router.Router.Rungs]
+	Position int    `json:"position"` // its position in the ladder, from 0
+	Kind     string `json:"kind"`     // "model", "cache", "heuristic" or "default"
 	// State is a model tier's breaker state: "closed", "open" or
 	// "half-open"; "available" for the heuristic and the default; "on-hit"
 	// for the cache, which answers only inputs it has seen.
