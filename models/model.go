@@ -67,8 +67,8 @@ type Options struct {
 	// WarmupInputs are example inputs that [Model.Warmup] runs the model
 	// on. Give them when the model needs real values, such as a sample
 	// rate or token ids. They must fit the model's inputs: [Load] checks
-	// them and keeps a copy. The default is zero-valued inputs with every
-	// dynamic dimension set to 1.
+	// them and keeps a copy. The default is inputs with every dynamic
+	// dimension set to 1 and every number set to 1 (see [Model.Warmup]).
 	WarmupInputs []tensor.Tensor
 }
 
@@ -299,15 +299,36 @@ func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
 	return nil
 }
 
+// A nil *Model, such as the one a failed [Load] returns, behaves like a
+// closed model instead of panicking: Predict, PredictTimeout and Warmup
+// return [ErrClosed], Close returns nil, and Name, Version and Signature
+// are empty. So a deferred Close or a model handed on before its error
+// was checked fails with an error, never a nil dereference.
+
 // Name returns the model's name, from [Options.Name].
-func (m *Model) Name() string { return m.name }
+func (m *Model) Name() string {
+	if m == nil {
+		return ""
+	}
+	return m.name
+}
 
 // Version returns the model version from its metadata (model_version), as
 // a decimal string, or "" when the model does not state one.
-func (m *Model) Version() string { return m.version }
+func (m *Model) Version() string {
+	if m == nil {
+		return ""
+	}
+	return m.version
+}
 
 // Signature returns a copy of the model's inputs, outputs and metadata.
-func (m *Model) Signature() tensor.Signature { return m.sig.Clone() }
+func (m *Model) Signature() tensor.Signature {
+	if m == nil {
+		return tensor.Signature{}
+	}
+	return m.sig.Clone()
+}
 
 // Predict runs the model on inputs, one tensor per model input, matched by
 // name. A scalar input has an empty shape and one element (see
@@ -336,6 +357,12 @@ func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, input
 }
 
 func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
+	if m == nil {
+		return nil, errNilModel
+	}
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -475,11 +502,18 @@ func newResult(n int) ([]tensor.Tensor, []int64) {
 
 // Warmup runs the model once so the first real request does not pay for
 // lazy initialisation inside ONNX Runtime. It runs on
-// [Options.WarmupInputs] when they were given, and otherwise on
-// zero-valued inputs with every dynamic dimension set to 1; a model that
-// refuses zeros needs WarmupInputs. Warmup blocks like [Model.Predict] and
-// returns its error.
+// [Options.WarmupInputs] when they were given, and otherwise on inputs
+// with every dynamic dimension set to 1 and every number set to 1 (bools
+// false, strings empty); a model that refuses those needs WarmupInputs.
+// Warmup blocks like [Model.Predict] and returns its error.
+//
+// The default is ones, not zeros: some ONNX Runtime kernels, such as
+// integer Div and Mod, crash the process on a zero divisor, and a
+// warm-up must never do that.
 func (m *Model) Warmup(ctx context.Context) error {
+	if m == nil {
+		return errNilModel
+	}
 	inputs := m.warmup
 	if inputs == nil {
 		inputs = make([]tensor.Tensor, len(m.sig.Inputs))
@@ -491,46 +525,56 @@ func (m *Model) Warmup(ctx context.Context) error {
 				}
 			}
 			n, _ := tensor.NumElements(shape)
-			inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
+			inputs[i] = onesTensor(info.Name, info.DType, shape, int(n))
 		}
 	}
 	_, err := m.Predict(ctx, inputs)
 	return err
 }
 
-func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
+// onesTensor returns a tensor of n elements of type dt, every number 1,
+// every bool false and every string empty.
+func onesTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
 	t := tensor.Tensor{Name: name, Shape: shape}
 	switch dt {
 	case tensor.Float32:
-		t.Data = make([]float32, n)
+		t.Data = ones[float32](n)
 	case tensor.Float64:
-		t.Data = make([]float64, n)
+		t.Data = ones[float64](n)
 	case tensor.Int8:
-		t.Data = make([]int8, n)
+		t.Data = ones[int8](n)
 	case tensor.Uint8:
-		t.Data = make([]uint8, n)
+		t.Data = ones[uint8](n)
 	case tensor.Int16:
-		t.Data = make([]int16, n)
+		t.Data = ones[int16](n)
 	case tensor.Uint16:
-		t.Data = make([]uint16, n)
+		t.Data = ones[uint16](n)
 	case tensor.Int32:
-		t.Data = make([]int32, n)
+		t.Data = ones[int32](n)
 	case tensor.Uint32:
-		t.Data = make([]uint32, n)
+		t.Data = ones[uint32](n)
 	case tensor.Int64:
-		t.Data = make([]int64, n)
+		t.Data = ones[int64](n)
 	case tensor.Uint64:
-		t.Data = make([]uint64, n)
+		t.Data = ones[uint64](n)
 	case tensor.Bool:
 		t.Data = make([]bool, n)
 	case tensor.String:
 		t.Data = make([]string, n)
 	case tensor.Float16:
-		t.Data = make([]tensor.F16, n)
+		t.Data = slices.Repeat([]tensor.F16{tensor.NewF16(1)}, n)
 	case tensor.BFloat16:
-		t.Data = make([]tensor.BF16, n)
+		t.Data = slices.Repeat([]tensor.BF16{tensor.NewBF16(1)}, n)
 	}
 	return t
+}
+
+func ones[T float32 | float64 | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](n int) []T {
+	d := make([]T, n)
+	for i := range d {
+		d[i] = 1
+	}
+	return d
 }
 
 // Close waits for in-flight runs to finish, then releases the session and
@@ -540,6 +584,9 @@ func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tenso
 // call's error. A run whose context never ends keeps Close waiting: give
 // runs a deadline.
 func (m *Model) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.closeOnce.Do(func() {
 		if m.state.Or(closing) != 0 {
 			<-m.drained

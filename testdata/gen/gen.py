@@ -66,7 +66,7 @@ Files written (paths relative to testdata/):
 
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
-  string_scalar.onnx, reshape.onnx, unversioned.onnx, and the refused
+  string_scalar.onnx, reshape.onnx, int_div.onnx, unversioned.onnx, and the refused
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -551,6 +551,17 @@ def sequence_model():
     return edge_model(g, "sequence", "seq = [x, x], a sequence of tensors.")
 
 
+def int_div_model():
+    """a int32 [N], b int32 [N] -> q int32 [N] = Div(a, b). ONNX Runtime's
+    integer Div kills the process with SIGFPE on a zero divisor, so a
+    warm-up on zeros must never reach it."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Div", ["a", "b"], ["q"])], "int_div",
+                          [vi("a", TensorProto.INT32, ["N"]), vi("b", TensorProto.INT32, ["N"])],
+                          [vi("q", TensorProto.INT32, ["N"])])
+    return edge_model(g, "int_div", "q = a / b on int32; a zero divisor crashes ONNX Runtime.")
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -567,6 +578,7 @@ def edge_models():
     save(half_scalar_model(), "half_scalar.onnx")
     save(reshape_model(), "reshape.onnx")
     save(sequence_model(), "sequence.onnx")
+    save(int_div_model(), "int_div.onnx")
 
 
 # --------------------------------------------------------------------------
