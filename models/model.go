@@ -149,10 +149,10 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	}
 	sig := tensor.Signature{}
 	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
+		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(inInfo)}
 	}
 	if sig.Outputs, err = tensorInfos("output", outInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
+		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(outInfo)}
 	}
 	// onnxruntime_go cannot run a graph without inputs or outputs.
 	if len(sig.Inputs) == 0 {
@@ -227,11 +227,31 @@ func configure(so *ort.SessionOptions, opts Options) error {
 const hintTypes = "ladder carries tensors of float32, float64, float16, bfloat16, " +
 	"int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool and string"
 
+// hintNotTensor is the hint for a sequence, map or optional input or
+// output. scikit-learn classifiers converted by skl2onnx return their
+// probabilities as a sequence of maps unless told otherwise.
+const hintNotTensor = "ladder carries tensors only; export the model with tensor inputs and outputs" +
+	"; for a skl2onnx classifier, pass options={'zipmap': False}"
+
+// typeHint returns the hint for the first of infos that ladder cannot carry.
+func typeHint(infos []ort.InputOutputInfo) string {
+	for _, info := range infos {
+		if info.OrtValueType != ort.ONNXTypeTensor {
+			return hintNotTensor
+		}
+		if dtypeFromORT(info.DataType) == tensor.Invalid {
+			break
+		}
+	}
+	return hintTypes
+}
+
 func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error) {
 	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
-			return nil, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, info.OrtValueType)
+			what := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(info.OrtValueType.String(), "ONNX_TYPE_")), "_", " ")
+			return nil, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, what)
 		}
 		dt := dtypeFromORT(info.DataType)
 		if dt == tensor.Invalid {
