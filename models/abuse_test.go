@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 
@@ -64,5 +65,83 @@ func TestNilContextIsAnError(t *testing.T) {
 	_, err := m.Predict(nil, []tensor.Tensor{tensor.New("features", []int64{1, 30}, make([]float32, 30))}) //nolint:staticcheck
 	if err == nil {
 		t.Fatal("Predict(nil ctx) succeeded")
+	}
+}
+
+// guardInputs are valid inputs of kernel_guards.onnx.
+func guardInputs() []tensor.Tensor {
+	return []tensor.Tensor{
+		tensor.New("m", []int64{3, 4}, make([]float32, 12)),
+		tensor.Scalar("k", int64(1)),
+		tensor.New("X", []int64{2, 1, 4, 4}, make([]float32, 32)),
+		tensor.New("rois", []int64{2, 4}, []float32{0, 0, 3, 3, 1, 1, 2, 2}),
+		tensor.New("batch_indices", []int64{2}, []int64{0, 1}),
+		tensor.New("s", []int64{3, 2}, []float32{1, 2, 3, 4, 5, 6}),
+		tensor.New("lens", []int64{2}, []int64{3, 0}),
+		tensor.New("u", []int64{1, 1, 2, 2}, []float32{1, 2, 3, 4}),
+		tensor.New("ui", []int64{1, 1, 2, 2}, []int64{0, 3, 12, 15}),
+	}
+}
+
+// Given models whose ONNX Runtime kernels kill the process on some values
+// of an input (a zero integer divisor, MinInt / -1, Trilu's k near
+// MinInt64, an out-of-range RoiAlign batch index, ReverseSequence length
+// or MaxUnpool index), when a caller sends such a value, then Predict
+// refuses it in Go with an InputError naming the input, the process
+// survives, and the model answers the next valid request.
+func TestValuesThatCrashKernelsAreRefused(t *testing.T) {
+	div := load(t, "int_div.onnx")
+	guards := load(t, "kernel_guards.onnx")
+	divInputs := func(a, b []int32) []tensor.Tensor {
+		return []tensor.Tensor{tensor.New("a", []int64{int64(len(a))}, a), tensor.New("b", []int64{int64(len(b))}, b)}
+	}
+	with := func(name string, data any) []tensor.Tensor {
+		in := guardInputs()
+		for i := range in {
+			if in[i].Name == name {
+				in[i].Data = data
+			}
+		}
+		return in
+	}
+	tests := []struct {
+		name    string
+		m       *models.Model
+		in      []tensor.Tensor
+		input   string // "" when the input is valid
+		problem string
+	}{
+		{"divisor 1", div, divInputs([]int32{7, 8}, []int32{1, 2}), "", ""},
+		{"zero divisor", div, divInputs([]int32{7, 8}, []int32{1, 0}), "b", "zero integer divisor"},
+		{"MinInt32 / -1", div, divInputs([]int32{-1 << 31, 8}, []int32{-1, 2}), "b", "integer division overflow"},
+		{"-1 without MinInt32", div, divInputs([]int32{-7, 8}, []int32{-1, 2}), "", ""},
+		{"valid kernel inputs", guards, guardInputs(), "", ""},
+		{"Trilu k = MinInt64", guards, with("k", []int64{math.MinInt64}), "k", "k out of range"},
+		{"Trilu k = MinInt64 + 1", guards, with("k", []int64{math.MinInt64 + 1}), "k", "k out of range"},
+		{"RoiAlign batch index = batch size", guards, with("batch_indices", []int64{0, 2}), "batch_indices", "batch index out of range"},
+		{"RoiAlign negative batch index", guards, with("batch_indices", []int64{-1, 0}), "batch_indices", "batch index out of range"},
+		{"ReverseSequence length above T", guards, with("lens", []int64{4, 1}), "lens", "sequence length out of range"},
+		{"ReverseSequence negative length", guards, with("lens", []int64{1, -1}), "lens", "sequence length out of range"},
+		{"MaxUnpool index = output size", guards, with("ui", []int64{0, 3, 12, 16}), "ui", "index out of range"},
+		{"MaxUnpool huge index", guards, with("ui", []int64{0, 3, 12, 1 << 40}), "ui", "index out of range"},
+		{"MaxUnpool negative index", guards, with("ui", []int64{-1, 3, 12, 15}), "ui", "index out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.m.Predict(context.Background(), tt.in)
+			if tt.input == "" {
+				if err != nil {
+					t.Fatalf("Predict: %v", err)
+				}
+				return
+			}
+			var ie *tensor.InputError
+			if !errors.As(err, &ie) || ie.Input != tt.input || ie.Problem != tt.problem {
+				t.Fatalf("err = %v; want an InputError on %q: %s", err, tt.input, tt.problem)
+			}
+		})
+	}
+	if _, err := guards.Predict(context.Background(), guardInputs()); err != nil {
+		t.Fatalf("after the refusals: %v", err)
 	}
 }

@@ -21,17 +21,20 @@
 // next call. [Model.Close] waits for in-flight runs, then frees every
 // native object exactly once; callers arriving meanwhile get [ErrClosed].
 //
-// # Limits
+// # Values that crash ONNX Runtime
 //
-// Inputs are checked against the signature, not their values. A few ONNX
-// Runtime 1.24.1 CPU kernels kill the process on certain values, and no
-// recover can catch a crash in native code: integer Div and Mod with a
-// zero divisor (SIGFPE), Trilu with k = math.MinInt64 (SIGSEGV),
-// MaxUnpool with indices out of range (abort), RoiAlign with
-// batch_indices out of range (SIGSEGV); ReverseSequence with
-// sequence_lens out of range reads past its input and answers garbage.
-// When such a value can come from an untrusted caller, check it in Go
-// before Predict (in a router, a Tier.Inputs adapter). [Model.Warmup]'s
+// A few ONNX Runtime 1.24.1 CPU kernels kill the process on certain input
+// values, and no recover can catch a crash in native code: integer Div
+// and Mod with a zero divisor, or MinInt32 or MinInt64 divided by -1
+// (SIGFPE); Trilu with k near math.MinInt64 (SIGSEGV); MaxUnpool with an
+// index outside its output (abort); RoiAlign with a batch index outside
+// X (SIGSEGV); ReverseSequence with a length outside its time axis (it
+// reads past its input and answers garbage). When such an operand is a
+// graph input, [Model.Predict] checks its values in Go and refuses a
+// value that would crash with an [*tensor.InputError] naming the input
+// and the problem. An operand computed inside the graph cannot be
+// checked: when its values derive from an untrusted caller's, check them
+// before Predict (in a router, in a Tier.Inputs adapter). [Model.Warmup]'s
 // default inputs are ones, so a warm-up never divides by zero.
 //
 // ONNX Runtime's own log is silenced except for fatal messages.

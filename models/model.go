@@ -85,6 +85,7 @@ type Model struct {
 	sig     tensor.Signature
 	version string
 	warmup  []tensor.Tensor
+	guards  []guard // value checks for kernels that crash on some inputs
 
 	session  *ort.DynamicAdvancedSession
 	scratch  chan *scratch
@@ -199,6 +200,7 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 		sig:     sig,
 		version: version,
 		warmup:  warmup,
+		guards:  guardsFor(data, sig.Inputs),
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
 		drained: make(chan struct{}),
@@ -352,7 +354,8 @@ func (m *Model) Signature() tensor.Signature {
 
 // Predict runs the model on inputs, one tensor per model input, matched by
 // name. A scalar input has an empty shape and one element (see
-// [tensor.Scalar]). Inputs that do not fit the signature get an
+// [tensor.Scalar]). Inputs that do not fit the signature, and values
+// that would crash an ONNX Runtime kernel (see the package doc), get an
 // [*tensor.InputError] matching [tensor.ErrInvalidInput], and never reach
 // ONNX Runtime. A run that ONNX Runtime refuses or fails gets a
 // [*RunError] matching [ErrRun], and a panic inside onnxruntime_go a
@@ -440,6 +443,11 @@ func (m *Model) runSafely(ctx context.Context, timeout time.Duration, s *scratch
 func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if err := tensor.CheckInputs(m.name, m.sig.Inputs, inputs, s.ordered); err != nil {
 		return nil, err
+	}
+	for _, g := range m.guards {
+		if err := g.check(m.name, s.ordered); err != nil {
+			return nil, err
+		}
 	}
 	sameShapes, err := s.setInputs()
 	if err != nil {

@@ -66,7 +66,8 @@ Files written (paths relative to testdata/):
 
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
-  string_scalar.onnx, reshape.onnx, int_div.onnx, unversioned.onnx, and the refused
+  string_scalar.onnx, reshape.onnx, int_div.onnx, kernel_guards.onnx,
+  unversioned.onnx, and the refused
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -562,6 +563,32 @@ def int_div_model():
     return edge_model(g, "int_div", "q = a / b on int32; a zero divisor crashes ONNX Runtime.")
 
 
+def kernel_guards_model():
+    """Four operators whose ONNX Runtime kernels crash the process on some
+    input values, each fed straight from graph inputs:
+    t = Trilu(m, k); r = RoiAlign(X, rois, batch_indices);
+    rs = ReverseSequence(s, lens); up = MaxUnpool(u, ui)."""
+    vi = helper.make_tensor_value_info
+    F, I = TensorProto.FLOAT, TensorProto.INT64
+    nodes = [
+        helper.make_node("Trilu", ["m", "k"], ["t"]),
+        helper.make_node("RoiAlign", ["X", "rois", "batch_indices"], ["r"],
+                         output_height=2, output_width=2),
+        helper.make_node("ReverseSequence", ["s", "lens"], ["rs"], time_axis=0, batch_axis=1),
+        helper.make_node("MaxUnpool", ["u", "ui"], ["up"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    g = helper.make_graph(nodes, "kernel_guards",
+                          [vi("m", F, [3, 4]), vi("k", I, []),
+                           vi("X", F, ["N", 1, 4, 4]), vi("rois", F, ["K", 4]), vi("batch_indices", I, ["K"]),
+                           vi("s", F, ["T", 2]), vi("lens", I, [2]),
+                           vi("u", F, [1, 1, 2, 2]), vi("ui", I, [1, 1, 2, 2])],
+                          [vi("t", F, [3, 4]), vi("r", F, ["K", 1, 2, 2]),
+                           vi("rs", F, ["T", 2]), vi("up", F, [1, 1, 4, 4])])
+    return edge_model(g, "kernel_guards", "Trilu, RoiAlign, ReverseSequence and MaxUnpool on "
+                      "graph inputs: values that crash ONNX Runtime are refused in Go.",
+                      opsets=[helper.make_opsetid("", 16)])
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -579,6 +606,7 @@ def edge_models():
     save(reshape_model(), "reshape.onnx")
     save(sequence_model(), "sequence.onnx")
     save(int_div_model(), "int_div.onnx")
+    save(kernel_guards_model(), "kernel_guards.onnx")
 
 
 # --------------------------------------------------------------------------
