@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -143,5 +146,34 @@ func TestValuesThatCrashKernelsAreRefused(t *testing.T) {
 	}
 	if _, err := guards.Predict(context.Background(), guardInputs()); err != nil {
 		t.Fatalf("after the refusals: %v", err)
+	}
+}
+
+// Given a model whose weights live in an external data file beside it, as
+// exporters write models over 2 GB, when it is loaded from its path, then
+// ONNX Runtime finds the weights; from bytes, the LoadError says to load
+// it from its path.
+func TestExternalData(t *testing.T) {
+	m := load(t, "external.onnx")
+	out, err := m.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1, 3}, []float32{10, 20, 30})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y, _ := tensor.Data[float32](out[0]); !slices.Equal(y, []float32{11, 22, 33}) {
+		t.Fatalf("y = %v, want [11 22 33]", y)
+	}
+
+	data, err := os.ReadFile(testenv.Testdata("external.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = models.LoadBytes(data, models.Options{})
+	var le *models.LoadError
+	if err == nil {
+		m.Close()
+		t.Fatal("LoadBytes succeeded without the external data")
+	}
+	if !errors.As(err, &le) || !strings.Contains(le.Hint, "models.Load") {
+		t.Fatalf("err = %v; want a LoadError whose hint says to use models.Load", err)
 	}
 }

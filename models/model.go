@@ -101,7 +101,9 @@ type Model struct {
 
 const closing = 1 << 62
 
-// Load reads the ONNX model at path and creates a session for it.
+// Load reads the ONNX model at path and creates a session for it. Tensors
+// the model keeps as external data are read from the files it names,
+// which ONNX Runtime requires to lie in path's directory or below it.
 // [InitRuntime] must have been called. A missing, corrupt or truncated
 // file, a graph ONNX Runtime refuses, a model ladder cannot serve (no
 // inputs, an input or output that is not a tensor of a supported element
@@ -115,19 +117,24 @@ func Load(path string, opts Options) (*Model, error) {
 	if opts.Name == "" {
 		opts.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	return load(path, data, opts)
+	return load(path, path, data, opts)
 }
 
 // LoadBytes creates a session for the ONNX model in data. It behaves like
-// [Load] and does not keep data.
+// [Load] and does not keep data. A model that keeps tensors as external
+// data in other files needs [Load], which finds them beside the model
+// file.
 func LoadBytes(data []byte, opts Options) (*Model, error) {
 	if opts.Name == "" {
 		opts.Name = "model"
 	}
-	return load("<bytes>", data, opts)
+	return load("<bytes>", "", data, opts)
 }
 
-func load(source string, data []byte, opts Options) (m *Model, err error) {
+// load creates the model from data, the contents of the file at path, or
+// of no file when path is "". With a path, ONNX Runtime reads the file
+// itself, so that weights kept as external data next to it are found.
+func load(source, path string, data []byte, opts Options) (m *Model, err error) {
 	if err := retainRuntime(); err != nil {
 		return nil, err
 	}
@@ -144,7 +151,12 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	if len(data) == 0 {
 		return nil, &LoadError{Source: source, Err: errors.New("file is empty"), Hint: hintIncomplete}
 	}
-	inInfo, outInfo, err := ort.GetInputOutputInfoWithONNXData(data)
+	var inInfo, outInfo []ort.InputOutputInfo
+	if path != "" {
+		inInfo, outInfo, err = ort.GetInputOutputInfo(path)
+	} else {
+		inInfo, outInfo, err = ort.GetInputOutputInfoWithONNXData(data)
+	}
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
@@ -179,8 +191,12 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	if err := configure(so, opts); err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data,
-		tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	var session *ort.DynamicAdvancedSession
+	if path != "" {
+		session, err = ort.NewDynamicAdvancedSession(path, tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	} else {
+		session, err = ort.NewDynamicAdvancedSessionWithONNXData(data, tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	}
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}

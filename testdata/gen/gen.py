@@ -67,7 +67,7 @@ Files written (paths relative to testdata/):
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
   string_scalar.onnx, reshape.onnx, int_div.onnx, kernel_guards.onnx,
-  unversioned.onnx, and the refused
+  external.onnx (+ external.onnx.data), unversioned.onnx, and the refused
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -589,6 +589,23 @@ def kernel_guards_model():
                       opsets=[helper.make_opsetid("", 16)])
 
 
+def external_model():
+    """x float32 [N,3] -> y = x + w, where w = [1, 2, 3] is kept as external
+    data in external.onnx.data, as exporters do for models over 2 GB."""
+    vi = helper.make_tensor_value_info
+    w = numpy_helper.from_array(np.array([1, 2, 3], dtype=np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "external.onnx.data"), ("offset", "0"), ("length", "12")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    g = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "external",
+                          [vi("x", TensorProto.FLOAT, ["N", 3])], [vi("y", TensorProto.FLOAT, ["N", 3])], [w])
+    with open(path("external.onnx.data"), "wb") as f:
+        f.write(np.array([1, 2, 3], dtype=np.float32).tobytes())
+    return edge_model(g, "external", "y = x + w; w lives in external.onnx.data.", check=False)
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -607,6 +624,7 @@ def edge_models():
     save(sequence_model(), "sequence.onnx")
     save(int_div_model(), "int_div.onnx")
     save(kernel_guards_model(), "kernel_guards.onnx")
+    save(external_model(), "external.onnx")
 
 
 # --------------------------------------------------------------------------
