@@ -177,3 +177,31 @@ func TestExternalData(t *testing.T) {
 		t.Fatalf("err = %v; want a LoadError whose hint says to use models.Load", err)
 	}
 }
+
+// Given a string input, when a string holds a NUL byte, which ONNX
+// Runtime's C API would silently cut it at, then Predict refuses it with
+// an InputError instead of answering for a shorter string; other strings,
+// empty and invalid UTF-8 included, go through unchanged.
+func TestStringWithNULIsRefused(t *testing.T) {
+	m := load(t, "types.onnx")
+	in := func(texts ...string) []tensor.Tensor {
+		n := int64(len(texts))
+		return []tensor.Tensor{
+			tensor.New("f64", []int64{n}, make([]float64, n)), tensor.New("i32", []int64{n}, make([]int32, n)),
+			tensor.New("flag", []int64{n}, make([]bool, n)), tensor.New("text", []int64{n}, texts),
+		}
+	}
+	texts := []string{"", "\xff\xfe", "é", "ok"}
+	out, err := m.Predict(context.Background(), in(texts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tensor.Data[string](out[3]); !slices.Equal(got, texts) {
+		t.Fatalf("text_out = %q, want %q", got, texts)
+	}
+	_, err = m.Predict(context.Background(), in("ok", "a\x00b"))
+	var ie *tensor.InputError
+	if !errors.As(err, &ie) || ie.Input != "text" || !strings.Contains(ie.Got, "element 1") {
+		t.Fatalf("err = %v; want an InputError on element 1 of text", err)
+	}
+}

@@ -37,5 +37,9 @@
 // before Predict (in a router, in a Tier.Inputs adapter). [Model.Warmup]'s
 // default inputs are ones, so a warm-up never divides by zero.
 //
+// A string input with a NUL byte is refused the same way: onnxruntime_go
+// passes strings to ONNX Runtime as C strings, which would end at the NUL
+// and silently drop the rest.
+//
 // ONNX Runtime's own log is silenced except for fatal messages.
 package models

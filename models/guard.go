@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-// A few ONNX Runtime 1.24.1 CPU kernels kill the process on certain input
-// values, and no recover catches a crash in native code. When such an
-// operand is a graph input, the request's own tensor, its values are
-// checked in Go before the run, and a value that would crash is an
+// Some input values pass every check of names, types and shapes and still
+// go wrong in native code: a few ONNX Runtime 1.24.1 CPU kernels kill the
+// process on them, and no recover catches a crash in native code; and a
+// string with a NUL byte is cut short on its way to ONNX Runtime. A guard
+// checks such values in Go before the run, when the operand is a graph
+// input (the request's own tensor), and refuses them with an
 // [*tensor.InputError]. An operand computed inside the graph cannot be
 // checked; the package doc lists these kernels.
 
@@ -25,6 +28,7 @@ const (
 	guardBatchIndex                   // RoiAlign: 0 <= batch_indices < X's batch size
 	guardSeqLens                      // ReverseSequence: 0 <= sequence_lens <= X's time axis
 	guardUnpoolIndex                  // MaxUnpool: 0 <= indices < the output's size
+	guardNoNUL                        // a string input: no NUL byte, at which ONNX Runtime's C API would cut it
 )
 
 // guard checks the values of input at, in signature order, before a run.
@@ -42,6 +46,19 @@ type guard struct {
 	// the attributes.
 	shape                 int
 	kernel, strides, pads []int64
+}
+
+// stringGuards returns a guard for every string input: onnxruntime_go
+// hands strings to ONNX Runtime as C strings, so a NUL byte would
+// silently cut a string short.
+func stringGuards(inputs []tensor.Info) []guard {
+	var gs []guard
+	for i, in := range inputs {
+		if in.DType == tensor.String {
+			gs = append(gs, guard{kind: guardNoNUL, at: i, other: -1, shape: -1})
+		}
+	}
+	return gs
 }
 
 // guardsFor reads the graph in the ONNX model data and returns the
@@ -199,6 +216,15 @@ func (g guard) check(who string, ordered []tensor.Tensor) error {
 			Got:      fmt.Sprintf("%v at element %d", elem(t, i), i)}
 	}
 	switch g.kind {
+	case guardNoNUL:
+		d, _ := t.Data.([]string)
+		for i, v := range d {
+			if k := strings.IndexByte(v, 0); k >= 0 {
+				return &tensor.InputError{Model: who, Input: t.Name, Problem: "NUL byte in a string",
+					Expected: "strings without NUL bytes (ONNX Runtime would cut the string there)",
+					Got:      fmt.Sprintf("a NUL at byte %d of element %d", k, i)}
+			}
+		}
 	case guardDivisor:
 		if i := indexOf(t, func(v int64) bool { return v == 0 }); i >= 0 {
 			return bad(i, "zero integer divisor", "no zero")

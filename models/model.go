@@ -216,7 +216,7 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 		sig:     sig,
 		version: version,
 		warmup:  warmup,
-		guards:  guardsFor(data, sig.Inputs),
+		guards:  append(stringGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
 		drained: make(chan struct{}),
@@ -370,8 +370,9 @@ func (m *Model) Signature() tensor.Signature {
 
 // Predict runs the model on inputs, one tensor per model input, matched by
 // name. A scalar input has an empty shape and one element (see
-// [tensor.Scalar]). Inputs that do not fit the signature, and values
-// that would crash an ONNX Runtime kernel (see the package doc), get an
+// [tensor.Scalar]). Inputs that do not fit the signature, values that
+// would crash an ONNX Runtime kernel and strings with a NUL byte (see the
+// package doc), get an
 // [*tensor.InputError] matching [tensor.ErrInvalidInput], and never reach
 // ONNX Runtime. A run that ONNX Runtime refuses or fails gets a
 // [*RunError] matching [ErrRun], and a panic inside onnxruntime_go a
