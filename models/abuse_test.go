@@ -205,3 +205,81 @@ func TestStringWithNULIsRefused(t *testing.T) {
 		t.Fatalf("err = %v; want an InputError on element 1 of text", err)
 	}
 }
+
+// Given a model whose file declares no rank for some inputs and outputs,
+// which ONNX Runtime reports like scalars, then the signature says "any
+// rank", inputs of every rank are taken, and outputs come back in the
+// rank each run gives them, scalars included, one request after another.
+func TestAnyRank(t *testing.T) {
+	m := load(t, "any_rank.onnx")
+	if err := m.Warmup(context.Background()); err != nil {
+		t.Fatalf("Warmup: %v", err) // a one-element text vector, not a scalar string
+	}
+	sig := m.Signature()
+	for _, info := range append(sig.Inputs[4:], sig.Outputs...) {
+		if !info.AnyRank {
+			t.Errorf("%s: AnyRank is false", info)
+		}
+	}
+	if in := sig.Inputs[0]; in.AnyRank || in.String() != "x float32[?]" {
+		t.Errorf("x is %s, want float32[?]", in)
+	}
+	count := func(shape []int64) []float32 {
+		n, _ := tensor.NumElements(shape)
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i + 1)
+		}
+		return x
+	}
+	tests := []struct {
+		shape, hshape []int64 // y's and hy's
+		a             tensor.Tensor
+		text          tensor.Tensor
+	}{
+		{[]int64{2, 3}, []int64{3, 2}, tensor.New("a", []int64{2}, []int32{1, 2}), tensor.New("text", []int64{1, 2}, []string{"p", "q"})},
+		{[]int64{}, []int64{2}, tensor.Scalar("a", int32(7)), tensor.New("text", []int64{1}, []string{"r"})},
+		{[]int64{6}, []int64{1, 1, 4}, tensor.New("a", []int64{1, 1, 1}, []int32{3}), tensor.New("text", []int64{0}, []string{})},
+		{[]int64{}, []int64{1}, tensor.Scalar("a", int32(8)), tensor.New("text", []int64{2, 1, 1}, []string{"s", "t"})},
+		{[]int64{1, 2, 3}, []int64{5}, tensor.New("a", []int64{0, 4}, []int32{}), tensor.New("text", []int64{1}, []string{"u"})},
+	}
+	for _, tt := range tests {
+		x, hx := count(tt.shape), count(tt.hshape)
+		h := make([]tensor.F16, len(hx))
+		for i, f := range hx {
+			h[i] = tensor.NewF16(f)
+		}
+		out, err := m.Predict(context.Background(), []tensor.Tensor{
+			tensor.New("x", []int64{int64(len(x))}, x), tensor.New("shape", []int64{int64(len(tt.shape))}, tt.shape),
+			tensor.New("h", []int64{int64(len(h))}, h), tensor.New("hshape", []int64{int64(len(tt.hshape))}, tt.hshape),
+			tt.a, tt.text,
+		})
+		if err != nil {
+			t.Fatalf("shape %v, a %v: %v", tt.shape, tt.a.Shape, err)
+		}
+		y, hy, z, text := out[0], out[1], out[2], out[3]
+		if yd, _ := tensor.Data[float32](y); !slices.Equal(y.Shape, tt.shape) || !slices.Equal(yd, x) {
+			t.Errorf("y = %v %v, want %v %v", y.Shape, y.Data, tt.shape, x)
+		}
+		if hd, _ := tensor.Data[tensor.F16](hy); !slices.Equal(hy.Shape, tt.hshape) || len(hd) != len(h) || hd[len(hd)-1] != h[len(h)-1] {
+			t.Errorf("hy = %v %v, want %v %v", hy.Shape, hy.Data, tt.hshape, h)
+		}
+		if !slices.Equal(z.Shape, tt.a.Shape) || !slices.Equal(z.Data.([]int32), tt.a.Data.([]int32)) {
+			t.Errorf("z = %v %v, want a = %v %v", z.Shape, z.Data, tt.a.Shape, tt.a.Data)
+		}
+		if !slices.Equal(text.Shape, tt.text.Shape) || !slices.Equal(text.Data.([]string), tt.text.Data.([]string)) {
+			t.Errorf("t = %v %q, want %v %q", text.Shape, text.Data, tt.text.Shape, tt.text.Data)
+		}
+	}
+
+	// A scalar string cannot be built: refused as input, not failed as a run.
+	_, err := m.Predict(context.Background(), []tensor.Tensor{
+		tensor.New("x", []int64{1}, []float32{1}), tensor.New("shape", []int64{1}, []int64{1}),
+		tensor.New("h", []int64{1}, []tensor.F16{0}), tensor.New("hshape", []int64{1}, []int64{1}),
+		tensor.Scalar("a", int32(1)), tensor.Scalar("text", "s"),
+	})
+	var ie *tensor.InputError
+	if !errors.As(err, &ie) || ie.Input != "text" {
+		t.Fatalf("scalar text: err = %v, want an InputError on text", err)
+	}
+}

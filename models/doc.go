@@ -8,8 +8,10 @@
 // is closed.
 //
 // [Load] and [LoadBytes] return a [*Model] with its [tensor.Signature]: input and
-// output names, element types, shapes with dynamic dimensions shown as -1,
-// and metadata. Every element type onnxruntime_go carries is served:
+// output names, element types, shapes with dynamic dimensions shown as -1
+// (and [tensor.Info].AnyRank for an input or output whose rank the file
+// does not declare, which ONNX Runtime reports like a scalar), and
+// metadata. Every element type onnxruntime_go carries is served:
 // float32, float64, float16 ([tensor.F16]), bfloat16 ([tensor.BF16]),
 // int8 to int64, uint8 to uint64, bool and string, in any shape including
 // scalars (an empty shape) and zero-length dimensions. A model ladder

@@ -1,7 +1,6 @@
 package models
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -29,6 +28,7 @@ const (
 	guardSeqLens                      // ReverseSequence: 0 <= sequence_lens <= X's time axis
 	guardUnpoolIndex                  // MaxUnpool: 0 <= indices < the output's size
 	guardNoNUL                        // a string input: no NUL byte, at which ONNX Runtime's C API would cut it
+	guardNotScalar                    // an input of any rank that onnxruntime_go cannot build as a scalar
 )
 
 // guard checks the values of input at, in signature order, before a run.
@@ -48,14 +48,19 @@ type guard struct {
 	kernel, strides, pads []int64
 }
 
-// stringGuards returns a guard for every string input: onnxruntime_go
-// hands strings to ONNX Runtime as C strings, so a NUL byte would
-// silently cut a string short.
-func stringGuards(inputs []tensor.Info) []guard {
+// inputGuards returns the guards that follow from the inputs' types: no
+// NUL byte in a string, which onnxruntime_go hands to ONNX Runtime as a C
+// string that the NUL would silently cut short; and no scalar string,
+// float16 or bfloat16 for an input of any rank, which onnxruntime_go
+// cannot build.
+func inputGuards(inputs []tensor.Info) []guard {
 	var gs []guard
 	for i, in := range inputs {
 		if in.DType == tensor.String {
 			gs = append(gs, guard{kind: guardNoNUL, at: i, other: -1, shape: -1})
+		}
+		if in.AnyRank && !scalarOK("input", in.DType) {
+			gs = append(gs, guard{kind: guardNotScalar, at: i, other: -1, shape: -1})
 		}
 	}
 	return gs
@@ -161,42 +166,6 @@ func graphGuards(graph []byte, main bool, inputs []tensor.Info, index map[string
 	}
 }
 
-// node is what the guards need of a NodeProto.
-type node struct {
-	op, domain string
-	inputs     []string
-	int        map[string]int64   // integer attributes
-	ints       map[string][]int64 // integer-list attributes
-	subgraphs  [][]byte           // the GraphProtos of graph attributes
-}
-
-func parseNode(b []byte) node {
-	n := node{int: map[string]int64{}, ints: map[string][]int64{}}
-	walk(b, func(num int, _ uint64, data []byte) {
-		switch num {
-		case 1: // NodeProto.input
-			n.inputs = append(n.inputs, string(data))
-		case 4: // NodeProto.op_type
-			n.op = string(data)
-		case 7: // NodeProto.domain
-			n.domain = string(data)
-		case 5: // NodeProto.attribute: an AttributeProto
-			name := stringField(data, 1)
-			walk(data, func(num int, v uint64, sub []byte) {
-				switch num {
-				case 3: // i
-					n.int[name] = int64(v)
-				case 8: // ints, packed or not
-					n.ints[name] = appendInts(n.ints[name], v, sub)
-				case 6, 11: // g, graphs
-					n.subgraphs = append(n.subgraphs, sub)
-				}
-			})
-		}
-	})
-	return n
-}
-
 func isInteger(dt tensor.DType) bool {
 	switch dt {
 	case tensor.Int8, tensor.Uint8, tensor.Int16, tensor.Uint16,
@@ -216,6 +185,11 @@ func (g guard) check(who string, ordered []tensor.Tensor) error {
 			Got:      fmt.Sprintf("%v at element %d", elem(t, i), i)}
 	}
 	switch g.kind {
+	case guardNotScalar:
+		if len(t.Shape) == 0 {
+			return &tensor.InputError{Model: who, Input: t.Name, Problem: "scalar of a type onnxruntime_go cannot build",
+				Expected: "at least one dimension for a " + t.DType().String(), Got: "a scalar"}
+		}
 	case guardNoNUL:
 		d, _ := t.Data.([]string)
 		for i, v := range d {
@@ -319,22 +293,6 @@ func (g guard) unpoolSize(ordered []tensor.Tensor) int64 {
 	return size
 }
 
-// appendInts appends the int64s of a repeated field: v when it came
-// unpacked, else the packed varints in b.
-func appendInts(to []int64, v uint64, b []byte) []int64 {
-	if b == nil {
-		return append(to, int64(v))
-	}
-	for len(b) > 0 {
-		x, n := binary.Uvarint(b)
-		if n <= 0 {
-			break
-		}
-		to, b = append(to, int64(x)), b[n:]
-	}
-	return to
-}
-
 // maxTriluK bounds Trilu's k.
 const maxTriluK = 1 << 62
 
@@ -396,58 +354,4 @@ func elem(t tensor.Tensor, i int) any {
 		return d[i]
 	}
 	return nil
-}
-
-// walk calls f for every field of the protobuf message in b: its number,
-// its value for a varint, and its bytes for a length-delimited field. It
-// stops at the first malformed field.
-func walk(b []byte, f func(num int, v uint64, data []byte)) {
-	for len(b) > 0 {
-		key, n := binary.Uvarint(b)
-		if n <= 0 {
-			return
-		}
-		b = b[n:]
-		num := int(key >> 3)
-		switch key & 7 {
-		case 0: // varint
-			v, n := binary.Uvarint(b)
-			if n <= 0 {
-				return
-			}
-			b = b[n:]
-			f(num, v, nil)
-		case 1: // fixed64
-			if len(b) < 8 {
-				return
-			}
-			b = b[8:]
-		case 2: // length-delimited
-			l, n := binary.Uvarint(b)
-			if n <= 0 || l > uint64(len(b)-n) {
-				return
-			}
-			f(num, 0, b[n:n+int(l)])
-			b = b[n+int(l):]
-		case 5: // fixed32
-			if len(b) < 4 {
-				return
-			}
-			b = b[4:]
-		default: // groups are not used by ONNX
-			return
-		}
-	}
-}
-
-// stringField returns the first length-delimited field num of the message
-// in b, as a string.
-func stringField(b []byte, num int) string {
-	s, found := "", false
-	walk(b, func(n int, _ uint64, data []byte) {
-		if n == num && !found {
-			s, found = string(data), true
-		}
-	})
-	return s
 }

@@ -161,10 +161,11 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
 	sig := tensor.Signature{}
-	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
+	inRanks, outRanks := declaredRanks(data)
+	if sig.Inputs, err = tensorInfos("input", inInfo, inRanks); err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(inInfo)}
 	}
-	if sig.Outputs, err = tensorInfos("output", outInfo); err != nil {
+	if sig.Outputs, err = tensorInfos("output", outInfo, outRanks); err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(outInfo)}
 	}
 	// onnxruntime_go cannot run a graph without inputs or outputs.
@@ -216,7 +217,7 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 		sig:     sig,
 		version: version,
 		warmup:  warmup,
-		guards:  append(stringGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
+		guards:  append(inputGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
 		drained: make(chan struct{}),
@@ -264,7 +265,11 @@ func typeHint(infos []ort.InputOutputInfo) string {
 	return hintTypes
 }
 
-func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error) {
+// tensorInfos converts what ONNX Runtime reports of the inputs or outputs
+// into Infos. ranks holds the rank each declares in the file (-1 for
+// none): one that ONNX Runtime reports without dimensions is a scalar
+// only when the file says so, and otherwise of any rank.
+func tensorInfos(kind string, infos []ort.InputOutputInfo, ranks map[string]int) ([]tensor.Info, error) {
 	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
@@ -279,6 +284,10 @@ func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error
 		shape := make([]int64, len(info.Dimensions))
 		for d, n := range info.Dimensions {
 			shape[d] = max(n, -1) // every unknown size is -1
+		}
+		if rank, ok := ranks[info.Name]; ok && rank != 0 && len(shape) == 0 {
+			out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: shape, AnyRank: true}
+			continue
 		}
 		if len(shape) == 0 && !scalarOK(kind, dt) {
 			return nil, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
@@ -481,17 +490,18 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 
 	unwatch := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
-	if err != nil && !s.terminated(ctx) && (reuse || s.learnShape(err, m.sig.Outputs)) {
+	if err != nil && !s.terminated(ctx) && (reuse || s.learn(err, m.sig.Outputs)) {
 		// The outputs had the wrong shape: last run's buffers for an
-		// output whose shape depends on the data, or a guessed shape.
-		// Run again with fresh outputs; once that works with reuse off,
-		// stop reusing.
-		for range 2 {
+		// output whose shape depends on the data, or a guessed shape, or
+		// a scalar of any rank. Run again with fresh outputs, as long as
+		// each failure teaches something (at most one lesson per output);
+		// once that works with reuse off, stop reusing.
+		for range 1 + len(s.outs) {
 			s.dropOutputs()
 			if err = s.prepareOutputs(m.sig.Outputs); err == nil {
 				err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 			}
-			if err == nil || s.terminated(ctx) || !s.learnShape(err, m.sig.Outputs) {
+			if err == nil || s.terminated(ctx) || !s.learn(err, m.sig.Outputs) {
 				break
 			}
 		}
@@ -548,8 +558,9 @@ func newResult(n int) ([]tensor.Tensor, []int64) {
 // Warmup runs the model once so the first real request does not pay for
 // lazy initialisation inside ONNX Runtime. It runs on
 // [Options.WarmupInputs] when they were given, and otherwise on inputs
-// with every dynamic dimension set to 1 and every number set to 1 (bools
-// false, strings empty); a model that refuses those needs WarmupInputs.
+// with every dynamic dimension set to 1 (an input of any rank is a
+// one-element vector) and every number set to 1 (bools false, strings
+// empty); a model that refuses those needs WarmupInputs.
 // Warmup blocks like [Model.Predict] and returns its error.
 //
 // The default is ones, not zeros: some ONNX Runtime kernels, such as
@@ -564,6 +575,9 @@ func (m *Model) Warmup(ctx context.Context) error {
 		inputs = make([]tensor.Tensor, len(m.sig.Inputs))
 		for i, info := range m.sig.Inputs {
 			shape := slices.Clone(info.Shape)
+			if info.AnyRank {
+				shape = []int64{-1} // one element, in a vector: every type can be built so
+			}
 			for d := range shape {
 				if shape[d] < 0 {
 					shape[d] = 1

@@ -67,7 +67,8 @@ Files written (paths relative to testdata/):
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
   string_scalar.onnx, reshape.onnx, int_div.onnx, kernel_guards.onnx,
-  external.onnx (+ external.onnx.data), unversioned.onnx, and the refused
+  external.onnx (+ external.onnx.data), any_rank.onnx, unversioned.onnx,
+  and the refused
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -606,6 +607,28 @@ def external_model():
     return edge_model(g, "external", "y = x + w; w lives in external.onnx.data.", check=False)
 
 
+def any_rank_model():
+    """Inputs and outputs whose rank the file does not declare, which ONNX
+    Runtime reports like scalars: y = Reshape(x, shape) and hy =
+    Reshape(h, hshape) take the rank the request gives; z = Identity(a)
+    and t = Identity(text) take a and text of any rank."""
+    vi = helper.make_tensor_value_info
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["y"]),
+        helper.make_node("Reshape", ["h", "hshape"], ["hy"]),
+        helper.make_node("Identity", ["a"], ["z"]),
+        helper.make_node("Identity", ["text"], ["t"]),
+    ]
+    g = helper.make_graph(nodes, "any_rank",
+                          [vi("x", TensorProto.FLOAT, ["N"]), vi("shape", TensorProto.INT64, ["R"]),
+                           vi("h", TensorProto.FLOAT16, ["M"]), vi("hshape", TensorProto.INT64, ["S"]),
+                           vi("a", TensorProto.INT32, None), vi("text", TensorProto.STRING, None)],
+                          [vi("y", TensorProto.FLOAT, None), vi("hy", TensorProto.FLOAT16, None),
+                           vi("z", TensorProto.INT32, None), vi("t", TensorProto.STRING, None)])
+    return edge_model(g, "any_rank", "y = Reshape(x, shape), hy = Reshape(h, hshape), z = a, t = text; "
+                      "no rank declared for a, text, y, hy, z and t.", check=False)
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -625,6 +648,7 @@ def edge_models():
     save(int_div_model(), "int_div.onnx")
     save(kernel_guards_model(), "kernel_guards.onnx")
     save(external_model(), "external.onnx")
+    save(any_rank_model(), "any_rank.onnx")
 
 
 # --------------------------------------------------------------------------
