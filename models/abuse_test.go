@@ -283,3 +283,39 @@ func TestAnyRank(t *testing.T) {
 		t.Fatalf("scalar text: err = %v, want an InputError on text", err)
 	}
 }
+
+// Given float16 outputs, which ladder allocates before each run, when a
+// file declares one of 32 GiB, then Load refuses it; when a request makes
+// ONNX Runtime ask for one over the bound, then the run fails with a
+// RunError instead of Go running out of memory, which no recover catches,
+// and the model serves the next request.
+func TestHugeHalfOutputsAreNotAllocated(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	m, err := models.Load(testenv.Testdata("half_huge.onnx"), models.Options{})
+	var le *models.LoadError
+	if err == nil {
+		m.Close()
+		t.Fatal("Load succeeded")
+	}
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), `output "y" is declared float16[17179869184]`) {
+		t.Fatalf("err = %v, want a LoadError naming the declared shape", err)
+	}
+
+	m = load(t, "half_expand.onnx")
+	expand := func(a, b int64) ([]tensor.Tensor, error) {
+		return m.Predict(context.Background(), []tensor.Tensor{
+			tensor.New("h", []int64{1}, []tensor.F16{tensor.NewF16(2)}),
+			tensor.New("shape", []int64{2}, []int64{a, b}),
+		})
+	}
+	if _, err := expand(1<<20, 1<<20); !errors.Is(err, models.ErrRun) || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a 2 TiB output: err = %v, want a RunError", err)
+	}
+	out, err := expand(2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := tensor.Data[tensor.F16](out[0]); !slices.Equal(out[0].Shape, []int64{2, 3}) || len(h) != 6 || h[5].Float32() != 2 {
+		t.Fatalf("y = %v %v, want [2 3] of 2", out[0].Shape, out[0].Data)
+	}
+}

@@ -162,11 +162,12 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 	}
 	sig := tensor.Signature{}
 	inRanks, outRanks := declaredRanks(data)
-	if sig.Inputs, err = tensorInfos("input", inInfo, inRanks); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(inInfo)}
+	var hint string
+	if sig.Inputs, hint, err = tensorInfos("input", inInfo, inRanks); err != nil {
+		return nil, &LoadError{Source: source, Err: err, Hint: hint}
 	}
-	if sig.Outputs, err = tensorInfos("output", outInfo, outRanks); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: typeHint(outInfo)}
+	if sig.Outputs, hint, err = tensorInfos("output", outInfo, outRanks); err != nil {
+		return nil, &LoadError{Source: source, Err: err, Hint: hint}
 	}
 	// onnxruntime_go cannot run a graph without inputs or outputs.
 	if len(sig.Inputs) == 0 {
@@ -246,39 +247,30 @@ func configure(so *ort.SessionOptions, opts Options) error {
 const hintTypes = "ladder carries tensors of float32, float64, float16, bfloat16, " +
 	"int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool and string"
 
+// hintDeclared is the hint for a float16 or bfloat16 output declared
+// larger than ladder allocates before a run.
+const hintDeclared = "re-export the model with the output's true shape, or a dynamic dimension where its size varies"
+
 // hintNotTensor is the hint for a sequence, map or optional input or
 // output. scikit-learn classifiers converted by skl2onnx return their
 // probabilities as a sequence of maps unless told otherwise.
 const hintNotTensor = "ladder carries tensors only; export the model with tensor inputs and outputs" +
 	"; for a skl2onnx classifier, pass options={'zipmap': False}"
 
-// typeHint returns the hint for the first of infos that ladder cannot carry.
-func typeHint(infos []ort.InputOutputInfo) string {
-	for _, info := range infos {
-		if info.OrtValueType != ort.ONNXTypeTensor {
-			return hintNotTensor
-		}
-		if dtypeFromORT(info.DataType) == tensor.Invalid {
-			break
-		}
-	}
-	return hintTypes
-}
-
 // tensorInfos converts what ONNX Runtime reports of the inputs or outputs
 // into Infos. ranks holds the rank each declares in the file (-1 for
 // none): one that ONNX Runtime reports without dimensions is a scalar
 // only when the file says so, and otherwise of any rank.
-func tensorInfos(kind string, infos []ort.InputOutputInfo, ranks map[string]int) ([]tensor.Info, error) {
+func tensorInfos(kind string, infos []ort.InputOutputInfo, ranks map[string]int) ([]tensor.Info, string, error) {
 	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
 			what := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(info.OrtValueType.String(), "ONNX_TYPE_")), "_", " ")
-			return nil, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, what)
+			return nil, hintNotTensor, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, what)
 		}
 		dt := dtypeFromORT(info.DataType)
 		if dt == tensor.Invalid {
-			return nil, fmt.Errorf("%s %q has element type %s", kind, info.Name,
+			return nil, hintTypes, fmt.Errorf("%s %q has element type %s", kind, info.Name,
 				strings.ToLower(strings.TrimPrefix(info.DataType.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_")))
 		}
 		shape := make([]int64, len(info.Dimensions))
@@ -290,11 +282,24 @@ func tensorInfos(kind string, infos []ort.InputOutputInfo, ranks map[string]int)
 			continue
 		}
 		if len(shape) == 0 && !scalarOK(kind, dt) {
-			return nil, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
+			return nil, hintTypes, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
 		}
 		out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: shape}
+		if kind == "output" && allocated(out[i]) && len(shape) > 0 && !preallocatable(shape, dt) {
+			return nil, hintDeclared, fmt.Errorf("%s %q is declared %s, over the %d MiB that ladder allocates before a run for a %s output",
+				kind, info.Name, out[i].TypeString(), maxPrealloc>>20, dt)
+		}
 	}
-	return out, nil
+	return out, "", nil
+}
+
+// preallocatable reports whether an output of this shape, its dynamic
+// dimensions taken as 1, fits the bound on what ladder allocates before a
+// run.
+func preallocatable(shape []int64, dt tensor.DType) bool {
+	known := slices.DeleteFunc(slices.Clone(shape), func(d int64) bool { return d < 0 })
+	n, ok := tensor.NumElements(known)
+	return ok && n <= maxPrealloc/int64(dt.Size())
 }
 
 // scalarOK reports whether onnxruntime_go can carry a scalar of type dt as

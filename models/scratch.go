@@ -352,12 +352,19 @@ func (s *scratch) prepareOutputs(infos []tensor.Info) error {
 		}
 		v, err := newOutput(info.DType, shape)
 		if err != nil {
+			s.guesses[i] = nil // a failed guess must not fail the next run too
 			return fmt.Errorf("output %q: %w", info.Name, err)
 		}
 		s.outs[i] = v
 	}
 	return nil
 }
+
+// maxPrealloc bounds, in bytes, an output that ladder allocates before a
+// run from a shape the model declares or ONNX Runtime requests: a file
+// that declares a float16 output of a trillion elements must not make Go
+// run out of memory, which no recover can catch.
+const maxPrealloc = 1 << 30
 
 func newOutput(dt tensor.DType, shape []int64) (ort.Value, error) {
 	if len(shape) == 0 {
@@ -388,8 +395,9 @@ func newOutput(dt tensor.DType, shape []int64) (ort.Value, error) {
 		return nil, fmt.Errorf("a scalar %s output cannot be built", dt) // refused at Load
 	}
 	n, ok := tensor.NumElements(shape)
-	if !ok || n > 1<<40 {
-		return nil, fmt.Errorf("output shape %v is too large", shape)
+	if !ok || n > maxPrealloc/2 {
+		return nil, fmt.Errorf("output shape %v is too large: ladder allocates float16 and bfloat16 outputs "+
+			"before the run, up to %d MiB each", shape, maxPrealloc>>20)
 	}
 	switch dt {
 	case tensor.Float16:

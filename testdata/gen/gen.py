@@ -67,8 +67,8 @@ Files written (paths relative to testdata/):
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
   string_scalar.onnx, reshape.onnx, int_div.onnx, kernel_guards.onnx,
-  external.onnx (+ external.onnx.data), any_rank.onnx, unversioned.onnx,
-  and the refused
+  external.onnx (+ external.onnx.data), any_rank.onnx, half_expand.onnx,
+  unversioned.onnx, and the refused half_huge.onnx,
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -629,6 +629,25 @@ def any_rank_model():
                       "no rank declared for a, text, y, hy, z and t.", check=False)
 
 
+def half_huge_model():
+    """h float16 [N] -> y float16 declared [2**34] = h: a declared shape
+    ladder would have to allocate (32 GiB) before every run."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["h"], ["y"])], "half_huge",
+                          [vi("h", TensorProto.FLOAT16, ["N"])], [vi("y", TensorProto.FLOAT16, [2**34])])
+    return edge_model(g, "half_huge", "y = h, declared far larger than it is.", check=False)
+
+
+def half_expand_model():
+    """h float16 [N], shape int64 [2] -> y float16 [A,B] = Expand(h, shape):
+    the request decides how large the output is."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Expand", ["h", "shape"], ["y"])], "half_expand",
+                          [vi("h", TensorProto.FLOAT16, ["N"]), vi("shape", TensorProto.INT64, [2])],
+                          [vi("y", TensorProto.FLOAT16, ["A", "B"])])
+    return edge_model(g, "half_expand", "y = Expand(h, shape) in float16.")
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -649,6 +668,8 @@ def edge_models():
     save(kernel_guards_model(), "kernel_guards.onnx")
     save(external_model(), "external.onnx")
     save(any_rank_model(), "any_rank.onnx")
+    save(half_huge_model(), "half_huge.onnx")
+    save(half_expand_model(), "half_expand.onnx")
 
 
 # --------------------------------------------------------------------------
