@@ -319,3 +319,37 @@ func TestHugeHalfOutputsAreNotAllocated(t *testing.T) {
 		t.Fatalf("y = %v %v, want [2 3] of 2", out[0].Shape, out[0].Data)
 	}
 }
+
+// Given options ONNX Runtime would crash on or silently ignore (more
+// threads than it can create, an unknown optimisation level), when a
+// model is loaded with them, then Load refuses them with a LoadError that
+// names the field.
+func TestLoadRefusesBadOptions(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	tests := []struct {
+		opts  models.Options
+		field string
+	}{
+		{models.Options{IntraOpThreads: 100000}, "IntraOpThreads"},
+		{models.Options{InterOpThreads: models.MaxThreads + 1}, "InterOpThreads"},
+		{models.Options{Optimization: models.OptimizeNone + 1}, "Optimization"},
+		{models.Options{Optimization: -1}, "Optimization"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			m, err := models.Load(testenv.Testdata("primary.onnx"), tt.opts)
+			if err == nil {
+				m.Close()
+				t.Fatal("Load succeeded")
+			}
+			if !errors.Is(err, models.ErrLoad) || !strings.Contains(err.Error(), "Options."+tt.field) {
+				t.Fatalf("err = %v, want a LoadError naming Options.%s", err, tt.field)
+			}
+		})
+	}
+	m, err := models.Load(testenv.Testdata("primary.onnx"), models.Options{IntraOpThreads: 2, InterOpThreads: -3, Optimization: models.OptimizeNone})
+	if err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+	m.Close()
+}

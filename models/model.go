@@ -52,16 +52,17 @@ type Options struct {
 	// one operator. The default is 1: ladder serves many small concurrent
 	// requests, and one thread per run avoids the thread hand-offs and
 	// oversubscription that cost more than they save on small models. Raise
-	// it for large models served at low concurrency.
+	// it for large models served at low concurrency. More than
+	// [MaxThreads] is an error.
 	IntraOpThreads int
 
 	// InterOpThreads is the number of threads ONNX Runtime may use to run
 	// independent operators in parallel. The default is 1, for the same
-	// reason as IntraOpThreads.
+	// reason as IntraOpThreads. More than [MaxThreads] is an error.
 	InterOpThreads int
 
 	// Optimization is the graph optimisation level. The default is
-	// [OptimizeAll].
+	// [OptimizeAll]; a value that is none of the four levels is an error.
 	Optimization Optimization
 
 	// WarmupInputs are example inputs that [Model.Warmup] runs the model
@@ -148,6 +149,9 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 			m, err = nil, &LoadError{Source: source, Err: &PanicError{Model: opts.Name, Value: r, Stack: debug.Stack()}}
 		}
 	}()
+	if err := opts.check(); err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
 	if len(data) == 0 {
 		return nil, &LoadError{Source: source, Err: errors.New("file is empty"), Hint: hintIncomplete}
 	}
@@ -225,6 +229,24 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 	}
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
 	return m, nil
+}
+
+// MaxThreads bounds [Options.IntraOpThreads] and [Options.InterOpThreads]:
+// ONNX Runtime creates its thread pools when a model loads, and crashes
+// the process when it cannot create the threads it was told to.
+const MaxThreads = 1024
+
+// check returns what is wrong with opts, or nil.
+func (opts Options) check() error {
+	switch {
+	case opts.IntraOpThreads > MaxThreads:
+		return fmt.Errorf("Options.IntraOpThreads is %d; expected at most %d (0 for the default, 1)", opts.IntraOpThreads, MaxThreads)
+	case opts.InterOpThreads > MaxThreads:
+		return fmt.Errorf("Options.InterOpThreads is %d; expected at most %d (0 for the default, 1)", opts.InterOpThreads, MaxThreads)
+	case opts.Optimization < OptimizeAll || opts.Optimization > OptimizeNone:
+		return fmt.Errorf("Options.Optimization is %d; expected OptimizeAll, OptimizeExtended, OptimizeBasic or OptimizeNone", int(opts.Optimization))
+	}
+	return nil
 }
 
 func configure(so *ort.SessionOptions, opts Options) error {
