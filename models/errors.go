@@ -97,7 +97,9 @@ const (
 	hintType         = "it uses an element type ONNX Runtime " + RuntimeVersion + " cannot run on CPU"
 	hintVersion      = "the model needs a newer ONNX Runtime than " + RuntimeVersion + "; export it with an older opset or IR version"
 	hintInvalidModel = "ONNX Runtime found the graph invalid; check it with onnx.checker and re-export it"
-	hintExternal     = "the model keeps tensors as external data in files beside it; load it with models.Load from its path, " +
+	hintLocale       = "an operator (StringNormalizer) needs a locale this system lacks; install it (Debian: locales-all) " +
+		"or re-export the model with an installed locale such as C.UTF-8"
+	hintExternal = "the model keeps tensors as external data in files beside it; load it with models.Load from its path, " +
 		"with those files in the same directory"
 )
 
@@ -115,6 +117,8 @@ func loadHint(err error) string {
 			return hintTraining
 		}
 		return hintUnknownOp
+	case strings.Contains(msg, "Failed to construct locale"):
+		return hintLocale
 	case strings.Contains(msg, "model_path must not be empty"), strings.Contains(lower, "external data"):
 		return hintExternal
 	case strings.Contains(msg, "Could not find an implementation for"):
