@@ -43,5 +43,11 @@
 // passes strings to ONNX Runtime as C strings, which would end at the NUL
 // and silently drop the rest.
 //
+// Float16 and bfloat16 outputs are allocated by ladder before the run
+// (onnxruntime_go cannot return them whole), from the declared shape or
+// the one ONNX Runtime asks for, and only up to 1 GiB each: Load refuses
+// a file that declares a larger one, and a run that would need one fails
+// with a [*RunError], never a Go out-of-memory crash.
+//
 // ONNX Runtime's own log is silenced except for fatal messages.
 package models
