@@ -182,7 +182,8 @@ const (
 // record is one request's measurement.
 type record struct {
 	start   time.Duration // since the run's start
-	latency time.Duration
+	latency time.Duration // from the scheduled start in an open loop
+	service time.Duration // from the call: what the system itself took
 	tier    string
 	out     outcome
 	correct bool
@@ -196,14 +197,15 @@ type record struct {
 func do(sys system, set dataset.Set, req request, safety time.Duration, t0, scheduled time.Time) record {
 	in := req.inputs(set)
 	ctx, cancel := context.WithTimeout(context.Background(), safety)
-	start := time.Now()
+	called := time.Now()
+	start := called
 	if !scheduled.IsZero() {
 		start = scheduled
 	}
 	p, tier, err := sys.predict(ctx, in)
-	lat := time.Since(start)
+	end := time.Now()
 	cancel()
-	rec := record{start: start.Sub(t0), latency: lat, tier: tier}
+	rec := record{start: start.Sub(t0), latency: end.Sub(start), service: end.Sub(called), tier: tier}
 	switch {
 	case req.invalid && err != nil && errors.Is(err, tensor.ErrInvalidInput):
 		rec.out = outRejected

@@ -46,20 +46,23 @@ type about struct {
 
 // result is one system's measurements in one scenario.
 type result struct {
-	Name            string         `json:"name"`
-	System          string         `json:"system"`
-	Requests        int            `json:"requests"`
-	Valid           int            `json:"valid"`    // requests with a well-formed input
-	Answered        int            `json:"answered"` // valid requests given a finite probability in [0, 1]
-	Wrong           int            `json:"wrong"`    // valid requests given NaN or an out-of-range value as if valid
-	Errors          int            `json:"errors"`   // valid requests that got an error
-	Rejected        int            `json:"rejected"` // invalid requests rejected with tensor.ErrInvalidInput
-	InvalidBad      int            `json:"invalid_mishandled"`
-	Availability    float64        `json:"availability"` // answered / valid
-	Accuracy        float64        `json:"accuracy"`     // of the answered, against the held-out labels
-	P50MS           float64        `json:"p50_ms"`
-	P95MS           float64        `json:"p95_ms"`
-	P99MS           float64        `json:"p99_ms"`
+	Name         string  `json:"name"`
+	System       string  `json:"system"`
+	Requests     int     `json:"requests"`
+	Valid        int     `json:"valid"`    // requests with a well-formed input
+	Answered     int     `json:"answered"` // valid requests given a finite probability in [0, 1]
+	Wrong        int     `json:"wrong"`    // valid requests given NaN or an out-of-range value as if valid
+	Errors       int     `json:"errors"`   // valid requests that got an error
+	Rejected     int     `json:"rejected"` // invalid requests rejected with tensor.ErrInvalidInput
+	InvalidBad   int     `json:"invalid_mishandled"`
+	Availability float64 `json:"availability"` // answered / valid
+	Accuracy     float64 `json:"accuracy"`     // of the answered, against the held-out labels
+	P50MS        float64 `json:"p50_ms"`
+	P95MS        float64 `json:"p95_ms"`
+	P99MS        float64 `json:"p99_ms"`
+	// ServiceP99MS is the p99 from the call rather than the scheduled
+	// start: what the system took, without the sender's lateness.
+	ServiceP99MS    float64        `json:"service_p99_ms"`
 	P999MS          float64        `json:"p999_ms"`
 	MaxMS           float64        `json:"max_ms"`
 	Tiers           map[string]int `json:"tiers"`
@@ -76,6 +79,9 @@ type result struct {
 	BreakerMoves   *int64   `json:"breaker_changes,omitempty"`
 	BreakerOpenS   *float64 `json:"breaker_open_s,omitempty"`
 	P99AfterOpenMS *float64 `json:"p99_after_open_ms,omitempty"`
+	// P999ThirdsMS is the p99.9 of each third of an open-loop run, in
+	// order of the requests' scheduled starts.
+	P999ThirdsMS []float64 `json:"p999_thirds_ms,omitempty"`
 }
 
 type calibReport struct {
@@ -110,7 +116,7 @@ func summarize(s scenario, rn *trial) result {
 	res := result{Name: rn.scenario, System: rn.system, Requests: len(rn.recs), Tiers: map[string]int{},
 		PrimaryAttempts: rn.primaryAttempts, PrimaryCalls: rn.primaryCalls, PrimaryReached: rn.primaryReached,
 		DurationS: rn.end.Seconds(), FaultWindowsS: [][2]float64{}}
-	var lats, afterOpen []time.Duration
+	var lats, service, afterOpen []time.Duration
 	correct := 0
 	opened := time.Duration(rn.breakerOpen.Load())
 	for _, r := range rn.recs {
@@ -135,6 +141,7 @@ func summarize(s scenario, rn *trial) result {
 		}
 		res.Valid++
 		lats = append(lats, r.latency)
+		service = append(service, r.service)
 		if opened >= 0 && r.start >= opened {
 			afterOpen = append(afterOpen, r.latency)
 		}
@@ -145,8 +152,21 @@ func summarize(s scenario, rn *trial) result {
 	if res.Answered > 0 {
 		res.Accuracy = float64(correct) / float64(res.Answered)
 	}
+	res.ServiceP99MS = ms(percentiles(service).p99)
 	st := percentiles(lats)
 	res.P50MS, res.P95MS, res.P99MS, res.P999MS, res.MaxMS = ms(st.p50), ms(st.p95), ms(st.p99), ms(st.p999), ms(st.max)
+	if s.paced() {
+		third := len(rn.recs) / 3
+		for i := range 3 {
+			var part []time.Duration
+			for _, r := range rn.recs[i*third : (i+1)*third] {
+				if r.out != outRejected && r.out != outInvalidBad {
+					part = append(part, r.latency)
+				}
+			}
+			res.P999ThirdsMS = append(res.P999ThirdsMS, ms(percentiles(part).p999))
+		}
+	}
 	for _, w := range rn.windows {
 		res.FaultWindowsS = append(res.FaultWindowsS, [2]float64{w.from.Seconds(), w.to.Seconds()})
 	}
@@ -204,7 +224,8 @@ type goal struct {
 	Pass     bool   `json:"pass"`
 	Detail   string `json:"detail"`
 	// Margin is how far the measure is from its bound, as a fraction of
-	// the bound: 0.4 means 40% of the bound to spare, negative a miss.
+	// the bound (of the slack, for a bound that is a timeout plus a
+	// slack): 0.4 means 40% to spare, negative a miss.
 	Margin *float64 `json:"margin,omitempty"`
 }
 
@@ -255,10 +276,15 @@ func evaluate(results []result, c calibration) []goal {
 			"answered %d/%d, wrong %d, errors %d", r.Answered, r.Valid, r.Wrong, r.Errors)
 	}
 	if r := find("primary-hang", sysRouter); r != nil {
+		// The router's bound, from when it is called: the open loop's
+		// latency from the scheduled start adds the sender's wake-up
+		// lateness (up to a millisecond when Go's poller sleeps), which is
+		// the harness's, not the router's.
 		bound := ms(defaults.Timeout+c.backup.p99) + 2
-		add(r.Name, "p99 <= timeout + backup p99 + 2ms", r.P99MS <= bound,
-			"p99 %.3fms, bound %.3fms (timeout %v, backup p99 %.3fms)", r.P99MS, bound, defaults.Timeout, ms(c.backup.p99))
-		within(r.P99MS, bound)
+		add(r.Name, "p99 from the call <= timeout + backup p99 + 2ms", r.ServiceP99MS <= bound,
+			"p99 %.3fms from the call (%.3fms from the scheduled start), bound %.3fms (timeout %v, backup p99 %.3fms); %.3fms of the 2ms slack used",
+			r.ServiceP99MS, r.P99MS, bound, defaults.Timeout, ms(c.backup.p99), r.ServiceP99MS-ms(defaults.Timeout+c.backup.p99))
+		goals[len(goals)-1].Margin = ptr((bound - r.ServiceP99MS) / 2) // of the 2ms slack
 	}
 	if r := find("primary-down", sysRouter); r != nil {
 		// The backup alone, measured in the same window: the naive
@@ -279,9 +305,21 @@ func evaluate(results []result, c calibration) []goal {
 		}
 	}
 	if r, n := find("slow-tail", sysRouter), find("slow-tail", sysNaive); r != nil && n != nil {
-		add(r.Name, "p99.9 at least 5x lower than naive's", 5*r.P999MS <= n.P999MS,
-			"router p99.9 %.3fms, naive %.3fms (%.1fx)", r.P999MS, n.P999MS, n.P999MS/r.P999MS)
-		within(5*r.P999MS, n.P999MS)
+		// Router and naive run side by side; each third of the run
+		// compares the two in the same window, and the median third
+		// decides, so one stall of the machine (which lifts a µs-scale
+		// p99.9 to the stall's length) spoils one third, not the verdict.
+		ratio, ratios := n.P999MS/r.P999MS, []float64(nil)
+		if len(r.P999ThirdsMS) == 3 && len(n.P999ThirdsMS) == 3 {
+			for i := range 3 {
+				ratios = append(ratios, n.P999ThirdsMS[i]/r.P999ThirdsMS[i])
+			}
+			ratio = slices.Sorted(slices.Values(ratios))[1]
+		}
+		add(r.Name, "p99.9 at least 5x lower than naive's (median of the run's thirds)", ratio >= 5,
+			"median %.1fx; thirds %.1f; whole run: router p99.9 %.3fms, naive %.3fms (%.1fx)",
+			ratio, ratios, r.P999MS, n.P999MS, n.P999MS/r.P999MS)
+		within(5, ratio)
 	}
 	for _, name := range []string{"transient", "nan", "flap"} {
 		if r := find(name, sysRouter); r != nil {

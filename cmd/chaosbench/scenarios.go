@@ -51,17 +51,17 @@ var profiles = map[string]profile{
 	// at 2,000 requests/s for 10 s.
 	"open": {name: "open", requests: 5000, concurrency: 8, rate: 2000, hangFor: 10 * time.Second,
 		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 2,
-		safety: 2 * time.Second, calibrate: 5000, openFor: 10 * time.Second, slowRequests: 12000, slowRate: 2000},
+		safety: 2 * time.Second, calibrate: 5000, openFor: 10 * time.Second, slowRequests: 15000, slowRate: 2000},
 	// short is `make bench`: under a minute on two cores.
 	"short": {name: "short", requests: 5000, concurrency: 8, rate: 400, hangFor: 3 * time.Second,
 		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 2,
-		safety: 2 * time.Second, calibrate: 5000, slowRequests: 12000, slowRate: 2000},
+		safety: 2 * time.Second, calibrate: 5000, slowRequests: 15000, slowRate: 2000},
 	// full is a service rather than bursts: every scenario but overload
 	// and both-down runs open-loop at 2,000 requests/s for 10 s, and
 	// flap has five outages.
 	"full": {name: "full", requests: 50000, concurrency: 8, rate: 2000, hangFor: 10 * time.Second,
 		flapLead: time.Second, flapDown: 2 * time.Second, flapUp: 2 * time.Second, flapCycles: 5,
-		safety: 2 * time.Second, calibrate: 20000, openFor: 10 * time.Second, slowRequests: 20000, slowRate: 2000},
+		safety: 2 * time.Second, calibrate: 20000, openFor: 10 * time.Second, slowRequests: 30000, slowRate: 2000},
 }
 
 // scenario is one named fault, run against every system with the same
