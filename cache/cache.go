@@ -231,8 +231,9 @@ func (s *Store) drain() {
 // An Offer of the answer that key already holds (same Tier, Version and
 // outputs), while the entry has more than half its TTL to live, neither
 // copies nor queues: it moves the entry's Stored time forward in place, at
-// once, and reports true. A stream of requests for the same input then
-// costs the store one map read each, not a copy and a background write.
+// once (to within a millisecond), and reports true. A stream of requests
+// for the same input then costs the store one map read each, not a copy
+// and a background write.
 func (s *Store) Offer(key string, e Entry) bool {
 	if key == "" || s.closed.Load() {
 		return false
@@ -269,12 +270,20 @@ func (s *Store) refresh(key string, e Entry) bool {
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
 	for {
+		// Moves closer together than refreshGrain are skipped, so that
+		// requests on several cores do not all write one cache line.
 		cur := it.later.Load()
-		if d <= cur || it.later.CompareAndSwap(cur, d) {
+		if d <= cur+int64(refreshGrain) || it.later.CompareAndSwap(cur, d) {
 			return true
 		}
 	}
 }
+
+// refreshGrain is how far an Offer of the same answer must move an entry's
+// Stored time forward to be written: the Stored time lags the latest such
+// Offer by less than that, as a queued write becomes visible within about
+// a millisecond.
+const refreshGrain = time.Millisecond
 
 // sameOutputs reports whether a and b hold the same tensors: names,
 // shapes and data, element for element (bitwise for floats, so that NaN

@@ -38,6 +38,9 @@ type ladder struct {
 	stale   time.Duration
 	reserve float64
 	now     func() time.Time
+	// realClock: now is time.Now, so the start of a request may be read
+	// from the cheaper monotonic clock alone.
+	realClock bool
 
 	tiers map[string]*tierState // by name
 }
@@ -84,7 +87,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		l.key = cache.Key
 	}
 	if l.now == nil {
-		l.now = time.Now
+		l.now, l.realClock = time.Now, true
 	}
 	switch {
 	case l.stale < 0:

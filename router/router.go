@@ -280,7 +280,13 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		return Answer{}, ErrClosed
 	}
 	l := r.ladder.Load() // one snapshot for the whole request
-	start := l.now()
+	var start time.Time  // the request's start, by Config.Now
+	var startNS int64    // or on the monotonic clock, when Now is time.Now
+	if l.realClock {
+		startNS = monotonic()
+	} else {
+		start = l.now()
+	}
 	stale, lowest := l.stale, len(l.rungs)-1
 	if len(opts) > 0 {
 		var err error
@@ -338,7 +344,11 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			ans.Tier, ans.Position, ans.Kind = p.name, pos, p.kind
 			ans.Degraded = pos > 0
 			ans.Fell = falls
-			ans.Latency = end.Sub(start)
+			if l.realClock {
+				ans.Latency = end.Sub(epoch) - time.Duration(startNS)
+			} else {
+				ans.Latency = end.Sub(start)
+			}
 			r.served(&ans, &p.name)
 			return ans, nil
 		}
@@ -362,6 +372,16 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	}
 	return Answer{}, &NoAnswerError{Falls: falls}
 }
+
+// epoch anchors monotonic.
+var epoch = time.Now()
+
+// monotonic returns nanoseconds since epoch on the monotonic clock: one
+// read of the runtime's clock, where time.Now reads the wall clock too.
+// A request with the default clock reads its start with it and its end
+// with time.Now, which gives both the entry's wall-clock Stored and, by
+// its monotonic reading, the latency.
+func monotonic() int64 { return int64(time.Since(epoch)) }
 
 // served notes which rung served, reporting a switch by name, so that a
 // new ladder with the same rungs is no switch.
