@@ -114,3 +114,32 @@ func TestUnknownScenario(t *testing.T) {
 		t.Fatalf("exit %d, expected 2; stderr %s", code, stderr.String())
 	}
 }
+
+// TestSlowTailJudgedByTheMedianThird checks that one stall, which lifts
+// the router's p99.9 in one third of the run, does not flip the verdict,
+// and that a tail cut in only one third does not pass it.
+func TestSlowTailJudgedByTheMedianThird(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		router []float64
+		pass   bool
+	}{
+		{"a stall in one third", []float64{2, 20, 2.5}, true},
+		{"the tail cut in one third only", []float64{2, 20, 20}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Given router and naive p99.9s per third, measured side by side
+			results := []result{
+				{Name: "slow-tail", System: sysRouter, Valid: 10, Answered: 10, P999MS: 20, P999ThirdsMS: tt.router},
+				{Name: "slow-tail", System: sysNaive, Valid: 10, Answered: 10, P999MS: 27, P999ThirdsMS: []float64{27, 27, 27}},
+			}
+			// When the goals are evaluated
+			goals := evaluate(results, calibration{})
+			// Then the ratio of the median third decides
+			g := goals[len(goals)-1]
+			if g.Pass != tt.pass {
+				t.Errorf("%q: pass %v, expected %v (%s)", g.Goal, g.Pass, tt.pass, g.Detail)
+			}
+		})
+	}
+}
