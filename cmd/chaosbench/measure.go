@@ -389,6 +389,9 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 
 	switch {
 	case s.paced():
+		if s.flap == nil && s.faulty() {
+			rn.windows = []window{{}} // the fault is on the whole run
+		}
 		paced(sys, set, reqs, s.rate, p.safety, t0, rn.recs, done)
 	case s.warm > 0:
 		closedLoop(sys, set, reqs, 0, s.warm, s.concurrency, p.safety, t0, rn.recs, done)

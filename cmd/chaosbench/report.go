@@ -283,7 +283,7 @@ func evaluate(results []result, c calibration) []goal {
 		bound := ms(defaults.Timeout+c.backup.p99) + 2
 		add(r.Name, "p99 from the call <= timeout + backup p99 + 2ms", r.ServiceP99MS <= bound,
 			"p99 %.3fms from the call (%.3fms from the scheduled start), bound %.3fms (timeout %v, backup p99 %.3fms); %.3fms of the 2ms slack used",
-			r.ServiceP99MS, r.P99MS, bound, defaults.Timeout, ms(c.backup.p99), r.ServiceP99MS-ms(defaults.Timeout+c.backup.p99))
+			r.ServiceP99MS, r.P99MS, bound, defaults.Timeout, ms(c.backup.p99), max(r.ServiceP99MS-ms(defaults.Timeout+c.backup.p99), 0))
 		goals[len(goals)-1].Margin = ptr((bound - r.ServiceP99MS) / 2) // of the 2ms slack
 	}
 	if r := find("primary-down", sysRouter); r != nil {
@@ -424,6 +424,9 @@ func printGoals(w io.Writer, goals []goal) bool {
 		m := ""
 		if g.Margin != nil {
 			m = fmt.Sprintf("; margin %.0f%%", 100**g.Margin)
+			if *g.Margin > 1 {
+				m = "; margin >100%" // the bound is not approached
+			}
 		}
 		fmt.Fprintf(w, "  %s  %-14s %s: %s%s\n", mark, g.Scenario, g.Goal, g.Detail, m)
 	}
