@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"slices"
@@ -79,7 +80,14 @@ type Store struct {
 	seq  uint64     // last sequence number handed out
 	max  int
 
-	ttl     time.Duration
+	ttl time.Duration
+	// recent indexes the latest item stored per key hash, so that Offer
+	// finds an entry to refresh without go-cache's lock and clock read.
+	// A slot may hold another key's item (then Offer takes the queue), or
+	// an item go-cache has since dropped as expired (then its expiry says
+	// so); an evicted key's slot is cleared.
+	recent  [recentSize]atomic.Pointer[item]
+	seed    maphash.Seed
 	queue   chan pending // writes accepted by Offer, stored by the background goroutine
 	dropped atomic.Int64 // writes Offer dropped because the queue was full
 
@@ -109,8 +117,10 @@ type slot struct {
 // item is what the Store keeps in go-cache. It is immutable once stored,
 // which lets Get copy it without holding a lock.
 type item struct {
-	e   Entry
-	seq uint64
+	e       Entry
+	seq     uint64
+	key     string
+	expires int64 // on the monotonic clock (monotonic), when go-cache drops it
 	// later is how much later than e.Stored the same answer was last
 	// offered, in nanoseconds: Offer moves an entry's Stored time forward
 	// in place rather than storing an identical copy ([Store.Offer]).
@@ -135,6 +145,7 @@ func New(cfg Config) (*Store, error) {
 		c:     gocache.New(cfg.TTL, 0),
 		max:   cfg.MaxEntries,
 		ttl:   cfg.TTL,
+		seed:  maphash.MakeSeed(),
 		queue: make(chan pending, queueSize),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -252,20 +263,17 @@ func (s *Store) Offer(key string, e Entry) bool {
 
 // refresh moves the Stored time of key's entry forward to e.Stored when
 // the entry holds the same answer as e and has more than half its TTL to
-// live, and reports whether it did. It takes only go-cache's read lock.
+// live, and reports whether it did. It takes no lock and reads only the
+// monotonic clock.
 func (s *Store) refresh(key string, e Entry) bool {
 	if e.Stored.IsZero() {
 		return false
 	}
-	v, expires, ok := s.c.GetWithExpiration(key)
-	if !ok {
+	it := s.recent[s.slot(key)].Load()
+	if it == nil || it.key != key || it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
 		return false
 	}
-	it := v.(*item)
-	if it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
-		return false
-	}
-	if !expires.IsZero() && expires.Sub(e.Stored) < s.ttl/2 {
+	if it.expires-monotonic() < int64(s.ttl/2) {
 		return false // due for a real write, which restarts the TTL
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
@@ -278,6 +286,18 @@ func (s *Store) refresh(key string, e Entry) bool {
 		}
 	}
 }
+
+// recentSize is the number of slots of Store.recent.
+const recentSize = 1024
+
+func (s *Store) slot(key string) uint64 { return maphash.String(s.seed, key) % recentSize }
+
+// epoch anchors monotonic.
+var epoch = time.Now()
+
+// monotonic returns nanoseconds since epoch on the monotonic clock, a
+// cheaper read than time.Now.
+func monotonic() int64 { return int64(time.Since(epoch)) }
 
 // refreshGrain is how far an Offer of the same answer must move an entry's
 // Stored time forward to be written: the Stored time lags the latest such
@@ -401,6 +421,8 @@ func (s *Store) put(key string, it *item) {
 	if s.closed.Load() {
 		return
 	}
+	it.key, it.expires = key, monotonic()+int64(s.ttl)
+	s.recent[s.slot(key)].Store(it)
 	if old, ok := s.c.Get(key); ok {
 		// Live key: replace the value, keep its slot.
 		it.seq = old.(*item).seq
@@ -428,6 +450,9 @@ func (s *Store) evict(old slot) {
 		return
 	}
 	// Either our entry, or an expired or already swept one: delete it.
+	if r := &s.recent[s.slot(old.key)]; r.Load() != nil && r.Load().key == old.key {
+		r.Store(nil)
+	}
 	s.c.Delete(old.key)
 }
 
@@ -475,6 +500,9 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.c.Flush()
 		s.ring = nil
+		for i := range s.recent {
+			s.recent[i].Store(nil)
+		}
 		s.mu.Unlock()
 	})
 	return nil

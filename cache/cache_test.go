@@ -576,3 +576,27 @@ func TestOfferOfTheSameAnswerRefreshesInPlace(t *testing.T) {
 		waitFor(t, func() bool { got, _ := get(s, "k"); return equalEntry(got, e) })
 	}
 }
+
+func TestOfferAfterEvictionStoresAgain(t *testing.T) {
+	// Given a key whose entry was evicted by a newer key
+	s := newStore(t, cache.Config{MaxEntries: 1})
+	e := probability(0.25)
+	e.Stored = time.Now()
+	if err := s.Put(context.Background(), "k1", e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), "k2", probability(0.5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := get(s, "k1"); ok {
+		t.Fatal("k1 still stored after k2 evicted it")
+	}
+
+	// When the same answer is offered for it again
+	again := e
+	again.Stored = e.Stored.Add(time.Second)
+	s.Offer("k1", again)
+
+	// Then it is stored again, not refreshed in a dropped entry
+	waitFor(t, func() bool { got, ok := get(s, "k1"); return ok && got.Stored.Equal(again.Stored) })
+}

@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/bulkhead"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/ladder-ml/ladder/internal/mark"
@@ -175,7 +174,11 @@ type Tier struct {
 
 	cfg      policy.Config
 	breaker  circuitbreaker.CircuitBreaker[[]tensor.Tensor]
-	bulkhead bulkhead.Bulkhead[[]tensor.Tensor]
+	// inflight counts the attempts running: the bulkhead. An atomic
+	// counter rather than failsafe-go's channel-based bulkhead, which costs
+	// two channel operations (and the channel's lock) per attempt; the
+	// bulkhead only ever refuses at once, never waits.
+	inflight atomic.Int64
 	budget   retryBudget
 	retry    failsafe.Executor[[]tensor.Tensor]
 }
@@ -229,7 +232,6 @@ func New(cfg policy.Config, onState func(policy.StateChange)) (*Tier, error) {
 	}
 	t.breaker = cb.Build()
 	t.closed.Store(cfg.Window == 0)
-	t.bulkhead = bulkhead.NewBuilder[[]tensor.Tensor](uint(cfg.MaxConcurrent)).Build()
 	t.budget.maxRate, t.budget.minRetries = cfg.RetryBudget, 3
 	t.retry = failsafe.With[[]tensor.Tensor](rp.Build())
 	return t, nil
@@ -397,10 +399,11 @@ func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt
 	if until := t.openUntil.Load(); until != 0 && monotonic() < until {
 		return nil, false, policy.ErrOpen
 	}
-	if !t.bulkhead.TryAcquirePermit() {
+	if t.inflight.Add(1) > int64(t.cfg.MaxConcurrent) {
+		t.inflight.Add(-1)
 		return nil, false, policy.ErrFull
 	}
-	defer t.bulkhead.ReleasePermit()
+	defer t.inflight.Add(-1)
 	closed := t.closed.Load()
 	if !closed && t.probeDue() {
 		return t.probeOnce(ctx, inputs, attempt)
