@@ -79,9 +79,11 @@ type result struct {
 	BreakerMoves   *int64   `json:"breaker_changes,omitempty"`
 	BreakerOpenS   *float64 `json:"breaker_open_s,omitempty"`
 	P99AfterOpenMS *float64 `json:"p99_after_open_ms,omitempty"`
-	// P999ThirdsMS is the p99.9 of each third of an open-loop run, in
-	// order of the requests' scheduled starts.
-	P999ThirdsMS []float64 `json:"p999_thirds_ms,omitempty"`
+	// ServiceP999MS and P999ThirdsMS are the p99.9 from the call, of the
+	// whole run and of each third of an open-loop run (in order of the
+	// requests' scheduled starts).
+	ServiceP999MS float64   `json:"service_p999_ms"`
+	P999ThirdsMS  []float64 `json:"service_p999_thirds_ms,omitempty"`
 }
 
 type calibReport struct {
@@ -152,7 +154,8 @@ func summarize(s scenario, rn *trial) result {
 	if res.Answered > 0 {
 		res.Accuracy = float64(correct) / float64(res.Answered)
 	}
-	res.ServiceP99MS = ms(percentiles(service).p99)
+	sst := percentiles(service)
+	res.ServiceP99MS, res.ServiceP999MS = ms(sst.p99), ms(sst.p999)
 	st := percentiles(lats)
 	res.P50MS, res.P95MS, res.P99MS, res.P999MS, res.MaxMS = ms(st.p50), ms(st.p95), ms(st.p99), ms(st.p999), ms(st.max)
 	if s.paced() {
@@ -161,7 +164,7 @@ func summarize(s scenario, rn *trial) result {
 			var part []time.Duration
 			for _, r := range rn.recs[i*third : (i+1)*third] {
 				if r.out != outRejected && r.out != outInvalidBad {
-					part = append(part, r.latency)
+					part = append(part, r.service)
 				}
 			}
 			res.P999ThirdsMS = append(res.P999ThirdsMS, ms(percentiles(part).p999))
@@ -309,16 +312,19 @@ func evaluate(results []result, c calibration) []goal {
 		// compares the two in the same window, and the median third
 		// decides, so one stall of the machine (which lifts a µs-scale
 		// p99.9 to the stall's length) spoils one third, not the verdict.
-		ratio, ratios := n.P999MS/r.P999MS, []float64(nil)
+		// Both are timed from the call: the sender's wake-up lateness
+		// (up to a millisecond) is the harness's, the same for both, and
+		// would only shrink the ratio.
+		ratio, ratios := n.ServiceP999MS/r.ServiceP999MS, []float64(nil)
 		if len(r.P999ThirdsMS) == 3 && len(n.P999ThirdsMS) == 3 {
 			for i := range 3 {
 				ratios = append(ratios, n.P999ThirdsMS[i]/r.P999ThirdsMS[i])
 			}
 			ratio = slices.Sorted(slices.Values(ratios))[1]
 		}
-		add(r.Name, "p99.9 at least 5x lower than naive's (median of the run's thirds)", ratio >= 5,
-			"median %.1fx; thirds %.1f; whole run: router p99.9 %.3fms, naive %.3fms (%.1fx)",
-			ratio, ratios, r.P999MS, n.P999MS, n.P999MS/r.P999MS)
+		add(r.Name, "p99.9 from the call at least 5x lower than naive's (median of the run's thirds)", ratio >= 5,
+			"median %.1fx; thirds %.1f; whole run from the call: router p99.9 %.3fms, naive %.3fms (%.1fx); from the scheduled start %.3fms, %.3fms",
+			ratio, ratios, r.ServiceP999MS, n.ServiceP999MS, n.ServiceP999MS/r.ServiceP999MS, r.P999MS, n.P999MS)
 		within(5, ratio)
 	}
 	for _, name := range []string{"transient", "nan", "flap"} {
