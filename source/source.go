@@ -77,12 +77,12 @@ type Reason int
 
 // The reasons a source is passed over.
 const (
-	Missing    Reason = iota // no such file, or HTTP 404
-	Unreachable              // a read or request failed, timed out, or got another bad status
-	Corrupt                  // the bytes do not match the source's SHA256
-	Oversized                // the bytes exceed Options.MaxSize
-	Unloadable               // the loader refused the bytes
-	Invalid                  // the Source itself is malformed
+	Missing     Reason = iota // no such file, or HTTP 404
+	Unreachable               // a read or request failed, timed out, or got another bad status
+	Corrupt                   // the bytes do not match the source's SHA256
+	Oversized                 // the bytes exceed Options.MaxSize
+	Unloadable                // the loader refused the bytes
+	Invalid                   // the Source itself is malformed
 )
 
 var reasonNames = [...]string{"missing", "unreachable", "corrupt", "oversized", "unloadable", "invalid"}
