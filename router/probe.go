@@ -156,6 +156,9 @@ func (r *Router) canary(ctx context.Context, l *ladder, name string, v *version,
 		return fmt.Errorf("%w after %v", policy.ErrTimeout, timeout)
 	}
 	if res.err != nil {
+		if ctx.Err() == nil && (tctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)) {
+			return fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, res.err)
+		}
 		return res.err
 	}
 	if err := l.validate(name, res.out); err != nil {
