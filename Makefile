@@ -14,13 +14,21 @@ STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The library packages that must build without cgo: only models, the ONNX
 # Runtime adapter, needs it.
-PURE_GO = ./router ./cache ./chaos ./policy ./tensor ./source
+PURE_GO = ./router ./cache ./chaos ./policy ./tensor ./ladderhttp ./ladderprom ./source
 
-.PHONY: run test ort testdata bench lint
+.PHONY: run test ort testdata bench lint serve load
 
 ## run: load the bundled models and show the ladder at work
 run: ort
 	$(GO) run ./examples/degrade
+
+## serve: the example HTTP service on 127.0.0.1:8080, with an admin endpoint to break and heal tiers (see examples/service)
+serve: ort
+	$(GO) run ./examples/service -addr $(or $(ADDR),127.0.0.1:8080)
+
+## load: wrk against the example service on 127.0.0.1 for about 30 s, faults switched mid-run, against the bare handler (installs wrk)
+load: ort
+	GO=$(GO) ./scripts/load.sh
 
 ## test: lint, then the whole suite with the race detector, harness included (no skips when CI is set)
 test: ort lint

@@ -8,8 +8,10 @@
 // is closed.
 //
 // [Load] and [LoadBytes] return a [*Model] with its [tensor.Signature]: input and
-// output names, element types, shapes with dynamic dimensions shown as -1,
-// and metadata. Every element type onnxruntime_go carries is served:
+// output names, element types, shapes with dynamic dimensions shown as -1
+// (and [tensor.Info].AnyRank for an input or output whose rank the file
+// does not declare, which ONNX Runtime reports like a scalar), and
+// metadata. Every element type onnxruntime_go carries is served:
 // float32, float64, float16 ([tensor.F16]), bfloat16 ([tensor.BF16]),
 // int8 to int64, uint8 to uint64, bool and string, in any shape including
 // scalars (an empty shape) and zero-length dimensions. A model ladder
@@ -20,6 +22,32 @@
 // its context ends. No failure, panic included, leaves a model unfit for the
 // next call. [Model.Close] waits for in-flight runs, then frees every
 // native object exactly once; callers arriving meanwhile get [ErrClosed].
+//
+// # Values that crash ONNX Runtime
+//
+// A few ONNX Runtime 1.24.1 CPU kernels kill the process on certain input
+// values, and no recover can catch a crash in native code: integer Div
+// and Mod with a zero divisor, or MinInt32 or MinInt64 divided by -1
+// (SIGFPE); Trilu with k near math.MinInt64 (SIGSEGV); MaxUnpool with an
+// index outside its output (abort); RoiAlign with a batch index outside
+// X (SIGSEGV); ReverseSequence with a length outside its time axis (it
+// reads past its input and answers garbage). When such an operand is a
+// graph input, [Model.Predict] checks its values in Go and refuses a
+// value that would crash with an [*tensor.InputError] naming the input
+// and the problem. An operand computed inside the graph cannot be
+// checked: when its values derive from an untrusted caller's, check them
+// before Predict (in a router, in a Tier.Inputs adapter). [Model.Warmup]'s
+// default inputs are ones, so a warm-up never divides by zero.
+//
+// A string input with a NUL byte is refused the same way: onnxruntime_go
+// passes strings to ONNX Runtime as C strings, which would end at the NUL
+// and silently drop the rest.
+//
+// Float16 and bfloat16 outputs are allocated by ladder before the run
+// (onnxruntime_go cannot return them whole), from the declared shape or
+// the one ONNX Runtime asks for, and only up to 1 GiB each: Load refuses
+// a file that declares a larger one, and a run that would need one fails
+// with a [*RunError], never a Go out-of-memory crash.
 //
 // ONNX Runtime's own log is silenced except for fatal messages.
 package models

@@ -97,6 +97,10 @@ const (
 	hintType         = "it uses an element type ONNX Runtime " + RuntimeVersion + " cannot run on CPU"
 	hintVersion      = "the model needs a newer ONNX Runtime than " + RuntimeVersion + "; export it with an older opset or IR version"
 	hintInvalidModel = "ONNX Runtime found the graph invalid; check it with onnx.checker and re-export it"
+	hintLocale       = "an operator (StringNormalizer) needs a locale this system lacks; install it (Debian: locales-all) " +
+		"or re-export the model with an installed locale such as C.UTF-8"
+	hintExternal = "the model keeps tensors as external data in files beside it; load it with models.Load from its path, " +
+		"with those files in the same directory"
 )
 
 var opName = regexp.MustCompile(`([\w.]+):(\w+)\(-?\d+\) is not a registered function/op`)
@@ -113,6 +117,10 @@ func loadHint(err error) string {
 			return hintTraining
 		}
 		return hintUnknownOp
+	case strings.Contains(msg, "Failed to construct locale"):
+		return hintLocale
+	case strings.Contains(msg, "model_path must not be empty"), strings.Contains(lower, "external data"):
+		return hintExternal
 	case strings.Contains(msg, "Could not find an implementation for"):
 		return hintNoKernel
 	case strings.Contains(msg, "Unrecognized attribute"):
@@ -166,6 +174,12 @@ func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
 }
+
+// errNilModel is [ErrClosed] for a call on a nil *Model.
+var errNilModel = fmt.Errorf("%w: nil *models.Model (did Load fail?)", ErrClosed)
+
+// errNilContext refuses a nil context, which would otherwise panic.
+var errNilContext = errors.New("models: nil context.Context; use context.Background()")
 
 // timeoutError is [ErrTimeout]: a run ended by its own timeout.
 type timeoutError struct{}

@@ -56,7 +56,10 @@ func TestFailureNeverPoisons(t *testing.T) {
 // depends on the data, so output buffers are still reused after it.
 func TestTimeoutKeepsOutputReuse(t *testing.T) {
 	m := load(t, "slow.onnx")
-	in := []tensor.Tensor{features(make([]float32, 30))}
+	// Four rows take a few hundred ms: a 1 ms timeout fires long before
+	// the run could end, even on a busy machine.
+	row := make([]float32, 30)
+	in := []tensor.Tensor{features(row, row, row, row)}
 	ctx := context.Background()
 	predict := func() {
 		if _, err := m.Predict(ctx, in); err != nil {

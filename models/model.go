@@ -52,23 +52,24 @@ type Options struct {
 	// one operator. The default is 1: ladder serves many small concurrent
 	// requests, and one thread per run avoids the thread hand-offs and
 	// oversubscription that cost more than they save on small models. Raise
-	// it for large models served at low concurrency.
+	// it for large models served at low concurrency. More than
+	// [MaxThreads] is an error.
 	IntraOpThreads int
 
 	// InterOpThreads is the number of threads ONNX Runtime may use to run
 	// independent operators in parallel. The default is 1, for the same
-	// reason as IntraOpThreads.
+	// reason as IntraOpThreads. More than [MaxThreads] is an error.
 	InterOpThreads int
 
 	// Optimization is the graph optimisation level. The default is
-	// [OptimizeAll].
+	// [OptimizeAll]; a value that is none of the four levels is an error.
 	Optimization Optimization
 
 	// WarmupInputs are example inputs that [Model.Warmup] runs the model
 	// on. Give them when the model needs real values, such as a sample
 	// rate or token ids. They must fit the model's inputs: [Load] checks
-	// them and keeps a copy. The default is zero-valued inputs with every
-	// dynamic dimension set to 1.
+	// them and keeps a copy. The default is inputs with every dynamic
+	// dimension set to 1 and every number set to 1 (see [Model.Warmup]).
 	WarmupInputs []tensor.Tensor
 }
 
@@ -85,6 +86,7 @@ type Model struct {
 	sig     tensor.Signature
 	version string
 	warmup  []tensor.Tensor
+	guards  []guard // value checks for kernels that crash on some inputs
 
 	session  *ort.DynamicAdvancedSession
 	scratch  chan *scratch
@@ -100,7 +102,9 @@ type Model struct {
 
 const closing = 1 << 62
 
-// Load reads the ONNX model at path and creates a session for it.
+// Load reads the ONNX model at path and creates a session for it. Tensors
+// the model keeps as external data are read from the files it names,
+// which ONNX Runtime requires to lie in path's directory or below it.
 // [InitRuntime] must have been called. A missing, corrupt or truncated
 // file, a graph ONNX Runtime refuses, a model ladder cannot serve (no
 // inputs, an input or output that is not a tensor of a supported element
@@ -114,19 +118,24 @@ func Load(path string, opts Options) (*Model, error) {
 	if opts.Name == "" {
 		opts.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	return load(path, data, opts)
+	return load(path, path, data, opts)
 }
 
 // LoadBytes creates a session for the ONNX model in data. It behaves like
-// [Load] and does not keep data.
+// [Load] and does not keep data. A model that keeps tensors as external
+// data in other files needs [Load], which finds them beside the model
+// file.
 func LoadBytes(data []byte, opts Options) (*Model, error) {
 	if opts.Name == "" {
 		opts.Name = "model"
 	}
-	return load("<bytes>", data, opts)
+	return load("<bytes>", "", data, opts)
 }
 
-func load(source string, data []byte, opts Options) (m *Model, err error) {
+// load creates the model from data, the contents of the file at path, or
+// of no file when path is "". With a path, ONNX Runtime reads the file
+// itself, so that weights kept as external data next to it are found.
+func load(source, path string, data []byte, opts Options) (m *Model, err error) {
 	if err := retainRuntime(); err != nil {
 		return nil, err
 	}
@@ -140,19 +149,29 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 			m, err = nil, &LoadError{Source: source, Err: &PanicError{Model: opts.Name, Value: r, Stack: debug.Stack()}}
 		}
 	}()
+	if err := opts.check(); err != nil {
+		return nil, &LoadError{Source: source, Err: err}
+	}
 	if len(data) == 0 {
 		return nil, &LoadError{Source: source, Err: errors.New("file is empty"), Hint: hintIncomplete}
 	}
-	inInfo, outInfo, err := ort.GetInputOutputInfoWithONNXData(data)
+	var inInfo, outInfo []ort.InputOutputInfo
+	if path != "" {
+		inInfo, outInfo, err = ort.GetInputOutputInfo(path)
+	} else {
+		inInfo, outInfo, err = ort.GetInputOutputInfoWithONNXData(data)
+	}
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
 	sig := tensor.Signature{}
-	if sig.Inputs, err = tensorInfos("input", inInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
+	inRanks, outRanks := declaredRanks(data)
+	var hint string
+	if sig.Inputs, hint, err = tensorInfos("input", inInfo, inRanks); err != nil {
+		return nil, &LoadError{Source: source, Err: err, Hint: hint}
 	}
-	if sig.Outputs, err = tensorInfos("output", outInfo); err != nil {
-		return nil, &LoadError{Source: source, Err: err, Hint: hintTypes}
+	if sig.Outputs, hint, err = tensorInfos("output", outInfo, outRanks); err != nil {
+		return nil, &LoadError{Source: source, Err: err, Hint: hint}
 	}
 	// onnxruntime_go cannot run a graph without inputs or outputs.
 	if len(sig.Inputs) == 0 {
@@ -178,8 +197,12 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 	if err := configure(so, opts); err != nil {
 		return nil, &LoadError{Source: source, Err: err}
 	}
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(data,
-		tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	var session *ort.DynamicAdvancedSession
+	if path != "" {
+		session, err = ort.NewDynamicAdvancedSession(path, tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	} else {
+		session, err = ort.NewDynamicAdvancedSessionWithONNXData(data, tensor.Names(sig.Inputs), tensor.Names(sig.Outputs), so)
+	}
 	if err != nil {
 		return nil, &LoadError{Source: source, Err: err, Hint: loadHint(err)}
 	}
@@ -199,12 +222,31 @@ func load(source string, data []byte, opts Options) (m *Model, err error) {
 		sig:     sig,
 		version: version,
 		warmup:  warmup,
+		guards:  append(inputGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
 		session: session,
 		scratch: make(chan *scratch, scratchPoolSize()),
 		drained: make(chan struct{}),
 	}
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
 	return m, nil
+}
+
+// MaxThreads bounds [Options.IntraOpThreads] and [Options.InterOpThreads]:
+// ONNX Runtime creates its thread pools when a model loads, and crashes
+// the process when it cannot create the threads it was told to.
+const MaxThreads = 1024
+
+// check returns what is wrong with opts, or nil.
+func (opts Options) check() error {
+	switch {
+	case opts.IntraOpThreads > MaxThreads:
+		return fmt.Errorf("Options.IntraOpThreads is %d; expected at most %d (0 for the default, 1)", opts.IntraOpThreads, MaxThreads)
+	case opts.InterOpThreads > MaxThreads:
+		return fmt.Errorf("Options.InterOpThreads is %d; expected at most %d (0 for the default, 1)", opts.InterOpThreads, MaxThreads)
+	case opts.Optimization < OptimizeAll || opts.Optimization > OptimizeNone:
+		return fmt.Errorf("Options.Optimization is %d; expected OptimizeAll, OptimizeExtended, OptimizeBasic or OptimizeNone", int(opts.Optimization))
+	}
+	return nil
 }
 
 func configure(so *ort.SessionOptions, opts Options) error {
@@ -227,27 +269,59 @@ func configure(so *ort.SessionOptions, opts Options) error {
 const hintTypes = "ladder carries tensors of float32, float64, float16, bfloat16, " +
 	"int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool and string"
 
-func tensorInfos(kind string, infos []ort.InputOutputInfo) ([]tensor.Info, error) {
+// hintDeclared is the hint for a float16 or bfloat16 output declared
+// larger than ladder allocates before a run.
+const hintDeclared = "re-export the model with the output's true shape, or a dynamic dimension where its size varies"
+
+// hintNotTensor is the hint for a sequence, map or optional input or
+// output. scikit-learn classifiers converted by skl2onnx return their
+// probabilities as a sequence of maps unless told otherwise.
+const hintNotTensor = "ladder carries tensors only; export the model with tensor inputs and outputs" +
+	"; for a skl2onnx classifier, pass options={'zipmap': False}"
+
+// tensorInfos converts what ONNX Runtime reports of the inputs or outputs
+// into Infos. ranks holds the rank each declares in the file (-1 for
+// none): one that ONNX Runtime reports without dimensions is a scalar
+// only when the file says so, and otherwise of any rank.
+func tensorInfos(kind string, infos []ort.InputOutputInfo, ranks map[string]int) ([]tensor.Info, string, error) {
 	out := make([]tensor.Info, len(infos))
 	for i, info := range infos {
 		if info.OrtValueType != ort.ONNXTypeTensor {
-			return nil, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, info.OrtValueType)
+			what := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(info.OrtValueType.String(), "ONNX_TYPE_")), "_", " ")
+			return nil, hintNotTensor, fmt.Errorf("%s %q is a %s, not a tensor", kind, info.Name, what)
 		}
 		dt := dtypeFromORT(info.DataType)
 		if dt == tensor.Invalid {
-			return nil, fmt.Errorf("%s %q has element type %s", kind, info.Name,
+			return nil, hintTypes, fmt.Errorf("%s %q has element type %s", kind, info.Name,
 				strings.ToLower(strings.TrimPrefix(info.DataType.String(), "ONNX_TENSOR_ELEMENT_DATA_TYPE_")))
 		}
 		shape := make([]int64, len(info.Dimensions))
 		for d, n := range info.Dimensions {
 			shape[d] = max(n, -1) // every unknown size is -1
 		}
+		if rank, ok := ranks[info.Name]; ok && rank != 0 && len(shape) == 0 {
+			out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: shape, AnyRank: true}
+			continue
+		}
 		if len(shape) == 0 && !scalarOK(kind, dt) {
-			return nil, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
+			return nil, hintTypes, fmt.Errorf("%s %q is a scalar %s, which onnxruntime_go cannot carry", kind, info.Name, dt)
 		}
 		out[i] = tensor.Info{Name: info.Name, DType: dt, Shape: shape}
+		if kind == "output" && allocated(out[i]) && len(shape) > 0 && !preallocatable(shape, dt) {
+			return nil, hintDeclared, fmt.Errorf("%s %q is declared %s, over the %d MiB that ladder allocates before a run for a %s output",
+				kind, info.Name, out[i].TypeString(), maxPrealloc>>20, dt)
+		}
 	}
-	return out, nil
+	return out, "", nil
+}
+
+// preallocatable reports whether an output of this shape, its dynamic
+// dimensions taken as 1, fits the bound on what ladder allocates before a
+// run.
+func preallocatable(shape []int64, dt tensor.DType) bool {
+	known := slices.DeleteFunc(slices.Clone(shape), func(d int64) bool { return d < 0 })
+	n, ok := tensor.NumElements(known)
+	return ok && n <= maxPrealloc/int64(dt.Size())
 }
 
 // scalarOK reports whether onnxruntime_go can carry a scalar of type dt as
@@ -299,19 +373,42 @@ func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
 	return nil
 }
 
+// A nil *Model, such as the one a failed [Load] returns, behaves like a
+// closed model instead of panicking: Predict, PredictTimeout and Warmup
+// return [ErrClosed], Close returns nil, and Name, Version and Signature
+// are empty. So a deferred Close or a model handed on before its error
+// was checked fails with an error, never a nil dereference.
+
 // Name returns the model's name, from [Options.Name].
-func (m *Model) Name() string { return m.name }
+func (m *Model) Name() string {
+	if m == nil {
+		return ""
+	}
+	return m.name
+}
 
 // Version returns the model version from its metadata (model_version), as
 // a decimal string, or "" when the model does not state one.
-func (m *Model) Version() string { return m.version }
+func (m *Model) Version() string {
+	if m == nil {
+		return ""
+	}
+	return m.version
+}
 
 // Signature returns a copy of the model's inputs, outputs and metadata.
-func (m *Model) Signature() tensor.Signature { return m.sig.Clone() }
+func (m *Model) Signature() tensor.Signature {
+	if m == nil {
+		return tensor.Signature{}
+	}
+	return m.sig.Clone()
+}
 
 // Predict runs the model on inputs, one tensor per model input, matched by
 // name. A scalar input has an empty shape and one element (see
-// [tensor.Scalar]). Inputs that do not fit the signature get an
+// [tensor.Scalar]). Inputs that do not fit the signature, values that
+// would crash an ONNX Runtime kernel and strings with a NUL byte (see the
+// package doc), get an
 // [*tensor.InputError] matching [tensor.ErrInvalidInput], and never reach
 // ONNX Runtime. A run that ONNX Runtime refuses or fails gets a
 // [*RunError] matching [ErrRun], and a panic inside onnxruntime_go a
@@ -336,6 +433,12 @@ func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, input
 }
 
 func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
+	if m == nil {
+		return nil, errNilModel
+	}
+	if ctx == nil {
+		return nil, errNilContext
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -394,6 +497,11 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 	if err := tensor.CheckInputs(m.name, m.sig.Inputs, inputs, s.ordered); err != nil {
 		return nil, err
 	}
+	for _, g := range m.guards {
+		if err := g.check(m.name, s.ordered); err != nil {
+			return nil, err
+		}
+	}
 	sameShapes, err := s.setInputs()
 	if err != nil {
 		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
@@ -409,17 +517,18 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 
 	unwatch := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
-	if err != nil && !s.terminated(ctx) && (reuse || s.learnShape(err, m.sig.Outputs)) {
+	if err != nil && !s.terminated(ctx) && (reuse || s.learn(err, m.sig.Outputs)) {
 		// The outputs had the wrong shape: last run's buffers for an
-		// output whose shape depends on the data, or a guessed shape.
-		// Run again with fresh outputs; once that works with reuse off,
-		// stop reusing.
-		for range 2 {
+		// output whose shape depends on the data, or a guessed shape, or
+		// a scalar of any rank. Run again with fresh outputs, as long as
+		// each failure teaches something (at most one lesson per output);
+		// once that works with reuse off, stop reusing.
+		for range 1 + len(s.outs) {
 			s.dropOutputs()
 			if err = s.prepareOutputs(m.sig.Outputs); err == nil {
 				err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 			}
-			if err == nil || s.terminated(ctx) || !s.learnShape(err, m.sig.Outputs) {
+			if err == nil || s.terminated(ctx) || !s.learn(err, m.sig.Outputs) {
 				break
 			}
 		}
@@ -475,62 +584,83 @@ func newResult(n int) ([]tensor.Tensor, []int64) {
 
 // Warmup runs the model once so the first real request does not pay for
 // lazy initialisation inside ONNX Runtime. It runs on
-// [Options.WarmupInputs] when they were given, and otherwise on
-// zero-valued inputs with every dynamic dimension set to 1; a model that
-// refuses zeros needs WarmupInputs. Warmup blocks like [Model.Predict] and
-// returns its error.
+// [Options.WarmupInputs] when they were given, and otherwise on inputs
+// with every dynamic dimension set to 1 (an input of any rank is a
+// one-element vector) and every number set to 1 (bools false, strings
+// empty); a model that refuses those needs WarmupInputs.
+// Warmup blocks like [Model.Predict] and returns its error.
+//
+// The default is ones, not zeros: some ONNX Runtime kernels, such as
+// integer Div and Mod, crash the process on a zero divisor, and a
+// warm-up must never do that.
 func (m *Model) Warmup(ctx context.Context) error {
+	if m == nil {
+		return errNilModel
+	}
 	inputs := m.warmup
 	if inputs == nil {
 		inputs = make([]tensor.Tensor, len(m.sig.Inputs))
 		for i, info := range m.sig.Inputs {
 			shape := slices.Clone(info.Shape)
+			if info.AnyRank {
+				shape = []int64{-1} // one element, in a vector: every type can be built so
+			}
 			for d := range shape {
 				if shape[d] < 0 {
 					shape[d] = 1
 				}
 			}
 			n, _ := tensor.NumElements(shape)
-			inputs[i] = zeroTensor(info.Name, info.DType, shape, int(n))
+			inputs[i] = onesTensor(info.Name, info.DType, shape, int(n))
 		}
 	}
 	_, err := m.Predict(ctx, inputs)
 	return err
 }
 
-func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
+// onesTensor returns a tensor of n elements of type dt, every number 1,
+// every bool false and every string empty.
+func onesTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
 	t := tensor.Tensor{Name: name, Shape: shape}
 	switch dt {
 	case tensor.Float32:
-		t.Data = make([]float32, n)
+		t.Data = ones[float32](n)
 	case tensor.Float64:
-		t.Data = make([]float64, n)
+		t.Data = ones[float64](n)
 	case tensor.Int8:
-		t.Data = make([]int8, n)
+		t.Data = ones[int8](n)
 	case tensor.Uint8:
-		t.Data = make([]uint8, n)
+		t.Data = ones[uint8](n)
 	case tensor.Int16:
-		t.Data = make([]int16, n)
+		t.Data = ones[int16](n)
 	case tensor.Uint16:
-		t.Data = make([]uint16, n)
+		t.Data = ones[uint16](n)
 	case tensor.Int32:
-		t.Data = make([]int32, n)
+		t.Data = ones[int32](n)
 	case tensor.Uint32:
-		t.Data = make([]uint32, n)
+		t.Data = ones[uint32](n)
 	case tensor.Int64:
-		t.Data = make([]int64, n)
+		t.Data = ones[int64](n)
 	case tensor.Uint64:
-		t.Data = make([]uint64, n)
+		t.Data = ones[uint64](n)
 	case tensor.Bool:
 		t.Data = make([]bool, n)
 	case tensor.String:
 		t.Data = make([]string, n)
 	case tensor.Float16:
-		t.Data = make([]tensor.F16, n)
+		t.Data = slices.Repeat([]tensor.F16{tensor.NewF16(1)}, n)
 	case tensor.BFloat16:
-		t.Data = make([]tensor.BF16, n)
+		t.Data = slices.Repeat([]tensor.BF16{tensor.NewBF16(1)}, n)
 	}
 	return t
+}
+
+func ones[T float32 | float64 | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](n int) []T {
+	d := make([]T, n)
+	for i := range d {
+		d[i] = 1
+	}
+	return d
 }
 
 // Close waits for in-flight runs to finish, then releases the session and
@@ -540,6 +670,9 @@ func zeroTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tenso
 // call's error. A run whose context never ends keeps Close waiting: give
 // runs a deadline.
 func (m *Model) Close() error {
+	if m == nil {
+		return nil
+	}
 	m.closeOnce.Do(func() {
 		if m.state.Or(closing) != 0 {
 			<-m.drained

@@ -307,6 +307,23 @@ func allocated(info tensor.Info) bool {
 	return len(info.Shape) == 0
 }
 
+// preallocated reports whether ladder allocates output i itself: as
+// [allocated] says for an output of known rank. An output of any rank
+// is allocated by ONNX Runtime unless it is float16 or bfloat16, or a
+// run showed it to be a scalar, which onnxruntime_go cannot return.
+func (s *scratch) preallocated(i int, info tensor.Info) bool {
+	if !info.AnyRank {
+		return allocated(info)
+	}
+	switch info.DType {
+	case tensor.Float16, tensor.BFloat16:
+		return true
+	case tensor.String:
+		return false
+	}
+	return s.guesses[i] != nil && len(s.guesses[i]) == 0
+}
+
 // prepareOutputs allocates the outputs that ladder allocates itself and
 // that are missing. A dynamic dimension takes the size last seen for it,
 // or else the batch size (the first input's first dimension) for the
@@ -314,10 +331,13 @@ func allocated(info tensor.Info) bool {
 // wrong guess.
 func (s *scratch) prepareOutputs(infos []tensor.Info) error {
 	for i, info := range infos {
-		if s.outs[i] != nil || !allocated(info) {
+		if s.outs[i] != nil || !s.preallocated(i, info) {
 			continue
 		}
 		shape := s.guesses[i]
+		if shape == nil && info.AnyRank {
+			shape = []int64{1} // a guess; learnShape corrects it
+		}
 		if shape == nil {
 			shape = slices.Clone(info.Shape)
 			for d := range shape {
@@ -332,12 +352,19 @@ func (s *scratch) prepareOutputs(infos []tensor.Info) error {
 		}
 		v, err := newOutput(info.DType, shape)
 		if err != nil {
+			s.guesses[i] = nil // a failed guess must not fail the next run too
 			return fmt.Errorf("output %q: %w", info.Name, err)
 		}
 		s.outs[i] = v
 	}
 	return nil
 }
+
+// maxPrealloc bounds, in bytes, an output that ladder allocates before a
+// run from a shape the model declares or ONNX Runtime requests: a file
+// that declares a float16 output of a trillion elements must not make Go
+// run out of memory, which no recover can catch.
+const maxPrealloc = 1 << 30
 
 func newOutput(dt tensor.DType, shape []int64) (ort.Value, error) {
 	if len(shape) == 0 {
@@ -368,8 +395,9 @@ func newOutput(dt tensor.DType, shape []int64) (ort.Value, error) {
 		return nil, fmt.Errorf("a scalar %s output cannot be built", dt) // refused at Load
 	}
 	n, ok := tensor.NumElements(shape)
-	if !ok || n > 1<<40 {
-		return nil, fmt.Errorf("output shape %v is too large", shape)
+	if !ok || n > maxPrealloc/2 {
+		return nil, fmt.Errorf("output shape %v is too large: ladder allocates float16 and bfloat16 outputs "+
+			"before the run, up to %d MiB each", shape, maxPrealloc>>20)
 	}
 	switch dt {
 	case tensor.Float16:
@@ -406,15 +434,49 @@ func (s *scratch) learnShape(err error, infos []tensor.Info) bool {
 	}
 	for i, info := range infos {
 		v := s.outs[i]
-		if v == nil || !allocated(info) || len(info.Shape) != len(requested) || !fits(requested, info.Shape) {
+		if v == nil || !s.preallocated(i, info) ||
+			(!info.AnyRank && (len(info.Shape) != len(requested) || !fits(requested, info.Shape))) {
 			continue
 		}
 		if slices.Equal(v.GetShape(), current) && !slices.Equal(s.guesses[i], requested) {
 			s.guesses[i] = requested
+			if info.AnyRank && len(requested) > 0 && !allocated(tensor.Info{DType: info.DType, Shape: requested}) {
+				s.guesses[i] = nil // no longer a scalar: ONNX Runtime allocates it again
+			}
 			return true
 		}
 	}
 	return false
+}
+
+// learnScalar recognises onnxruntime_go's refusal to return a scalar
+// that ONNX Runtime allocated, for an output of any rank: the first
+// output it left empty. It remembers that output as a scalar, for ladder
+// to allocate from then on, and reports whether the run is worth
+// repeating. (onnxruntime_go does not release the outputs after the one
+// it refused: one run's worth, once per scratch and output.)
+func (s *scratch) learnScalar(err error, infos []tensor.Info) bool {
+	if !errors.Is(err, ort.ZeroShapeLengthError) {
+		return false
+	}
+	for i, info := range infos {
+		// The refused output holds a typed nil, the ones before it live values.
+		if !isNil(s.outs[i]) || s.preallocated(i, info) {
+			continue
+		}
+		if !info.AnyRank || info.DType == tensor.String || (s.guesses[i] != nil && len(s.guesses[i]) == 0) {
+			return false
+		}
+		s.guesses[i] = []int64{}
+		return true
+	}
+	return false
+}
+
+// learn is learnShape or learnScalar: whether the failed run is worth
+// repeating with other outputs.
+func (s *scratch) learn(err error, infos []tensor.Info) bool {
+	return s.learnShape(err, infos) || s.learnScalar(err, infos)
 }
 
 func parseShape(s string) ([]int64, bool) {
@@ -509,7 +571,7 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 			return tensor.Tensor{}, fmt.Errorf("unexpected %s tensor", info.DType)
 		}
 	case *ort.StringTensor:
-		if len(info.Shape) == 0 {
+		if len(o.GetShape()) == 0 {
 			// GetContents cannot read a scalar string.
 			e, err := o.GetElement(0)
 			if err != nil {
@@ -536,7 +598,7 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 	if copyData {
 		t.Shape = cloneShape(t.Shape, dims)
 	}
-	if allocated(info) && slices.ContainsFunc(info.Shape, func(d int64) bool { return d < 0 }) &&
+	if s.preallocated(i, info) && (info.AnyRank || slices.ContainsFunc(info.Shape, func(d int64) bool { return d < 0 })) &&
 		!slices.Equal(s.guesses[i], t.Shape) {
 		s.guesses[i] = slices.Clone(t.Shape)
 	}

@@ -209,12 +209,14 @@ func (s State) String() string {
 
 // StateChange reports a breaker moving from one [State] to another.
 type StateChange struct {
-	From, To State
-	At       time.Time // when the breaker changed state
+	From State     // the state the breaker left
+	To   State     // the state it entered
+	At   time.Time // when the breaker changed state
 }
 
 // Status is a breaker's state as it stands, for health checks.
 type Status struct {
+	// State is the breaker's state now.
 	State State
 	// Since is when the breaker entered State.
 	Since time.Time

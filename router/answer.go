@@ -63,10 +63,10 @@ type Answer struct {
 
 // Fall records why one rung could not answer a request.
 type Fall struct {
-	Tier     string
-	Position int
-	Attempts int   // attempts that ran; 0 when the rung was skipped
-	Err      error // why it fell
+	Tier     string // the rung's name
+	Position int    // the rung's position in the ladder, from 0
+	Attempts int    // attempts that ran; 0 when the rung was skipped
+	Err      error  // why it fell
 }
 
 func (f Fall) String() string {
@@ -112,6 +112,7 @@ var (
 // NoAnswerError reports that every rung fell. It unwraps to each rung's
 // reason, so errors.Is and errors.As see them all.
 type NoAnswerError struct {
+	// Falls lists every rung in ladder order with why it could not answer.
 	Falls []Fall
 }
 
@@ -143,7 +144,7 @@ func (e *NoAnswerError) Is(target error) bool { return target == ErrNoAnswer }
 
 // OutputError reports an output that failed validation and was not served.
 type OutputError struct {
-	Tier    string
+	Tier    string // the rung whose answer was refused
 	Output  string // the offending output's name
 	Problem string // e.g. "NaN at element 3"
 }
@@ -186,8 +187,8 @@ func (e *PanicError) Unwrap() error {
 // AdaptError reports that a tier's [Tier].Inputs could not adapt a
 // request; the tier falls for that request.
 type AdaptError struct {
-	Tier string
-	Err  error
+	Tier string // the tier whose adapter failed
+	Err  error  // the adapter's error
 }
 
 func (e *AdaptError) Error() string {
@@ -204,8 +205,8 @@ func (e *AdaptError) Unwrap() error { return e.Err }
 // It matches [ErrAbandoned] and [policy.ErrFull]: like a full bulkhead, it
 // is not counted against the tier's breaker.
 type AbandonedError struct {
-	Tier    string
-	Running int64 // abandoned calls still running
+	Tier    string // the tier skipped, or "cache" for the store
+	Running int64  // abandoned calls still running
 }
 
 func (e *AbandonedError) Error() string {
@@ -219,7 +220,8 @@ func (e *AbandonedError) Is(target error) bool {
 
 // StaleError reports a cached answer older than the request accepts.
 type StaleError struct {
-	Age, Max time.Duration
+	Age time.Duration // how old the cached answer is
+	Max time.Duration // the oldest answer the request accepts
 }
 
 func (e *StaleError) Error() string {

@@ -71,9 +71,9 @@ func (k EventKind) String() string {
 
 // Event is one thing that happened in the ladder, for metrics and logs.
 type Event struct {
-	Kind     EventKind
-	Tier     string // the rung it happened on
-	Position int    // that rung's position in the ladder, from 0
+	Kind     EventKind // what happened; it says which other fields are set
+	Tier     string    // the rung it happened on
+	Position int       // that rung's position in the ladder, from 0
 	// From and To are the rungs a Switched event moves between.
 	From, To string
 	// Breaker is a BreakerChanged event's change of state.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -109,10 +111,14 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 
 	l.inputs, l.outputs = cloneInfos(cfg.Inputs), cloneInfos(cfg.Outputs)
 	for _, t := range cfg.Tiers {
-		if t.Model == nil {
+		if isNil(t.Model) {
 			continue
 		}
-		if sig, ok := SignatureOf(t.Model); ok {
+		sig, ok, err := describe(t.Name, t.Model, SignatureOf)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			if l.inputs == nil {
 				l.inputs = cloneInfos(sig.Inputs)
 			}
@@ -134,15 +140,23 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 			return nil, bad("Tiers[%d] is named %q, which is reserved; expected another name", i, t.Name)
 		case byName[t.Name] != nil:
 			return nil, bad("two tiers are named %q; expected unique names", t.Name)
-		case t.Model == nil:
-			return nil, bad("tier %q has no Model", t.Name)
+		case isNil(t.Model):
+			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model", t.Name, t.Model)
 		}
 		tr := &tierRung{l: l, model: t.Model, version: t.Version, adapt: t.Inputs}
 		tr.timed, _ = t.Model.(TimeoutPredictor)
 		if tr.version == "" {
-			tr.version, _ = VersionOf(t.Model)
+			v, _, err := describe(t.Name, t.Model, VersionOf)
+			if err != nil {
+				return nil, err
+			}
+			tr.version = v
 		}
-		if sig, ok := SignatureOf(t.Model); ok {
+		sig, ok, err := describe(t.Name, t.Model, SignatureOf)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			if l.inputs != nil && t.Inputs == nil && !sameInfos(sig.Inputs, l.inputs) {
 				return nil, bad("tier %q takes %s but the ladder's input contract is %s; expected the same inputs, or Tier.Inputs to adapt them",
 					t.Name, infosString(sig.Inputs), infosString(l.inputs))
@@ -335,4 +349,31 @@ func (r *Router) replaceTier(t Tier) error {
 		r.swap.Unlock()
 		return nil
 	}
+}
+
+// isNil reports whether m is nil, or an interface holding a nil pointer,
+// map, func or chan, such as the *models.Model of a failed Load.
+func isNil(m Model) bool {
+	if m == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(m); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// describe asks a tier's model about itself through ask ([SignatureOf] or
+// [VersionOf]), turning a panic in the model's own method into an error
+// that names the tier and matches [ErrInvalidConfig] and [ErrPanic].
+func describe[T any](tier string, m Model, ask func(Model) (T, bool)) (v T, ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: tier %q: asking its model about itself: %w", ErrInvalidConfig, tier,
+				&PanicError{Tier: tier, Value: p, Stack: debug.Stack()})
+		}
+	}()
+	v, ok = ask(m)
+	return v, ok, nil
 }

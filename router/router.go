@@ -296,7 +296,7 @@ func cloneInfos(in []tensor.Info) []tensor.Info {
 
 func sameInfos(a, b []tensor.Info) bool {
 	return slices.EqualFunc(a, b, func(x, y tensor.Info) bool {
-		return x.Name == y.Name && x.DType == y.DType && slices.Equal(x.Shape, y.Shape)
+		return x.Name == y.Name && x.DType == y.DType && x.AnyRank == y.AnyRank && slices.Equal(x.Shape, y.Shape)
 	})
 }
 
@@ -509,7 +509,7 @@ func (r *Router) Warmup(ctx context.Context) error {
 			w, _ = rg.(Warmer)
 		}
 		if w != nil {
-			if err := w.Warmup(ctx); err != nil {
+			if err := warm(ctx, p.name, w); err != nil {
 				errs = append(errs, fmt.Errorf("router: warming up %s: %w", p.name, err))
 			}
 		}
@@ -553,4 +553,14 @@ func (r *Router) Close() error {
 		errs = append(errs, r.owned.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// warm runs one Warmer, recovering its panic into a [*PanicError].
+func warm(ctx context.Context, rung string, w Warmer) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Tier: rung, Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return w.Warmup(ctx)
 }

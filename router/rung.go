@@ -229,15 +229,17 @@ func checkShape(tier string, t tensor.Tensor, info tensor.Info) error {
 	if t.Name != info.Name || t.DType() != info.DType {
 		return bad(fmt.Sprintf("got %s %s, expected %s", t.Name, t.DType(), info))
 	}
-	if len(t.Shape) != len(info.Shape) {
+	if len(t.Shape) != len(info.Shape) && !info.AnyRank {
 		return bad(fmt.Sprintf("shape %v, expected %s", t.Shape, info))
 	}
-	n := int64(1)
 	for d, size := range t.Shape {
-		if size < 0 || (info.Shape[d] >= 0 && size != info.Shape[d]) {
+		if size < 0 || (!info.AnyRank && info.Shape[d] >= 0 && size != info.Shape[d]) {
 			return bad(fmt.Sprintf("shape %v, expected %s", t.Shape, info))
 		}
-		n *= size
+	}
+	n, ok := tensor.NumElements(t.Shape)
+	if !ok {
+		return bad(fmt.Sprintf("shape %v: its element count overflows int64", t.Shape))
 	}
 	if int64(t.Len()) != n {
 		return bad(fmt.Sprintf("%d elements for shape %v", t.Len(), t.Shape))

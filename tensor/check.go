@@ -11,10 +11,10 @@ import (
 // matching them by name, and stores them in want's order in ordered, which
 // must have len(want) elements. who names the model or ladder in the
 // error. A misfit gets an [*InputError] matching [ErrInvalidInput]: a
-// missing or unknown input, a wrong element type, rank or dimension, a
-// shape whose element count overflows int64, or a data length that does
-// not match the shape. CheckInputs allocates only
-// when it reports an error.
+// missing or unknown input, a wrong element type, rank (unless the Info
+// is AnyRank) or dimension, a shape whose element count overflows int64,
+// or a data length that does not match the shape. CheckInputs allocates
+// only when it reports an error.
 func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 	for i, info := range want {
 		var t Tensor
@@ -34,11 +34,11 @@ func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 			}
 			return inputError(who, info.Name, "wrong element type", info.DType.String(), got)
 		}
-		if len(t.Shape) != len(info.Shape) {
+		if len(t.Shape) != len(info.Shape) && !info.AnyRank {
 			return inputError(who, info.Name, "wrong rank", info.TypeString(), t.DType().String()+ShapeString(t.Shape))
 		}
 		for d, n := range t.Shape {
-			if n < 0 || (info.Shape[d] >= 0 && n != info.Shape[d]) {
+			if n < 0 || (!info.AnyRank && info.Shape[d] >= 0 && n != info.Shape[d]) {
 				return inputError(who, info.Name, fmt.Sprintf("wrong size of dimension %d", d),
 					info.TypeString(), t.DType().String()+ShapeString(t.Shape))
 			}

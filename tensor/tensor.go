@@ -74,9 +74,9 @@ type Element interface {
 // value, but its slices are shared: use [Tensor.Clone] for a copy that
 // owns its memory.
 type Tensor struct {
-	Name  string
-	Shape []int64
-	Data  any
+	Name  string  // the model input or output it stands for
+	Shape []int64 // one size per dimension; empty for a scalar
+	Data  any     // the elements, a slice of one supported element type
 }
 
 // New returns a tensor named name with the given shape and data. It

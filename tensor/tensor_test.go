@@ -195,3 +195,30 @@ func TestFirstNonFinite(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckInputsAnyRank(t *testing.T) {
+	want := []tensor.Info{{Name: "x", DType: tensor.Float32, AnyRank: true}}
+	for _, shape := range [][]int64{{}, {3}, {1, 3}, {0, 2, 5}} {
+		n, _ := tensor.NumElements(shape)
+		in := []tensor.Tensor{tensor.New("x", shape, make([]float32, n))}
+		if err := tensor.CheckInputs("m", want, in, make([]tensor.Tensor, 1)); err != nil {
+			t.Errorf("shape %v: %v", shape, err)
+		}
+	}
+	bad := map[string][]tensor.Tensor{
+		"negative dimension": {tensor.New("x", []int64{-1}, []float32{})},
+		"short data":         {tensor.New("x", []int64{2, 2}, []float32{1, 2, 3})},
+		"wrong type":         {tensor.New("x", []int64{1}, []float64{1})},
+	}
+	for name, in := range bad {
+		if err := tensor.CheckInputs("m", want, in, make([]tensor.Tensor, 1)); !errors.Is(err, tensor.ErrInvalidInput) {
+			t.Errorf("%s: err = %v, want tensor.ErrInvalidInput", name, err)
+		}
+	}
+	if s := want[0].String(); s != "x float32[...]" {
+		t.Errorf("String() = %q", s)
+	}
+	if c := (tensor.Signature{Inputs: want}).Clone(); !c.Inputs[0].AnyRank {
+		t.Error("Clone dropped AnyRank")
+	}
+}

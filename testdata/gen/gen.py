@@ -66,7 +66,9 @@ Files written (paths relative to testdata/):
 
   Edge-case models for the models package (scalars.onnx, no_input.onnx,
   dynamic.onnx, small_ints.onnx, half.onnx, half_scalar.onnx,
-  string_scalar.onnx, reshape.onnx, unversioned.onnx, and the refused
+  string_scalar.onnx, reshape.onnx, int_div.onnx, kernel_guards.onnx,
+  external.onnx (+ external.onnx.data), any_rank.onnx, half_expand.onnx,
+  unversioned.onnx, and the refused half_huge.onnx,
   unknown_op.onnx, training_op.onnx, unimplemented_type.onnx,
   bad_attribute.onnx, complex.onnx, sequence.onnx): see edge_models() and
   testdata/README.md. `gen.py edge` writes only these.
@@ -551,6 +553,101 @@ def sequence_model():
     return edge_model(g, "sequence", "seq = [x, x], a sequence of tensors.")
 
 
+def int_div_model():
+    """a int32 [N], b int32 [N] -> q int32 [N] = Div(a, b). ONNX Runtime's
+    integer Div kills the process with SIGFPE on a zero divisor, so a
+    warm-up on zeros must never reach it."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Div", ["a", "b"], ["q"])], "int_div",
+                          [vi("a", TensorProto.INT32, ["N"]), vi("b", TensorProto.INT32, ["N"])],
+                          [vi("q", TensorProto.INT32, ["N"])])
+    return edge_model(g, "int_div", "q = a / b on int32; a zero divisor crashes ONNX Runtime.")
+
+
+def kernel_guards_model():
+    """Four operators whose ONNX Runtime kernels crash the process on some
+    input values, each fed straight from graph inputs:
+    t = Trilu(m, k); r = RoiAlign(X, rois, batch_indices);
+    rs = ReverseSequence(s, lens); up = MaxUnpool(u, ui)."""
+    vi = helper.make_tensor_value_info
+    F, I = TensorProto.FLOAT, TensorProto.INT64
+    nodes = [
+        helper.make_node("Trilu", ["m", "k"], ["t"]),
+        helper.make_node("RoiAlign", ["X", "rois", "batch_indices"], ["r"],
+                         output_height=2, output_width=2),
+        helper.make_node("ReverseSequence", ["s", "lens"], ["rs"], time_axis=0, batch_axis=1),
+        helper.make_node("MaxUnpool", ["u", "ui"], ["up"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    g = helper.make_graph(nodes, "kernel_guards",
+                          [vi("m", F, [3, 4]), vi("k", I, []),
+                           vi("X", F, ["N", 1, 4, 4]), vi("rois", F, ["K", 4]), vi("batch_indices", I, ["K"]),
+                           vi("s", F, ["T", 2]), vi("lens", I, [2]),
+                           vi("u", F, [1, 1, 2, 2]), vi("ui", I, [1, 1, 2, 2])],
+                          [vi("t", F, [3, 4]), vi("r", F, ["K", 1, 2, 2]),
+                           vi("rs", F, ["T", 2]), vi("up", F, [1, 1, 4, 4])])
+    return edge_model(g, "kernel_guards", "Trilu, RoiAlign, ReverseSequence and MaxUnpool on "
+                      "graph inputs: values that crash ONNX Runtime are refused in Go.",
+                      opsets=[helper.make_opsetid("", 16)])
+
+
+def external_model():
+    """x float32 [N,3] -> y = x + w, where w = [1, 2, 3] is kept as external
+    data in external.onnx.data, as exporters do for models over 2 GB."""
+    vi = helper.make_tensor_value_info
+    w = numpy_helper.from_array(np.array([1, 2, 3], dtype=np.float32), "w")
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "external.onnx.data"), ("offset", "0"), ("length", "12")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    g = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "external",
+                          [vi("x", TensorProto.FLOAT, ["N", 3])], [vi("y", TensorProto.FLOAT, ["N", 3])], [w])
+    with open(path("external.onnx.data"), "wb") as f:
+        f.write(np.array([1, 2, 3], dtype=np.float32).tobytes())
+    return edge_model(g, "external", "y = x + w; w lives in external.onnx.data.", check=False)
+
+
+def any_rank_model():
+    """Inputs and outputs whose rank the file does not declare, which ONNX
+    Runtime reports like scalars: y = Reshape(x, shape) and hy =
+    Reshape(h, hshape) take the rank the request gives; z = Identity(a)
+    and t = Identity(text) take a and text of any rank."""
+    vi = helper.make_tensor_value_info
+    nodes = [
+        helper.make_node("Reshape", ["x", "shape"], ["y"]),
+        helper.make_node("Reshape", ["h", "hshape"], ["hy"]),
+        helper.make_node("Identity", ["a"], ["z"]),
+        helper.make_node("Identity", ["text"], ["t"]),
+    ]
+    g = helper.make_graph(nodes, "any_rank",
+                          [vi("x", TensorProto.FLOAT, ["N"]), vi("shape", TensorProto.INT64, ["R"]),
+                           vi("h", TensorProto.FLOAT16, ["M"]), vi("hshape", TensorProto.INT64, ["S"]),
+                           vi("a", TensorProto.INT32, None), vi("text", TensorProto.STRING, None)],
+                          [vi("y", TensorProto.FLOAT, None), vi("hy", TensorProto.FLOAT16, None),
+                           vi("z", TensorProto.INT32, None), vi("t", TensorProto.STRING, None)])
+    return edge_model(g, "any_rank", "y = Reshape(x, shape), hy = Reshape(h, hshape), z = a, t = text; "
+                      "no rank declared for a, text, y, hy, z and t.", check=False)
+
+
+def half_huge_model():
+    """h float16 [N] -> y float16 declared [2**34] = h: a declared shape
+    ladder would have to allocate (32 GiB) before every run."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["h"], ["y"])], "half_huge",
+                          [vi("h", TensorProto.FLOAT16, ["N"])], [vi("y", TensorProto.FLOAT16, [2**34])])
+    return edge_model(g, "half_huge", "y = h, declared far larger than it is.", check=False)
+
+
+def half_expand_model():
+    """h float16 [N], shape int64 [2] -> y float16 [A,B] = Expand(h, shape):
+    the request decides how large the output is."""
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Expand", ["h", "shape"], ["y"])], "half_expand",
+                          [vi("h", TensorProto.FLOAT16, ["N"]), vi("shape", TensorProto.INT64, [2])],
+                          [vi("y", TensorProto.FLOAT16, ["A", "B"])])
+    return edge_model(g, "half_expand", "y = Expand(h, shape) in float16.")
+
+
 def edge_models():
     save(scalars_model(), "scalars.onnx")
     save(no_input_model(), "no_input.onnx")
@@ -567,6 +664,12 @@ def edge_models():
     save(half_scalar_model(), "half_scalar.onnx")
     save(reshape_model(), "reshape.onnx")
     save(sequence_model(), "sequence.onnx")
+    save(int_div_model(), "int_div.onnx")
+    save(kernel_guards_model(), "kernel_guards.onnx")
+    save(external_model(), "external.onnx")
+    save(any_rank_model(), "any_rank.onnx")
+    save(half_huge_model(), "half_huge.onnx")
+    save(half_expand_model(), "half_expand.onnx")
 
 
 # --------------------------------------------------------------------------

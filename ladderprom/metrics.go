@@ -1,0 +1,354 @@
+// Package ladderprom exports a ladder's behaviour as Prometheus metrics.
+//
+// A [Metrics] is fed three ways: by the router's events (pass
+// [Metrics.OnEvent] as router.Config.OnEvent), by every answer (it is the
+// ladderhttp.Observer of an HTTP handler, or call [Metrics.Finished]
+// yourself), and, at scrape time, by the router's own state
+// ([Metrics.Watch]). It registers with the prometheus.Registerer it is
+// given and never touches the global default registry.
+//
+//	reg := prometheus.NewRegistry()
+//	m, _ := ladderprom.New(reg, ladderprom.Options{})
+//	r, _ := router.New(router.Config{Tiers: tiers, OnEvent: m.OnEvent})
+//	_ = m.Watch(r)
+//	h, _ := ladderhttp.New(r, ladderhttp.Options{Observer: m})
+//	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// The metrics, with the default namespace "ladder":
+//
+//	ladder_predictions_total{tier,outcome}        counter: outcome is ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled or error; tier is "none" for a failure
+//	ladder_prediction_duration_seconds{tier}      histogram of the ladder's latency per serving rung
+//	ladder_falls_total{tier,reason}               counter of falls to a lower rung, by reason (breaker_open, timeout, error, ...)
+//	ladder_cache_hits_total                       counter of answers served from the last-good cache
+//	ladder_cache_misses_total                     counter of cache rungs with no answer for the input
+//	ladder_cache_too_stale_total                  counter of cached answers refused as too old for the request
+//	ladder_cache_age_seconds                      histogram of the age of served cached answers
+//	ladder_model_info{tier,version}               1 for each model version that served
+//	ladder_in_flight_requests                     gauge of prediction requests in progress
+//	ladder_degraded                               1 while answers come from below the first rung (or none come), 0 once the first rung serves again
+//	ladder_breaker_state{tier,state}              1 for the breaker's current state (closed, open, half-open), 0 for the others
+//	ladder_breaker_next_probe_seconds{tier}       seconds until an open breaker lets a probe through; 0 when not open
+//	ladder_breaker_transitions_total{tier,to}     counter of breaker changes, from events
+//	ladder_switches_total{from,to}                counter of changes of the serving rung, from events
+//	ladder_rung_success_ratio{tier}               each rung's success rate since the previous scrape
+//	ladder_availability_ratio                     the ladder's estimated availability, R = 1 − Π(1 − r_i) over the rungs' success ratios
+package ladderprom
+
+import (
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ladder-ml/ladder/internal/rungstate"
+	"github.com/ladder-ml/ladder/router"
+)
+
+// Options configures [New]. The zero value is the documented default of
+// every field.
+type Options struct {
+	// Namespace prefixes every metric name. The default is "ladder".
+	Namespace string
+	// Buckets are the latency histogram's buckets, in seconds. The
+	// default runs from 100 µs to 2.5 s.
+	Buckets []float64
+	// ConstLabels are added to every metric, e.g. the service's name.
+	ConstLabels prometheus.Labels
+	// Now is the clock for the time until the next probe. The default is
+	// time.Now.
+	Now func() time.Time
+}
+
+// Metrics turns a ladder's answers, events and state into Prometheus
+// metrics. It is safe for concurrent use; the answer path takes no lock.
+type Metrics struct {
+	predictions *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	falls       *prometheus.CounterVec
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	cacheStale  prometheus.Counter
+	cacheAge    prometheus.Histogram
+	modelInfo   *prometheus.GaugeVec
+	inFlight    prometheus.Gauge
+	degraded    prometheus.Gauge
+	transitions *prometheus.CounterVec
+	switches    *prometheus.CounterVec
+
+	reg    prometheus.Registerer
+	now    func() time.Time
+	ns     string
+	consts prometheus.Labels
+	w      atomic.Pointer[watched]
+}
+
+// watched is what Watch learns about a router: its rungs and their
+// pre-resolved metrics, so the answer path does no label lookups.
+type watched struct {
+	r      *router.Router
+	rungs  []rungMetrics
+	byName map[string]int
+}
+
+type rungMetrics struct {
+	name             string
+	ok, degraded     prometheus.Counter
+	duration         prometheus.Observer
+	tried, succeeded atomic.Int64
+	version          atomic.Pointer[string]
+}
+
+// New registers the metrics with reg and returns them. It returns reg's
+// error when a metric is already registered.
+func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
+	if reg == nil {
+		return nil, errors.New("ladderprom: New: nil Registerer")
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = "ladder"
+	}
+	buckets := opts.Buckets
+	if buckets == nil {
+		buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	}
+	c := opts.ConstLabels
+	m := &Metrics{reg: reg, ns: ns, consts: c, now: opts.Now}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "predictions_total", ConstLabels: c,
+		Help: "Predictions by serving rung and outcome (ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled, error)."}, []string{"tier", "outcome"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "prediction_duration_seconds", ConstLabels: c, Buckets: buckets,
+		Help: "Latency of served predictions through the ladder, by serving rung."}, []string{"tier"})
+	m.falls = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "falls_total", ConstLabels: c,
+		Help: "Falls from a rung to the next, by rung and reason."}, []string{"tier", "reason"})
+	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "cache_hits_total", ConstLabels: c,
+		Help: "Answers served from the last-good cache."})
+	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "cache_misses_total", ConstLabels: c,
+		Help: "Cache rungs tried that held no answer for the input."})
+	m.cacheStale = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "cache_too_stale_total", ConstLabels: c,
+		Help: "Cached answers refused as older than the request accepts."})
+	m.cacheAge = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "cache_age_seconds", ConstLabels: c,
+		Buckets: []float64{.1, .5, 1, 5, 10, 30, 60, 300, 900, 3600},
+		Help:    "Age of the cached answers served."})
+	m.modelInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "model_info", ConstLabels: c,
+		Help: "1 for each model version that has served, by tier."}, []string{"tier", "version"})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "in_flight_requests", ConstLabels: c,
+		Help: "Prediction requests in progress."})
+	m.degraded = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "degraded", ConstLabels: c,
+		Help: "1 while answers come from below the first rung or no rung answers; 0 once the first rung serves."})
+	m.transitions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "breaker_transitions_total", ConstLabels: c,
+		Help: "Circuit breaker state changes, by tier and new state."}, []string{"tier", "to"})
+	m.switches = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "switches_total", ConstLabels: c,
+		Help: "Changes of the rung serving traffic."}, []string{"from", "to"})
+	for _, col := range []prometheus.Collector{m.predictions, m.duration, m.falls, m.cacheHits, m.cacheMisses, m.cacheStale,
+		m.cacheAge, m.modelInfo, m.inFlight, m.degraded, m.transitions, m.switches} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Watch registers the metrics read from r at scrape time (breaker states,
+// time to the next probe, success ratios, estimated availability) and
+// prepares the per-rung metrics of r's answers. Call it once.
+func (m *Metrics) Watch(r *router.Router) error {
+	if r == nil {
+		return errors.New("ladderprom: Watch: nil router")
+	}
+	names := r.Rungs()
+	w := &watched{r: r, rungs: make([]rungMetrics, len(names)), byName: map[string]int{}}
+	for i, name := range names {
+		g := &w.rungs[i]
+		g.name = name
+		g.ok = m.predictions.WithLabelValues(name, "ok")
+		g.degraded = m.predictions.WithLabelValues(name, "degraded")
+		g.duration = m.duration.WithLabelValues(name)
+		w.byName[name] = i
+	}
+	if !m.w.CompareAndSwap(nil, w) {
+		return errors.New("ladderprom: Watch: already watching a router")
+	}
+	col := &stateCollector{m: m, w: w, last: make([]float64, len(names)), prev: make([][2]int64, len(names))}
+	for i := range col.last {
+		col.last[i] = 1
+	}
+	col.state = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "breaker_state"),
+		"1 for the breaker's current state of each model tier, 0 for the others.", []string{"tier", "state"}, m.consts)
+	col.probe = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "breaker_next_probe_seconds"),
+		"Seconds until an open breaker lets a probe through; 0 when not open.", []string{"tier"}, m.consts)
+	col.ratio = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "rung_success_ratio"),
+		"Each rung's share of successful tries since the previous scrape; the previous value when it was not tried, 1 at first.", []string{"tier"}, m.consts)
+	col.avail = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "availability_ratio"),
+		"The ladder's estimated availability, 1 - prod(1 - r_i) over the rungs' success ratios.", nil, m.consts)
+	return m.reg.Register(col)
+}
+
+// OnEvent records breaker transitions and switches of the serving rung.
+// Pass it as router.Config.OnEvent.
+func (m *Metrics) OnEvent(e router.Event) {
+	switch e.Kind {
+	case router.BreakerChanged:
+		m.transitions.WithLabelValues(e.Tier, e.Breaker.To.String()).Inc()
+	case router.Switched:
+		m.switches.WithLabelValues(e.From, e.To).Inc()
+	}
+}
+
+// Started counts a prediction request in flight.
+func (m *Metrics) Started() { m.inFlight.Inc() }
+
+// Finished records a prediction's outcome: the answer, or the error it
+// failed with, and ends the request started by [Metrics.Started]. It is
+// the second half of ladderhttp.Observer; call it yourself for
+// predictions that do not go through the HTTP handler.
+func (m *Metrics) Finished(a router.Answer, err error, _ time.Duration) {
+	m.inFlight.Dec()
+	m.Observe(a, err)
+}
+
+// Observe records a prediction's outcome without touching the in-flight
+// gauge.
+func (m *Metrics) Observe(a router.Answer, err error) {
+	w := m.w.Load()
+	falls := a.Fell
+	if err != nil {
+		var na *router.NoAnswerError
+		if errors.As(err, &na) {
+			falls = na.Falls
+		}
+	}
+	for _, f := range falls {
+		reason := rungstate.Reason(f.Err)
+		if reason == "not_accepted" {
+			continue
+		}
+		m.falls.WithLabelValues(f.Tier, reason).Inc()
+		switch reason {
+		case "not_cached":
+			m.cacheMisses.Inc()
+		case "too_stale":
+			m.cacheStale.Inc()
+		}
+		if w != nil && f.Position >= 0 && f.Position < len(w.rungs) {
+			w.rungs[f.Position].tried.Add(1)
+		}
+	}
+	if err != nil {
+		m.predictions.WithLabelValues("none", outcome(err)).Inc()
+		if errors.Is(err, router.ErrNoAnswer) {
+			m.degraded.Set(1)
+		}
+		return
+	}
+	if a.Degraded {
+		m.degraded.Set(1)
+	} else {
+		m.degraded.Set(0)
+	}
+	if a.Kind == router.KindCache {
+		m.cacheHits.Inc()
+		m.cacheAge.Observe(a.Age.Seconds())
+	}
+	if w == nil || a.Position < 0 || a.Position >= len(w.rungs) || w.rungs[a.Position].name != a.Tier {
+		o := "ok"
+		if a.Degraded {
+			o = "degraded"
+		}
+		m.predictions.WithLabelValues(a.Tier, o).Inc()
+		m.duration.WithLabelValues(a.Tier).Observe(a.Latency.Seconds())
+		if a.Version != "" && a.Kind == router.KindModel {
+			m.modelInfo.WithLabelValues(a.Tier, a.Version).Set(1)
+		}
+		return
+	}
+	g := &w.rungs[a.Position]
+	if a.Degraded {
+		g.degraded.Inc()
+	} else {
+		g.ok.Inc()
+	}
+	g.duration.Observe(a.Latency.Seconds())
+	g.tried.Add(1)
+	g.succeeded.Add(1)
+	if a.Version != "" && a.Kind == router.KindModel {
+		if v := g.version.Load(); v == nil || *v != a.Version {
+			g.version.Store(&a.Version)
+			m.modelInfo.WithLabelValues(a.Tier, a.Version).Set(1)
+		}
+	}
+}
+
+func outcome(err error) string {
+	switch rungstate.Reason(err) {
+	case "invalid_input":
+		return "invalid_input"
+	case "deadline":
+		return "deadline_exceeded"
+	case "canceled":
+		return "canceled"
+	}
+	if errors.Is(err, router.ErrNoAnswer) {
+		return "no_answer"
+	}
+	return "error"
+}
+
+// stateCollector reads the router's state at scrape time.
+type stateCollector struct {
+	m                          *Metrics
+	w                          *watched
+	state, probe, ratio, avail *prometheus.Desc
+
+	mu   sync.Mutex
+	prev [][2]int64 // tried, succeeded at the previous scrape
+	last []float64  // success ratio at the previous scrape
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.probe
+	ch <- c.ratio
+	ch <- c.avail
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.m.now()
+	for _, g := range rungstate.Rungs(c.w.r) {
+		if g.Kind != "model" {
+			continue
+		}
+		for _, s := range []string{"closed", "open", "half-open"} {
+			v := 0.0
+			if g.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, g.Name, s)
+		}
+		next := 0.0
+		if !g.RetryAfter.IsZero() {
+			next = math.Max(0, g.RetryAfter.Sub(now).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(c.probe, prometheus.GaugeValue, next, g.Name)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fail := 1.0
+	for i := range c.w.rungs {
+		g := &c.w.rungs[i]
+		tried, ok := g.tried.Load(), g.succeeded.Load()
+		if dt := tried - c.prev[i][0]; dt > 0 {
+			c.last[i] = float64(ok-c.prev[i][1]) / float64(dt)
+		}
+		c.prev[i] = [2]int64{tried, ok}
+		fail *= 1 - c.last[i]
+		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, c.last[i], g.name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, 1-fail)
+}

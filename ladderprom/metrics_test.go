@@ -1,0 +1,160 @@
+package ladderprom_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/ladderhttp"
+	"github.com/ladder-ml/ladder/ladderprom"
+	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Metrics is the Observer of ladderhttp's handler.
+var _ ladderhttp.Observer = (*ladderprom.Metrics)(nil)
+
+func score(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.25})}, nil
+}
+
+func TestMetricsThroughTheHandler(t *testing.T) {
+	// Given a watched ladder behind the HTTP handler,
+	reg := prometheus.NewRegistry()
+	m, err := ladderprom.New(reg, ladderprom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := chaos.Wrap(router.ModelFunc(score), chaos.Fault{})
+	pol := policy.Config{MaxAttempts: 1, FailureRate: 1, Executions: 2, OpenFor: time.Hour}
+	r, err := router.New(router.Config{
+		Tiers:     []router.Tier{{Name: "primary", Model: primary, Version: "7", Policy: pol}},
+		Inputs:    []tensor.Info{{Name: "features", DType: tensor.Float32, Shape: []int64{1, 1}}},
+		Heuristic: score,
+		OnEvent:   m.OnEvent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := m.Watch(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Watch(r); err == nil {
+		t.Error("a second Watch was accepted")
+	}
+	h, _ := ladderhttp.New(r, ladderhttp.Options{Observer: m})
+	send := func(body string) {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
+	}
+
+	// When the primary serves, then fails until its breaker opens, a
+	// request is invalid, and the heuristic serves a new input,
+	send(`{"vector":[1]}`)
+	if got := value(t, reg, "ladder_degraded"); got != 0 {
+		t.Errorf("degraded %v while the primary serves", got)
+	}
+	primary.Set(chaos.Fault{ErrorRate: 1})
+	send(`{"vector":[2]}`)
+	send(`{"vector":[3]}`)
+	send(`{"vector":[1,2]}`)
+	send(`{"vector":[4]}`)
+
+	// Then the metrics say so. Since the scrape above, the primary failed
+	// its three tries, the cache its three, the heuristic succeeded
+	// always: R = 1 - (1)(1)(0) = 1.
+	for _, tc := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"ladder_predictions_total", []string{"tier=primary", "outcome=ok"}, 1},
+		{"ladder_predictions_total", []string{"tier=heuristic", "outcome=degraded"}, 3},
+		{"ladder_predictions_total", []string{"tier=none", "outcome=invalid_input"}, 1},
+		{"ladder_prediction_duration_seconds", []string{"tier=heuristic"}, 3},
+		{"ladder_falls_total", []string{"tier=primary", "reason=error"}, 2},
+		{"ladder_falls_total", []string{"tier=primary", "reason=breaker_open"}, 1},
+		{"ladder_falls_total", []string{"tier=cache", "reason=not_cached"}, 3},
+		{"ladder_cache_misses_total", nil, 3},
+		{"ladder_cache_hits_total", nil, 0},
+		{"ladder_model_info", []string{"tier=primary", "version=7"}, 1},
+		{"ladder_degraded", nil, 1},
+		{"ladder_in_flight_requests", nil, 0},
+		{"ladder_breaker_state", []string{"tier=primary", "state=open"}, 1},
+		{"ladder_breaker_state", []string{"tier=primary", "state=closed"}, 0},
+		{"ladder_breaker_transitions_total", []string{"tier=primary", "to=open"}, 1},
+		{"ladder_rung_success_ratio", []string{"tier=primary"}, 0},
+		{"ladder_rung_success_ratio", []string{"tier=heuristic"}, 1},
+		{"ladder_rung_success_ratio", []string{"tier=cache"}, 0},
+		{"ladder_availability_ratio", nil, 1},
+	} {
+		if got := value(t, reg, tc.name, tc.labels...); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	if got := value(t, reg, "ladder_breaker_next_probe_seconds", "tier=primary"); got < 3500 || got > 3600 {
+		t.Errorf("next probe in %v s, want about an hour", got)
+	}
+}
+
+// value gathers reg and returns the value of the series name{labels}: a
+// counter's or gauge's value, a histogram's sample count. It fails the
+// test when there is no such series.
+func value(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for _, l := range labels {
+				k, v, _ := strings.Cut(l, "=")
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == k && lp.GetValue() == v)
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+func TestNewRefusesADuplicate(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := ladderprom.New(reg, ladderprom.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ladderprom.New(reg, ladderprom.Options{}); err == nil {
+		t.Error("a second New on the same registry was accepted")
+	}
+	if _, err := ladderprom.New(reg, ladderprom.Options{Namespace: "other"}); err != nil {
+		t.Errorf("another namespace: %v", err)
+	}
+}
