@@ -149,7 +149,6 @@ type tierHealth struct {
 	lastErr   error
 	lastErrAt time.Time
 	reloadErr error
-	source    string
 	lastGood  string
 	reloads   uint64
 	rejected  uint64
