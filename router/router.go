@@ -536,6 +536,9 @@ func (r *Router) Close() error {
 	r.bg.Wait()
 	// Nothing swaps ladders any more: drain and close the current models.
 	for _, t := range r.ladder.Load().byTier {
+		if !t.v.owned {
+			continue // the caller's, closed by the caller
+		}
 		r.bg.Add(1)
 		go func() {
 			defer r.bg.Done()

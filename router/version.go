@@ -75,10 +75,16 @@ func (v *version) close() error {
 	return nil
 }
 
-// discard retires v in the background, then closes it once drained. The
-// router's Close waits for it.
+// discard retires v in the background, then closes it once drained, when
+// the router owns it. The router's Close waits for it.
 func (r *Router) discard(v *version) {
 	if v == nil {
+		return
+	}
+	if !v.owned {
+		// The caller's model: no call enters it any more, and it is the
+		// caller's to close, so nothing waits for a call that may hang.
+		v.retired.Store(true)
 		return
 	}
 	r.bg.Add(1) // the caller holds a count of bg, so this never races Wait
