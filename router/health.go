@@ -139,6 +139,7 @@ type tierHealth struct {
 	served    atomic.Uint64
 	failed    atomic.Uint64
 	lastOK    atomic.Int64 // unix nanoseconds
+	lastErr   atomic.Pointer[stamped]
 	passed    atomic.Uint64
 	probeFail atomic.Uint64
 
@@ -146,8 +147,6 @@ type tierHealth struct {
 	loading   bool
 	unhealthy bool
 	streak    int // consecutive probe results: > 0 passes, < 0 failures
-	lastErr   error
-	lastErrAt time.Time
 	reloadErr error
 	lastGood  string
 	reloads   uint64
@@ -191,9 +190,13 @@ func (h *tierHealth) fell(err error, at time.Time) {
 		return
 	}
 	h.failed.Add(1)
-	h.mu.Lock()
-	h.lastErr, h.lastErrAt = err, at
-	h.mu.Unlock()
+	h.lastErr.Store(&stamped{err, at})
+}
+
+// stamped is an error and when it happened.
+type stamped struct {
+	err error
+	at  time.Time
 }
 
 // change applies f under mu and reports the condition before and after.
@@ -238,6 +241,9 @@ func (t *tierRung) health() TierHealth {
 		ProbesPassed: h.passed.Load(),
 		ProbesFailed: h.probeFail.Load(),
 	}
+	if e := h.lastErr.Load(); e != nil {
+		th.LastError, th.LastErrorAt = e.err, e.at
+	}
 	if ns := h.lastOK.Load(); ns != 0 {
 		th.LastSuccess = time.Unix(0, ns)
 	}
@@ -246,7 +252,6 @@ func (t *tierRung) health() TierHealth {
 	th.Source = t.v.source
 	th.LastGood = h.lastGood
 	th.ReloadErr = h.reloadErr
-	th.LastError, th.LastErrorAt = h.lastErr, h.lastErrAt
 	th.Reloads, th.ReloadFailures, th.Rollbacks = h.reloads, h.rejected, h.rollbacks
 	h.mu.Unlock()
 	if th.Status.State == policy.Open && (th.Condition == Healthy || th.Condition == ReloadFailed) {

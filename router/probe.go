@@ -277,7 +277,7 @@ func (r *Router) probed(h *tierHealth, err error, p Probe, at time.Time) {
 			return
 		}
 		h.streak = min(h.streak, 0) - 1
-		h.lastErr, h.lastErrAt = err, at
+		h.lastErr.Store(&stamped{err, at})
 		if -h.streak >= p.FailAfter {
 			h.unhealthy = true
 		}
