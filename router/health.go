@@ -152,6 +152,15 @@ type tierHealth struct {
 	reloads   uint64
 	rejected  uint64
 	rollbacks uint64
+	installed time.Time // when the version serving was swapped in
+}
+
+// installedAt returns when the version serving was swapped in; zero for a
+// model given in [Tier].Model.
+func (h *tierHealth) installedAt() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.installed
 }
 
 // condition returns the health condition apart from the breaker; mu is

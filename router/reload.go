@@ -268,6 +268,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader, forever 
 	}
 	was, now := h.change(func() {
 		h.loading, h.reloadErr, h.reloads = false, nil, h.reloads+1
+		h.installed = time.Now()
 		h.streak, h.unhealthy = 0, false
 	})
 	r.emit(Event{Kind: Reloaded, Tier: name, Position: r.position(name), Version: label, Source: loaded.Source})

@@ -509,3 +509,56 @@ func sha256hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
+
+func TestAWatchedFileIsReloadedWhenItChanges(t *testing.T) {
+	testenv.RequireRuntime(t, haveRuntime)
+	path := filepath.Join(t.TempDir(), "primary.onnx")
+	copyFile(t, "primary.onnx", path)
+	old := time.Now().Add(-time.Hour) // deployed long before this start-up
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	// Given a primary loaded from a file it watches,
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Load: fileLoader(path), MustLoad: true, Canaries: canaries(t),
+			Probe: router.Probe{Interval: -1}, Watch: router.Watch{Path: path, Interval: 5 * time.Millisecond}}},
+		OnEvent: ev.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// when a new version is caught half-copied, written in place,
+	data, err := os.ReadFile(testenv.Testdata("backup.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// it is rejected and the old version keeps serving,
+	eventually(t, "the half copy is rejected", func() bool { return len(ev.of(router.ReloadRejected)) > 0 })
+	if h := r.Health()["primary"]; h.Version != "v1" || h.Condition != router.ReloadFailed {
+		t.Fatalf("health %v, want v1, reload-failed", h)
+	}
+	// and once the copy completes, the new version serves.
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// (A poll may catch this write under way too, and load twice.)
+		if h := r.Health()["primary"]; h.Version != "v1" && h.Condition == router.Healthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, e := range ev.of(router.ReloadRejected) {
+				t.Log(e.Err)
+			}
+			t.Fatalf("the new version does not serve: %v", r.Health()["primary"])
+		}
+	}
+	if a, err := r.Predict(context.Background(), l0(t)); err != nil || a.Version == "v1" {
+		t.Fatalf("got %+v, %v; want the new version", a, err)
+	}
+}

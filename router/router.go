@@ -93,6 +93,9 @@ type Tier struct {
 	Rollback Rollback
 	// Required makes [Router.Ready] false while the tier cannot serve.
 	Required bool
+	// Watch, when its Path is set, reloads the tier whenever that model
+	// file changes ([Watch]).
+	Watch Watch
 
 	v *version // the model's version; set by New and by reloads
 }
@@ -278,6 +281,19 @@ func New(cfg Config) (*Router, error) {
 		if len(t.Canaries) > 0 && t.Probe.Interval >= 0 {
 			r.bg.Add(1)
 			go r.probe(t.Name, t.Canaries, t.Probe.resolve(l.byTier[t.Name].timeout))
+		}
+	}
+	for _, t := range cfg.Tiers {
+		if t.Watch.Path != "" {
+			if t.Watch.Loader == nil {
+				t.Watch.Loader = t.Load
+			}
+			if t.Watch.Loader == nil {
+				r.Close()
+				return nil, fmt.Errorf("%w: tier %q watches %s but has neither Watch.Loader nor Load", ErrInvalidConfig, t.Name, t.Watch.Path)
+			}
+			r.bg.Add(1)
+			go r.poll(t.Name, t.Watch)
 		}
 	}
 	if err := r.startLoads(cfg.Tiers, cfg.MustLoad); err != nil {
