@@ -39,8 +39,9 @@ type Loaded struct {
 // [policy.Permanent] is not retried.
 type Retry struct {
 	// Attempts is the most loads one [Router.Reload] makes, counting the
-	// first. Zero means 3. A load at start-up ([Tier].Load) is retried
-	// until it succeeds or the router closes.
+	// first. Zero means 3. A load at start-up ([Tier].Load) goes on after
+	// them, with the same backoff, until the tier loads or the router
+	// closes, unless the tier must load ([Tier].MustLoad).
 	Attempts int
 	// Backoff is the delay before the first retry; it doubles each retry
 	// up to MaxBackoff. Zero means 100ms and 30s.
@@ -184,7 +185,7 @@ func (r *Router) Reload(ctx context.Context, tier string, from Loader) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return r.install(ctx, tier, from, false)
+	return r.install(ctx, tier, from)
 }
 
 // begin counts an operation that may start background work, or reports
@@ -218,10 +219,8 @@ func (r *Router) tierConfig(name string) Tier {
 	return Tier{}
 }
 
-// install loads, checks and swaps in a new version of the named tier. At
-// start-up (forever) a failed load is retried until it succeeds or the
-// router closes.
-func (r *Router) install(ctx context.Context, name string, from Loader, forever bool) error {
+// install loads, checks and swaps in a new version of the named tier.
+func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	h := r.healths[name]
 	r.settle(name) // a version still watched is kept
 	cur := r.tierConfig(name)
@@ -237,7 +236,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader, forever 
 		return rerr
 	}
 
-	loaded, err := r.load(ctx, cur.LoadRetry.resolve(), from, forever)
+	loaded, err := r.load(ctx, cur.LoadRetry.resolve(), from)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -292,7 +291,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader, forever 
 }
 
 // load runs from with retries.
-func (r *Router) load(ctx context.Context, rt Retry, from Loader, forever bool) (Loaded, error) {
+func (r *Router) load(ctx context.Context, rt Retry, from Loader) (Loaded, error) {
 	delay := rt.Backoff
 	for attempt := 1; ; attempt++ {
 		loaded, err := safeLoad(ctx, from)
@@ -302,7 +301,7 @@ func (r *Router) load(ctx context.Context, rt Retry, from Loader, forever bool) 
 		if err == nil {
 			return loaded, nil
 		}
-		if (!forever && attempt >= rt.Attempts) || mark.IsPermanent(err) {
+		if attempt >= rt.Attempts || mark.IsPermanent(err) {
 			return Loaded{}, err
 		}
 		t := time.NewTimer(jittered(delay, 0.2))

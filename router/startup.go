@@ -22,7 +22,7 @@ func (r *Router) startLoads(tiers []Tier, must bool) error {
 			g.Go(func() error {
 				ctx, cancel := r.bound(context.Background())
 				defer cancel()
-				return r.install(ctx, t.Name, t.Load, false)
+				return r.install(ctx, t.Name, t.Load)
 			})
 			continue
 		}
@@ -47,7 +47,7 @@ func (r *Router) loadInBackground(t Tier) {
 		case <-ctx.Done():
 			return
 		}
-		err := r.install(ctx, t.Name, t.Load, false)
+		err := r.install(ctx, t.Name, t.Load)
 		<-h.reloading
 		if err == nil || ctx.Err() != nil {
 			return
