@@ -14,19 +14,19 @@ import (
 )
 
 // probed is a ladder whose primary is probed every few milliseconds.
-func probed(t *testing.T, ev *events) *ladder {
+func probed(t *testing.T, ev *events, failAfter int) *ladder {
 	t.Helper()
 	testenv.RequireRuntime(t, haveRuntime)
 	return newLadder(t, "primary.onnx", func(c *router.Config) {
 		c.Tiers[0].Canaries = canaries(t)
-		c.Tiers[0].Probe = router.Probe{Interval: 5 * time.Millisecond, Timeout: 30 * time.Millisecond, FailAfter: 2, PassAfter: 2}
+		c.Tiers[0].Probe = router.Probe{Interval: 5 * time.Millisecond, Timeout: 30 * time.Millisecond, FailAfter: failAfter, PassAfter: 2}
 		c.OnEvent = ev.add
 	})
 }
 
 func TestProbesTakeAHungTierOutAndBringItBack(t *testing.T) {
 	var ev events
-	l := probed(t, &ev)
+	l := probed(t, &ev, 2)
 	// Given a primary that hangs, with no traffic to notice,
 	l.primary.Set(chaos.Fault{HangRate: 1})
 	// when its probes time out, it is marked unhealthy,
@@ -121,5 +121,21 @@ func TestHealthConditionsRead(t *testing.T) {
 		if c.String() != want {
 			t.Errorf("%d reads %q, want %q", int(c), c, want)
 		}
+	}
+}
+
+func TestProbesCloseAHealedTiersBreakerWithoutTraffic(t *testing.T) {
+	var ev events
+	l := probed(t, &ev, 1000) // the breaker's signal alone
+	// Given a primary whose breaker opened under traffic,
+	l.primary.Set(chaos.Fault{ErrorRate: 1})
+	openBreakers(t, l, "primary")
+	// when it heals and no request comes,
+	l.primary.Set(chaos.Fault{})
+	// then its probes close the breaker once OpenFor has passed,
+	eventually(t, "the breaker is closed", func() bool { return l.r.Health()["primary"].State == policy.Closed })
+	// and the next request is served by the primary at once.
+	if a := l.predict(t, 0); a.Tier != "primary" || a.Degraded {
+		t.Fatalf("got %+v, want the primary", a)
 	}
 }

@@ -251,12 +251,38 @@ func (r *Router) probe(name string, cs []Canary, p Probe) {
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := context.AfterFunc(r.stopCtx, cancel)
 		err := r.canaries(ctx, l, name, t.v, t.adapt, cs, p.Timeout, &busy)
-		stop()
-		cancel()
-		if !errors.Is(err, ErrClosed) && r.stopCtx.Err() == nil {
+		if err == nil && r.stopCtx.Err() == nil {
+			r.probed(t.hs, nil, p, l.now())
+			t.nudge(ctx, cs)
+		} else if !errors.Is(err, ErrClosed) && r.stopCtx.Err() == nil {
 			r.probed(t.hs, err, p, l.now())
 		}
+		stop()
+		cancel()
 		timer.Reset(jittered(p.Interval, p.Jitter))
+	}
+}
+
+// nudge runs the canaries through the tier's breaker while it is
+// half-open, as requests would, so that the breaker of a healed tier
+// closes on its probes instead of waiting for traffic to find it healed.
+// A canary that fails there re-opens it, as a request would.
+func (t *tierRung) nudge(ctx context.Context, cs []Canary) {
+	for _, c := range cs {
+		if t.policy.Status().State != policy.HalfOpen || !t.v.enter() {
+			return
+		}
+		in, err := c.Inputs, error(nil)
+		if t.adapt != nil {
+			in, err = t.adaptInputs(in)
+		}
+		if err == nil {
+			_, _, err = t.policy.Do(ctx, in, t.attempt)
+		}
+		t.v.leave()
+		if err != nil {
+			return
+		}
 	}
 }
 
