@@ -36,6 +36,14 @@ const DefaultTolerance = 1e-4
 
 // Probe configures a model tier's health probes. The zero value means the
 // defaults; probes run only for a tier with [Tier].Canaries.
+//
+// A probe runs every canary on the tier's current version, bounded by
+// Timeout, outside the tier's breaker and retries. FailAfter failed probes
+// in a row make the tier Unhealthy: it is then skipped without an attempt.
+// PassAfter passed probes in a row readmit it. While the tier's breaker is
+// half-open, a passing probe also runs its canaries through the breaker,
+// as requests would, so that a healed tier's breaker closes without
+// traffic. Probes stop when the router closes.
 type Probe struct {
 	// Interval is the time between probes, varied by Jitter. Zero means
 	// [DefaultProbeInterval] (5s); negative disables the probes.
