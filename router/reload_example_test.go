@@ -47,3 +47,31 @@ func ExampleRouter_Reload() {
 	// reload-failed v1
 	// <nil> healthy v3 registry/v3 [0.7]
 }
+
+// A tier whose model is still loading is skipped while the heuristic
+// answers, and the router is ready all the same, unless that tier is
+// required.
+func ExampleRouter_Ready() {
+	slow := router.LoaderFunc(func(ctx context.Context) (router.Loaded, error) {
+		<-ctx.Done() // a download that never finishes
+		return router.Loaded{}, ctx.Err()
+	})
+	heuristic := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.63})}, nil
+	}
+	for _, required := range []bool{false, true} {
+		r, err := router.New(router.Config{
+			Tiers:     []router.Tier{{Name: "primary", Load: slow, Required: required}},
+			Heuristic: heuristic,
+		})
+		if err != nil {
+			panic(err)
+		}
+		a, _ := r.Predict(context.Background(), nil)
+		fmt.Println(r.Health()["primary"].Condition, a.Tier, a.Fell[0].Err, "ready:", r.Ready())
+		r.Close()
+	}
+	// Output:
+	// loading heuristic router: tier unavailable: primary is loading ready: true
+	// loading heuristic router: tier unavailable: primary is loading ready: false
+}

@@ -534,7 +534,8 @@ func (r *Router) Warmup(ctx context.Context) error {
 }
 
 // Close stops what the router started: probes, loads, reloads and
-// rollback watches (a Reload in progress returns), and the default cache
+// rollback watches (a Reload in progress returns once its Loader honours
+// the cancelled ctx), and the default cache
 // and its sweeper. It closes the models the router loaded ([Tier].Load,
 // [Router.Reload]) once every call on them has returned. Later calls to
 // Predict return [ErrClosed]. It does not close the models given in

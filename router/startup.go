@@ -13,17 +13,13 @@ import (
 // background, retried with backoff until they load or the router closes;
 // each failure is a ReloadFailed event and shows in Health.
 func (r *Router) startLoads(tiers []Tier, must bool) error {
-	var g errgroup.Group
+	g, ctx := errgroup.WithContext(r.stopCtx) // the first failure stops the others
 	for _, t := range tiers {
 		if t.Load == nil || !t.v.placeholder() {
 			continue
 		}
 		if t.MustLoad || must {
-			g.Go(func() error {
-				ctx, cancel := r.bound(context.Background())
-				defer cancel()
-				return r.install(ctx, t.Name, t.Load)
-			})
+			g.Go(func() error { return r.install(ctx, t.Name, t.Load) })
 			continue
 		}
 		r.bg.Add(1)
