@@ -430,13 +430,25 @@ func TestStartUpWithThePrimaryMissing(t *testing.T) {
 
 func TestStartUpCanBeAskedToFailHard(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
-	_, err := router.New(router.Config{
-		Tiers:    []router.Tier{{Name: "primary", Load: fileLoader(filepath.Join(t.TempDir(), "missing.onnx")), LoadRetry: router.Retry{Attempts: 2, Backoff: time.Millisecond}}},
-		MustLoad: true,
-	})
-	var re *router.ReloadError
-	if !errors.As(err, &re) || re.Check != router.CheckLoad || !errors.Is(err, models.ErrLoad) {
-		t.Fatalf("New: %v; want the load's ReloadError", err)
+	missing := fileLoader(filepath.Join(t.TempDir(), "missing.onnx"))
+	retry := router.Retry{Attempts: 2, Backoff: time.Millisecond}
+	for _, tc := range []struct {
+		name string
+		cfg  router.Config
+	}{
+		{"for one tier", router.Config{Tiers: []router.Tier{
+			{Name: "primary", Load: missing, LoadRetry: retry, MustLoad: true},
+			{Name: "backup", Model: load(t, "backup.onnx")}}}},
+		{"for the whole ladder", router.Config{Tiers: []router.Tier{
+			{Name: "primary", Load: missing, LoadRetry: retry}}, MustLoad: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := router.New(tc.cfg)
+			var re *router.ReloadError
+			if !errors.As(err, &re) || re.Tier != "primary" || re.Check != router.CheckLoad || !errors.Is(err, models.ErrLoad) {
+				t.Fatalf("New: %v; want the primary's load ReloadError", err)
+			}
+		})
 	}
 }
 
