@@ -47,7 +47,7 @@ type Tier struct {
 	// unique among the ladder's rungs; "cache", "heuristic" and "default"
 	// name the built-in rungs.
 	Name string
-	// Model answers for the tier. Required.
+	// Model answers for the tier. Required, unless Load is set.
 	Model Model
 	// Version labels the tier's answers. The default is [VersionOf] the
 	// model.
@@ -67,7 +67,8 @@ type Tier struct {
 	// it loads and passes its checks (as [Router.Reload] checks) or the
 	// router closes. Until then the tier's condition is Loading and it is
 	// skipped without an attempt. The router owns and closes the models
-	// Load returns.
+	// Load returns. With a Model set, Load is only the default loader of
+	// Watch.
 	Load Loader
 	// MustLoad makes New wait for Load, and fail when it fails after
 	// LoadRetry's attempts. [Config].MustLoad sets it for every tier.
