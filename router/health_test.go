@@ -6,12 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
+
+// noLeaks checks, after the test's cleanups (the router's Close among
+// them), that every goroutine the test started has stopped.
+func noLeaks(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
 
 // probed is a ladder whose primary is probed every few milliseconds.
 func probed(t *testing.T, ev *events, failAfter int) *ladder {
@@ -25,6 +33,7 @@ func probed(t *testing.T, ev *events, failAfter int) *ladder {
 }
 
 func TestProbesTakeAHungTierOutAndBringItBack(t *testing.T) {
+	noLeaks(t)
 	var ev events
 	l := probed(t, &ev, 2)
 	// Given a primary that hangs, with no traffic to notice,
@@ -125,6 +134,7 @@ func TestHealthConditionsRead(t *testing.T) {
 }
 
 func TestProbesCloseAHealedTiersBreakerWithoutTraffic(t *testing.T) {
+	noLeaks(t)
 	var ev events
 	l := probed(t, &ev, 1000) // the breaker's signal alone
 	// Given a primary whose breaker opened under traffic,

@@ -230,6 +230,7 @@ func (p *picky) Signature() tensor.Signature { return p.m.Signature() }
 func (p *picky) Close() error                { p.closed.Store(true); return p.m.Close() }
 
 func TestAVersionFailingUnderTrafficIsRolledBack(t *testing.T) {
+	noLeaks(t)
 	var ev events
 	l := newReloadable(t, func(c *router.Config) {
 		c.OnEvent = ev.add
@@ -297,6 +298,7 @@ func TestAVersionThatServesThroughItsWindowBecomesLastGood(t *testing.T) {
 }
 
 func TestAReloadUnderLoadDropsNoRequest(t *testing.T) {
+	noLeaks(t)
 	l := newReloadable(t, func(c *router.Config) {
 		c.Tiers[0].Rollback = router.Rollback{Window: -1} // the old version closes as soon as it drains
 		c.Tiers[0].Policy.Timeout = time.Second
@@ -390,6 +392,7 @@ func TestAHundredReloadsLeaveMemoryFlat(t *testing.T) {
 }
 
 func TestStartUpWithThePrimaryMissing(t *testing.T) {
+	noLeaks(t)
 	testenv.RequireRuntime(t, haveRuntime)
 	path := filepath.Join(t.TempDir(), "primary.onnx")
 	var ev events
@@ -528,6 +531,7 @@ func sha256hex(b []byte) string {
 }
 
 func TestAWatchedFileIsReloadedWhenItChanges(t *testing.T) {
+	noLeaks(t)
 	testenv.RequireRuntime(t, haveRuntime)
 	path := filepath.Join(t.TempDir(), "primary.onnx")
 	copyFile(t, "primary.onnx", path)
