@@ -23,6 +23,7 @@ import (
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/source"
 	"github.com/ladder-ml/ladder/tensor"
@@ -582,4 +583,73 @@ func TestAWatchedFileIsReloadedWhenItChanges(t *testing.T) {
 	if a, err := r.Predict(context.Background(), l0(t)); err != nil || a.Version == "v1" {
 		t.Fatalf("got %+v, %v; want the new version", a, err)
 	}
+}
+
+// holding answers like m, but holds a request marked with -1 until
+// released, and records its Close.
+type holding struct {
+	m                 *models.Model
+	entered, released chan struct{}
+	closed            atomic.Bool
+}
+
+func (h *holding) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	if f, _ := tensor.Data[float32](in[0]); f[29] == -1 {
+		close(h.entered)
+		<-h.released
+	}
+	if h.closed.Load() {
+		return nil, errors.New("run on a closed session")
+	}
+	return h.m.Predict(ctx, in)
+}
+
+func (h *holding) Signature() tensor.Signature { return h.m.Signature() }
+func (h *holding) Close() error                { h.closed.Store(true); return h.m.Close() }
+
+func TestAnOldVersionClosesOnlyOnceItsRequestsHaveReturned(t *testing.T) {
+	noLeaks(t)
+	testenv.RequireRuntime(t, haveRuntime)
+	m, err := models.Load(testenv.Testdata("primary.onnx"), models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &holding{m: m, entered: make(chan struct{}), released: make(chan struct{})}
+	r, err := router.New(router.Config{Tiers: []router.Tier{{Name: "primary", MustLoad: true, Load: modelLoader(old, "v1"),
+		Policy: policy.Config{Timeout: 10 * time.Second}, Rollback: router.Rollback{Window: -1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Given a request running on v1,
+	marked := slices.Clone(heldout(t)[0])
+	marked[29] = -1
+	done := make(chan error)
+	go func() {
+		_, err := r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, marked)})
+		done <- err
+	}()
+	<-old.entered
+	// when v2 is swapped in,
+	m2, err := models.Load(testenv.Testdata("primary.onnx"), models.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(context.Background(), "primary", modelLoader(m2, "v2")); err != nil {
+		t.Fatal(err)
+	}
+	// then v2 serves new requests while v1 stays open for the one in flight,
+	if a, err := r.Predict(context.Background(), l0(t)); err != nil || a.Version != "v2" {
+		t.Fatalf("got %+v, %v; want v2", a, err)
+	}
+	time.Sleep(20 * time.Millisecond) // time for a wrong Close to happen
+	if old.closed.Load() {
+		t.Fatal("v1 was closed with a request running on it")
+	}
+	// which finishes on v1, after which v1 is closed.
+	close(old.released)
+	if err := <-done; err != nil {
+		t.Fatalf("the request in flight failed: %v", err)
+	}
+	eventually(t, "v1 is closed", old.closed.Load)
 }
