@@ -193,6 +193,37 @@ func TestReloadChecksTheNewVersionAndKeepsTheOldOne(t *testing.T) {
 		}
 	})
 
+	t.Run("a version below an accuracy threshold", func(t *testing.T) {
+		set, err := dataset.Load(testenv.Testdata("heldout.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sample []router.Labelled
+		for i, row := range set.Rows {
+			benign := set.Labels[i] == 1
+			sample = append(sample, router.Labelled{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)},
+				Correct: func(out []tensor.Tensor) bool { return (out[0].Data.([]float32)[0] >= 0.5) == benign }})
+		}
+		// primary.onnx scores 0.971 on the held-out rows: it passes 0.95,
+		threshold := 0.95
+		l := newReloadable(t, func(c *router.Config) {
+			c.Tiers[0].Validate = func(ctx context.Context, m router.Model) error {
+				return router.AccuracyAtLeast(threshold, sample)(ctx, m)
+			}
+		})
+		if err := l.r.Reload(context.Background(), "primary", fileLoader(l.path)); err != nil {
+			t.Fatal(err)
+		}
+		// and not 0.99.
+		threshold = 0.99
+		err = l.r.Reload(context.Background(), "primary", fileLoader(l.path))
+		var re *router.ReloadError
+		var ae *router.AccuracyError
+		if !errors.As(err, &re) || re.Check != router.CheckValidate || !errors.As(err, &ae) || ae.N != len(sample) || ae.Accuracy < 0.96 || ae.Accuracy > 0.98 {
+			t.Fatalf("Reload: %v; want an AccuracyError of about 0.971 at the validate check", err)
+		}
+	})
+
 	t.Run("a transient load failure is retried", func(t *testing.T) {
 		l := newReloadable(t)
 		var calls atomic.Int32

@@ -85,8 +85,8 @@ type Tier struct {
 	// [Probe]. Without Canaries there are no probes.
 	Probe Probe
 	// Validate, when set, is a last check of a reloaded model before it is
-	// swapped in, e.g. its accuracy on a labelled sample. An error or a
-	// panic rejects the version.
+	// swapped in, e.g. its accuracy on a labelled sample
+	// ([AccuracyAtLeast]). An error or a panic rejects the version.
 	Validate func(ctx context.Context, m Model) error
 	// Rollback watches a reloaded version under traffic and restores the
 	// previous one when it fails; the zero value means the defaults
