@@ -11,9 +11,11 @@ import (
 )
 
 // Loader loads a version of a tier's model, for [Tier].Load and
-// [Router.Reload]. The router owns every model a Loader returns: it
-// closes it (when it is an [io.Closer]) once it is replaced and every call
-// on it has returned, or when the router closes.
+// [Router.Reload]. The router never calls the Loaders of one tier
+// concurrently; Load should return promptly once ctx is done. The router
+// owns every model a Loader returns: it closes it (when it is an
+// [io.Closer]) once it is replaced and every call on it has returned, once
+// it is rejected, or when the router closes.
 type Loader interface {
 	Load(ctx context.Context) (Loaded, error)
 }
@@ -156,7 +158,8 @@ func (e *RollbackError) Is(target error) bool { return target == ErrRolledBack }
 // it, and swaps it in:
 //  1. the load is retried with backoff ([Tier].LoadRetry);
 //  2. the model must fit the ladder's input and output contract, answer
-//     every [Tier].Canaries as expected, and pass [Tier].Validate;
+//     every [Tier].Canaries as expected (each within the tier's probe
+//     timeout, and at least 1s), and pass [Tier].Validate;
 //  3. the swap is atomic: requests in flight finish on the old version,
 //     which is closed (if the router loaded it) only once they have all
 //     returned; it stays loaded while [Tier].Rollback watches the new one.
