@@ -11,6 +11,7 @@ import (
 // Labelled is one example of a labelled sample for [AccuracyAtLeast]: an
 // input, and a judge of the model's answer to it.
 type Labelled struct {
+	// Inputs are given to the model as a request's would be.
 	Inputs []tensor.Tensor
 	// Correct reports whether outputs are the right answer for Inputs,
 	// e.g. whether a probability falls on the side of 0.5 its label is on.
@@ -23,8 +24,10 @@ var ErrAccuracy = errors.New("router: accuracy below the threshold")
 // AccuracyError reports a model whose accuracy on a labelled sample is
 // below the threshold.
 type AccuracyError struct {
-	Accuracy, Min float64
-	Correct, N    int
+	Accuracy float64 // the share of the sample answered correctly
+	Min      float64 // the share required
+	Correct  int     // examples answered correctly
+	N        int     // examples in the sample
 }
 
 func (e *AccuracyError) Error() string {

@@ -90,7 +90,8 @@ type Event struct {
 
 // HealthChange reports a tier moving from one [Condition] to another.
 type HealthChange struct {
-	From, To Condition
+	From Condition // the condition the tier left
+	To   Condition // the condition it entered
 }
 
 // emitter delivers events to the configured listener and logger. The

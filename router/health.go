@@ -53,7 +53,7 @@ var ErrUnavailable = errors.New("router: tier unavailable")
 // UnavailableError is the reason of a model tier skipped without an
 // attempt because it is loading or its probes found it unhealthy.
 type UnavailableError struct {
-	Tier      string
+	Tier      string    // the tier skipped
 	Condition Condition // Loading or Unhealthy
 }
 

@@ -92,8 +92,8 @@ var ErrCanary = errors.New("router: canary failed")
 
 // CanaryError reports a canary whose answer was wrong or missing.
 type CanaryError struct {
-	Tier    string
-	Version string
+	Tier    string // the tier probed
+	Version string // the version that answered
 	Index   int   // the canary's index in [Tier].Canaries
 	Err     error // why: the model's error, a validation error, or a mismatch
 }

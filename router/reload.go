@@ -114,11 +114,11 @@ var (
 // ReloadError reports a reload that was not swapped in. The tier keeps
 // serving the version it served before.
 type ReloadError struct {
-	Tier    string
+	Tier    string // the tier that was to be reloaded
 	Check   string // the check that failed: CheckLoad, CheckSignature, CheckCanary or CheckValidate
 	Version string // the rejected version, when known
 	Serving string // the version still serving; empty while the tier has none
-	Err     error
+	Err     error  // why the check failed
 }
 
 func (e *ReloadError) Error() string {
@@ -141,7 +141,7 @@ func (e *ReloadError) Is(target error) bool { return target == ErrReload }
 
 // RollbackError reports a version rolled back for failing under traffic.
 type RollbackError struct {
-	Tier             string
+	Tier             string // the tier rolled back
 	Version          string // the version rolled back
 	Restored         string // the version serving again
 	Failed, Requests uint64 // in the window

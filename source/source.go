@@ -101,9 +101,9 @@ var ErrNoSource = errors.New("source: no source could be loaded")
 
 // Error reports one source passed over.
 type Error struct {
-	Source string
-	Reason Reason
-	Err    error
+	Source string // the source, as its String names it
+	Reason Reason // why it was passed over
+	Err    error  // the cause
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("source %s: %v: %v", e.Source, e.Reason, e.Err) }
@@ -114,7 +114,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // NoSourceError reports that every source was passed over, with each one's
 // reason in order. It unwraps to them.
 type NoSourceError struct {
-	Errs []*Error
+	Errs []*Error // each source's reason, in the order tried
 }
 
 func (e *NoSourceError) Error() string {
