@@ -94,8 +94,8 @@ var ErrCanary = errors.New("router: canary failed")
 type CanaryError struct {
 	Tier    string // the tier probed
 	Version string // the version that answered
-	Index   int   // the canary's index in [Tier].Canaries
-	Err     error // why: the model's error, a validation error, or a mismatch
+	Index   int    // the canary's index in [Tier].Canaries
+	Err     error  // why: the model's error, a validation error, or a mismatch
 }
 
 func (e *CanaryError) Error() string {
