@@ -522,6 +522,40 @@ func TestProbes(t *testing.T) {
 			t.Errorf("heuristic %+v", hr)
 		}
 	})
+	t.Run("not ready while a tier the router requires is loading", func(t *testing.T) {
+		// Given a ladder whose required primary is still loading,
+		loading := make(chan struct{})
+		r, err := router.New(router.Config{
+			Tiers: []router.Tier{{Name: "primary", Required: true,
+				Load: router.LoaderFunc(func(ctx context.Context) (router.Loaded, error) {
+					select {
+					case <-loading:
+						return router.Loaded{Model: router.ModelFunc(fakeScore)}, nil
+					case <-ctx.Done():
+						return router.Loaded{}, ctx.Err()
+					}
+				})}},
+			Heuristic: heuristic,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		h := newHandler(t, r, ladderhttp.Options{})
+		// then /readyz says not ready, though the heuristic could answer,
+		if rec := get(h.Readyz(), "/readyz"); rec.Code != 503 || !strings.Contains(rec.Body.String(), "Required") {
+			t.Errorf("readyz while loading %d %s", rec.Code, rec.Body)
+		}
+		// and ready once the primary has loaded.
+		close(loading)
+		deadline := time.Now().Add(5 * time.Second)
+		for !r.Ready() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if rec := get(h.Readyz(), "/readyz"); rec.Code != 200 {
+			t.Errorf("readyz once loaded %d %s", rec.Code, rec.Body)
+		}
+	})
 	t.Run("an unknown required rung is refused by New", func(t *testing.T) {
 		l := newLadder(t, ladderOpts{})
 		if _, err := ladderhttp.New(l.r, ladderhttp.Options{Required: []string{"gpu"}}); err == nil {

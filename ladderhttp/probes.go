@@ -40,12 +40,17 @@ type RungState struct {
 }
 
 // Readiness reports whether the ladder can answer a new input now: every
-// required rung can serve, and at least one rung can. A model tier can
-// serve unless its breaker is open; the heuristic and the default always
-// can; the cache is not counted, since it answers only repeated inputs.
+// rung in [Options].Required can serve, so can every tier the router marks
+// Required ([router.Router.Ready]), and at least one rung can. A model
+// tier can serve unless its breaker is open or it is loading or
+// unhealthy; the heuristic and the default always can; the cache is not
+// counted, since it answers only repeated inputs.
 func (h *Handler) Readiness() Readiness {
 	rungs := rungstate.Rungs(h.r)
 	ready, why := rungstate.Ready(rungs, h.required)
+	if ready && !h.r.Ready() {
+		ready, why = false, "the router is not ready: a tier marked Required cannot serve"
+	}
 	out := Readiness{Ready: ready, Reason: why, Rungs: make([]RungState, len(rungs))}
 	for i, g := range rungs {
 		s := RungState{Name: g.Name, Position: g.Position, Kind: g.Kind, State: g.State, CanServe: g.CanServe,

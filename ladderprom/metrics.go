@@ -44,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ladder-ml/ladder/internal/rungstate"
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 )
 
@@ -186,6 +187,14 @@ func (m *Metrics) Watch(r *router.Router) error {
 		"Each rung's share of successful tries since the previous scrape; the previous value when it was not tried, 1 at first.", []string{"tier"}, m.consts)
 	col.avail = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "availability_ratio"),
 		"The ladder's estimated availability, 1 - prod(1 - r_i) over the rungs' success ratios.", nil, m.consts)
+	col.condition = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "tier_condition"),
+		"1 for each model tier's current condition (healthy, loading, unhealthy, breaker-open, reload-failed), 0 for the others.",
+		[]string{"tier", "condition"}, m.consts)
+	col.probes = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "probes_total"),
+		"Canary probes of each model tier, by result (passed, failed).", []string{"tier", "result"}, m.consts)
+	col.reloads = prometheus.NewDesc(prometheus.BuildFQName(m.ns, "", "reloads_total"),
+		"Versions of each model tier swapped in (accepted), refused by validation (rejected) and rolled back (rolled_back).",
+		[]string{"tier", "outcome"}, m.consts)
 	return m.reg.Register(col)
 }
 
@@ -304,6 +313,7 @@ type stateCollector struct {
 	m                          *Metrics
 	w                          *watched
 	state, probe, ratio, avail *prometheus.Desc
+	condition, probes, reloads *prometheus.Desc
 
 	mu   sync.Mutex
 	prev [][2]int64 // tried, succeeded at the previous scrape
@@ -315,26 +325,40 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.probe
 	ch <- c.ratio
 	ch <- c.avail
+	ch <- c.condition
+	ch <- c.probes
+	ch <- c.reloads
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.now()
-	for _, g := range rungstate.Rungs(c.w.r) {
-		if g.Kind != "model" {
-			continue
+	gauge := func(d *prometheus.Desc, on bool, labels ...string) {
+		v := 0.0
+		if on {
+			v = 1
 		}
-		for _, s := range []string{"closed", "open", "half-open"} {
-			v := 0.0
-			if g.State == s {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, g.Name, s)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, n uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), labels...)
+	}
+	for name, th := range c.w.r.Health() {
+		for _, s := range []policy.State{policy.Closed, policy.Open, policy.HalfOpen} {
+			gauge(c.state, th.State == s, name, s.String())
 		}
 		next := 0.0
-		if !g.RetryAfter.IsZero() {
-			next = math.Max(0, g.RetryAfter.Sub(now).Seconds())
+		if !th.RetryAfter.IsZero() {
+			next = math.Max(0, th.RetryAfter.Sub(now).Seconds())
 		}
-		ch <- prometheus.MustNewConstMetric(c.probe, prometheus.GaugeValue, next, g.Name)
+		ch <- prometheus.MustNewConstMetric(c.probe, prometheus.GaugeValue, next, name)
+		for _, cond := range []router.Condition{router.Healthy, router.Loading, router.Unhealthy, router.BreakerOpen, router.ReloadFailed} {
+			gauge(c.condition, th.Condition == cond, name, cond.String())
+		}
+		counter(c.probes, th.ProbesPassed, name, "passed")
+		counter(c.probes, th.ProbesFailed, name, "failed")
+		counter(c.reloads, th.Reloads, name, "accepted")
+		counter(c.reloads, th.ReloadFailures, name, "rejected")
+		counter(c.reloads, th.Rollbacks, name, "rolled_back")
 	}
 
 	c.mu.Lock()

@@ -2,6 +2,7 @@ package ladderprom_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -156,5 +157,49 @@ func TestNewRefusesADuplicate(t *testing.T) {
 	}
 	if _, err := ladderprom.New(reg, ladderprom.Options{Namespace: "other"}); err != nil {
 		t.Errorf("another namespace: %v", err)
+	}
+}
+
+func TestProbeAndConditionMetrics(t *testing.T) {
+	// Given a primary whose canary probes fail, watched by the metrics,
+	reg := prometheus.NewRegistry()
+	m, err := ladderprom.New(reg, ladderprom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("weights gone")
+	})
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: broken,
+			Canaries: []router.Canary{{Inputs: []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})}}},
+			Probe:    router.Probe{Interval: 5 * time.Millisecond, FailAfter: 2}}},
+		Heuristic: score,
+		OnEvent:   m.OnEvent,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := m.Watch(r); err != nil {
+		t.Fatal(err)
+	}
+	// when its probes have marked it unhealthy,
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Health()["primary"].Condition != router.Unhealthy && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// then the scrape shows the failed probes and the condition.
+	if got := value(t, reg, "ladder_probes_total", "tier=primary", "result=failed"); got < 2 {
+		t.Errorf("failed probes = %v, want at least 2", got)
+	}
+	if got := value(t, reg, "ladder_tier_condition", "tier=primary", "condition=unhealthy"); got != 1 {
+		t.Errorf("unhealthy = %v, want 1", got)
+	}
+	if got := value(t, reg, "ladder_tier_condition", "tier=primary", "condition=healthy"); got != 0 {
+		t.Errorf("healthy = %v, want 0", got)
+	}
+	if got := value(t, reg, "ladder_reloads_total", "tier=primary", "outcome=accepted"); got != 0 {
+		t.Errorf("accepted reloads = %v, want 0", got)
 	}
 }

@@ -96,6 +96,18 @@
 // reports each breaker's state and since when, and a breaker whose OpenFor
 // has passed as half-open.
 //
+// Health and reloads: a tier with [Tier].Canaries is probed in the
+// background ([Probe]); failed probes take it out of service without an
+// attempt and passing ones readmit it. [Router.Health] reports each tier's
+// [Condition], version, source, last error and counts, and [Router.Ready]
+// answers a readiness probe. [Router.Reload] loads a new version beside
+// the old one, checks it (the contract, the canaries, [Tier].Validate),
+// swaps it in atomically, closes the old one once its calls have drained,
+// and rolls it back when it fails under traffic ([Rollback]). A tier given
+// a [Tier].Load instead of a Model loads in the background, so [New] never
+// blocks on a model; [Tier].Watch reloads a tier when its file changes.
+// Every change of state is an [Event].
+//
 // Each request may ask for consistency over availability with
 // [MaxStaleness] and [LowestTier]. A Router is safe for concurrent use.
 package router

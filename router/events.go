@@ -42,9 +42,25 @@ const (
 	// ([Config].Cache) failed; the request was served all the same. Err is
 	// the [*StoreError]. A failed read is a [Fell] event of the cache rung.
 	StoreFailed
+	// HealthChanged: a tier's [Condition] changed, by its probes, a load
+	// or a reload. Health is set; Err is the cause of a change for the
+	// worse.
+	HealthChanged
+	// Reloaded: a new version of a tier was swapped in, at start-up or by
+	// [Router.Reload]. Version and Source are set.
+	Reloaded
+	// ReloadRejected: a load or reload was rejected and the tier serves what
+	// it served before. Err is the [*ReloadError]; Version is the rejected
+	// version, when known.
+	ReloadRejected
+	// RolledBack: a new version failed under traffic within its rollback
+	// window and the previous one serves again. Version is the restored
+	// version; Err is the [*RollbackError].
+	RolledBack
 )
 
-var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale", "hook-panicked", "store-failed"}
+var eventNames = [...]string{"served", "fell", "switched", "breaker", "cache-served", "cache-stale", "hook-panicked", "store-failed",
+	"health", "reloaded", "reload-rejected", "rolled-back"}
 
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(eventNames) {
@@ -62,9 +78,20 @@ type Event struct {
 	From, To string
 	// Breaker is a BreakerChanged event's change of state.
 	Breaker policy.StateChange
-	Err     error         // why a rung fell, or the hook's *PanicError
-	Age     time.Duration // a cached answer's age
-	Latency time.Duration // how long the served request took
+	// Health is a HealthChanged event's change of condition.
+	Health HealthChange
+	// Version and Source are the version of a Reloaded, ReloadRejected or
+	// RolledBack event, and where a reloaded one came from.
+	Version, Source string
+	Err             error         // why a rung fell, or the hook's *PanicError
+	Age             time.Duration // a cached answer's age
+	Latency         time.Duration // how long the served request took
+}
+
+// HealthChange reports a tier moving from one [Condition] to another.
+type HealthChange struct {
+	From Condition // the condition the tier left
+	To   Condition // the condition it entered
 }
 
 // emitter delivers events to the configured listener and logger. The
@@ -121,8 +148,10 @@ func (e emitter) callLogger(ev Event) (v any, stack []byte, ok bool) {
 func (e emitter) logEvent(ev Event) {
 	level := slog.LevelDebug
 	switch ev.Kind {
-	case Switched, BreakerChanged:
+	case Switched, BreakerChanged, HealthChanged, ReloadRejected, RolledBack:
 		level = slog.LevelWarn
+	case Reloaded:
+		level = slog.LevelInfo
 	case Fell, CacheStale, HookPanicked, StoreFailed:
 		level = slog.LevelInfo
 	}
@@ -136,6 +165,15 @@ func (e emitter) logEvent(ev Event) {
 	}
 	if ev.Kind == BreakerChanged {
 		attrs = append(attrs, slog.String("from", ev.Breaker.From.String()), slog.String("to", ev.Breaker.To.String()))
+	}
+	if ev.Kind == HealthChanged {
+		attrs = append(attrs, slog.String("from", ev.Health.From.String()), slog.String("to", ev.Health.To.String()))
+	}
+	if ev.Version != "" {
+		attrs = append(attrs, slog.String("version", ev.Version))
+	}
+	if ev.Source != "" {
+		attrs = append(attrs, slog.String("source", ev.Source))
 	}
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("err", ev.Err.Error()))

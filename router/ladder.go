@@ -42,7 +42,8 @@ type ladder struct {
 	// from the cheaper monotonic clock alone.
 	realClock bool
 
-	tiers map[string]*tierState // by name
+	tiers  map[string]*tierState // by name
+	byTier map[string]*tierRung  // by name
 }
 
 // position returns the position of the named rung, or -1.
@@ -79,6 +80,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		storeTimeout: cfg.StoreTimeout,
 		now:          cfg.Now,
 		tiers:        map[string]*tierState{},
+		byTier:       map[string]*tierRung{},
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
@@ -185,7 +187,16 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		tr.tierState = st
 		tr.timeout = resolved.Timeout
 		tr.attempt = tr.try
+		if t.v == nil {
+			t.v = newVersion(t.Model, tr.version, "", false)
+			cfg.Tiers[i].v = t.v // kept in the config for the next ladder
+		}
+		tr.v = t.v
+		if tr.hs = r.healths[t.Name]; tr.hs == nil { // a tier added by a new config
+			tr.hs = &tierHealth{name: t.Name, reloading: make(chan struct{}, 1)}
+		}
 		l.tiers[t.Name] = st
+		l.byTier[t.Name] = tr
 		byName[t.Name] = tr
 		tiers[t.Name] = tr
 	}
@@ -249,8 +260,10 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 			return nil, bad("Order names %q twice", name)
 		}
 		p := placed{rung: rg, name: name, kind: rg.Kind()}
-		switch rg.(type) {
-		case *tierRung, *funcRung:
+		switch rg := rg.(type) {
+		case *tierRung:
+			p.builtin, p.hs = true, rg.hs
+		case *funcRung:
 			p.builtin = true
 		case *cacheRung:
 			p.builtin, p.needsKey = true, true

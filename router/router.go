@@ -47,7 +47,7 @@ type Tier struct {
 	// unique among the ladder's rungs; "cache", "heuristic" and "default"
 	// name the built-in rungs.
 	Name string
-	// Model answers for the tier. Required.
+	// Model answers for the tier. Required, unless Load is set.
 	Model Model
 	// Version labels the tier's answers. The default is [VersionOf] the
 	// model.
@@ -61,6 +61,44 @@ type Tier struct {
 	// Policy is the tier's timeout, retry, breaker and bulkhead settings;
 	// the zero value means the defaults documented on [policy.Config].
 	Policy policy.Config
+
+	// Load, when set and Model is nil, loads the tier's model after New
+	// returns, in the background, retried with LoadRetry's backoff until
+	// it loads and passes its checks (as [Router.Reload] checks) or the
+	// router closes. Until then the tier's condition is Loading and it is
+	// skipped without an attempt. The router owns and closes the models
+	// Load returns. With a Model set, Load is only the default loader of
+	// Watch.
+	Load Loader
+	// MustLoad makes New wait for Load, and fail when it fails after
+	// LoadRetry's attempts. [Config].MustLoad sets it for every tier.
+	MustLoad bool
+	// LoadRetry is how loads at start-up and in [Router.Reload] are
+	// retried; the zero value means the defaults documented on [Retry].
+	LoadRetry Retry
+
+	// Canaries are inputs with known answers. Every reload must answer
+	// them, and the tier's health probes run them ([Probe]).
+	Canaries []Canary
+	// Probe configures the health probes that run Canaries in the
+	// background; the zero value means the defaults documented on
+	// [Probe]. Without Canaries there are no probes.
+	Probe Probe
+	// Validate, when set, is a last check of a reloaded model before it is
+	// swapped in, e.g. its accuracy on a labelled sample
+	// ([AccuracyAtLeast]). An error or a panic rejects the version.
+	Validate func(ctx context.Context, m Model) error
+	// Rollback watches a reloaded version under traffic and restores the
+	// previous one when it fails; the zero value means the defaults
+	// documented on [Rollback].
+	Rollback Rollback
+	// Required makes [Router.Ready] false while the tier cannot serve.
+	Required bool
+	// Watch, when its Path is set, reloads the tier whenever that model
+	// file changes ([Watch]).
+	Watch Watch
+
+	v *version // the model's version; set by New and by reloads
 }
 
 // Names of the rungs the router builds from [Config].Cache, Heuristic and
@@ -162,6 +200,10 @@ type Config struct {
 
 	// Now is the clock. The default is time.Now.
 	Now func() time.Time
+
+	// MustLoad makes New wait for every tier's [Tier].Load and fail when
+	// one fails, as [Tier].MustLoad does for one tier.
+	MustLoad bool
 }
 
 // Router routes each prediction down a ladder of rungs and returns the
@@ -181,19 +223,51 @@ type Router struct {
 	serving    atomic.Pointer[string] // name of the rung that served last
 	storeCalls atomic.Int64           // store calls it stopped waiting for, still running
 	closed     atomic.Bool
+
+	healths map[string]*tierHealth // by tier name; the map is never changed after New
+
+	life       sync.Mutex     // orders begin against Close
+	bg         sync.WaitGroup // probes, loads, reloads, watches and drains
+	stop       chan struct{}  // closed by Close
+	stopCtx    context.Context
+	stopCancel context.CancelFunc
+	closeErrs  errList // from closing drained models
 }
 
 // New builds a router from cfg. It returns an error matching
 // [ErrInvalidConfig] (or policy.ErrInvalidConfig, cache.ErrInvalidConfig)
 // that names the bad setting.
+//
+// New never blocks on a model: tiers with a [Tier].Load and no Model load
+// concurrently in the background, and the router answers from the other
+// rungs meanwhile, unless [Tier].MustLoad or [Config].MustLoad asks New to
+// wait and fail with a [*ReloadError] instead. Tiers with [Tier].Canaries
+// are probed in the background until [Router.Close].
 func New(cfg Config) (*Router, error) {
 	r := &Router{
-		events: emitter{listen: cfg.OnEvent, log: cfg.Logger},
-		seed:   maphash.MakeSeed(),
+		events:  emitter{listen: cfg.OnEvent, log: cfg.Logger},
+		seed:    maphash.MakeSeed(),
+		healths: map[string]*tierHealth{},
+		stop:    make(chan struct{}),
 	}
+	r.stopCtx, r.stopCancel = context.WithCancel(context.Background())
 	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
+	for i, t := range cfg.Tiers {
+		h := &tierHealth{name: t.Name, required: t.Required, reloading: make(chan struct{}, 1)}
+		cfg.Tiers[i].v = nil // build makes the version of a caller's model
+		if t.Model == nil && t.Load != nil {
+			cfg.Tiers[i].Model = unloaded{name: t.Name}
+			cfg.Tiers[i].v = newVersion(cfg.Tiers[i].Model, "", "", false)
+			h.loading = true
+			h.setDownLocked()
+		}
+		if r.healths[t.Name] == nil {
+			r.healths[t.Name] = h
+		}
+	}
 	l, err := r.build(cfg, nil)
 	if err != nil {
+		r.stopCancel()
 		return nil, err
 	}
 	if l.ownStore {
@@ -204,6 +278,29 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.cfg = cfg
 	r.ladder.Store(l)
+	for _, t := range cfg.Tiers {
+		if len(t.Canaries) > 0 && t.Probe.Interval >= 0 {
+			r.bg.Add(1)
+			go r.probe(t.Name, t.Canaries, t.Probe.resolve(l.byTier[t.Name].timeout))
+		}
+	}
+	for _, t := range cfg.Tiers {
+		if t.Watch.Path != "" {
+			if t.Watch.Loader == nil {
+				t.Watch.Loader = t.Load
+			}
+			if t.Watch.Loader == nil {
+				r.Close()
+				return nil, fmt.Errorf("%w: tier %q watches %s but has neither Watch.Loader nor Load", ErrInvalidConfig, t.Name, t.Watch.Path)
+			}
+			r.bg.Add(1)
+			go r.poll(t.Name, t.Watch)
+		}
+	}
+	if err := r.startLoads(cfg.Tiers, cfg.MustLoad); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -334,6 +431,9 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		}
 		if err == nil {
 			end := l.now()
+			if p.hs != nil {
+				p.hs.succeeded(end)
+			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
 				if !req.keyed {
@@ -366,6 +466,9 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			return Answer{}, ctx.Err()
 		}
 		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
+		if p.hs != nil {
+			p.hs.fell(err, l.now())
+		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
 		}
@@ -425,37 +528,6 @@ func (l *ladder) safeKey(inputs []tensor.Tensor) (key string) {
 	return l.key(inputs)
 }
 
-// TierHealth is a model tier's health: its breaker's state, since when,
-// and the calls the router stopped waiting for that are still running.
-type TierHealth struct {
-	policy.Status
-	// Abandoned is the number of calls to a Model without
-	// [TimeoutPredictor] that outlived their timeout and still run.
-	Abandoned int64
-}
-
-// String reads like "open since 12:00:00.000, retry after 12:00:01.000".
-func (h TierHealth) String() string {
-	s := h.Status.String()
-	if h.Abandoned > 0 {
-		s += fmt.Sprintf(", %d abandoned calls running", h.Abandoned)
-	}
-	return s
-}
-
-// Health returns the health of every model tier, by name. A breaker whose
-// OpenFor has passed is reported half-open, as the next request finds it,
-// not open until traffic happens to probe it.
-func (r *Router) Health() map[string]TierHealth {
-	h := map[string]TierHealth{}
-	for _, p := range r.ladder.Load().rungs {
-		if t, ok := p.rung.(*tierRung); ok {
-			h[p.name] = TierHealth{Status: t.policy.Status(), Abandoned: t.abandoned.Load()}
-		}
-	}
-	return h
-}
-
 // Rungs returns the names of the rungs in order.
 func (r *Router) Rungs() []string { return r.ladder.Load().names() }
 
@@ -482,20 +554,46 @@ func (r *Router) Warmup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops what the router started: the default cache and its sweeper.
-// Later calls to Predict return [ErrClosed]. It does not close the tiers'
-// models, which belong to the caller: close them after the router. Close
-// is idempotent.
+// Close stops what the router started: probes, loads, reloads and
+// rollback watches (a Reload in progress returns once its Loader honours
+// the cancelled ctx), and the default cache
+// and its sweeper. It closes the models the router loaded ([Tier].Load,
+// [Router.Reload]) once every call on them has returned. Later calls to
+// Predict return [ErrClosed]. It does not close the models given in
+// [Tier].Model, which belong to the caller: close them after the router.
+// Close is idempotent; it returns the errors of closing joined.
 func (r *Router) Close() error {
+	r.life.Lock()
 	if r.closed.Swap(true) {
+		r.life.Unlock()
 		return nil
 	}
+	r.life.Unlock()
+	close(r.stop)
+	r.stopCancel()
+	r.bg.Wait()
+	// Nothing swaps ladders any more: drain and close the current models.
+	for _, t := range r.ladder.Load().byTier {
+		if !t.v.owned {
+			continue // the caller's, closed by the caller
+		}
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			_ = t.v.retire(context.Background())
+			if err := t.v.close(); err != nil {
+				r.closeErrs.add(err)
+			}
+		}()
+	}
+	r.bg.Wait()
+	errs := r.closeErrs.all()
 	r.swap.Lock()
 	defer r.swap.Unlock()
 	if r.owned != nil {
-		return r.owned.Close()
+		errs = append(errs, r.owned.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // warm runs one Warmer, recovering its panic into a [*PanicError].

@@ -126,6 +126,9 @@ type placed struct {
 	// then computes before asking it, when the request accepts cached
 	// answers.
 	needsKey bool
+	// hs is a model tier's health, counted by the request path; nil for
+	// other rungs.
+	hs *tierHealth
 }
 
 // serveCustom asks a rung from [Config].Rungs, recovering its panic and

@@ -48,6 +48,8 @@ func (r *Router) newTierState(name string, cfg policy.Config) (*tierState, error
 // tierRung is a model tier in one ladder.
 type tierRung struct {
 	*tierState
+	hs      *tierHealth // by name, across ladders and versions
+	v       *version    // the model's version, counting the calls on it
 	l       *ladder
 	model   Model
 	timed   TimeoutPredictor // model, when it can bound its own runs
@@ -61,8 +63,21 @@ type tierRung struct {
 func (t *tierRung) Name() string { return t.name }
 func (t *tierRung) Kind() Kind   { return KindModel }
 
-// Serve runs the tier's model under its policies.
+// Serve runs the tier's model under its policies. A tier that is loading
+// or unhealthy is skipped without an attempt. A request that loaded its
+// ladder before the tier's model was replaced and retired is served by
+// the tier of the current ladder.
 func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
+	if down := t.hs.down.Load(); down != nil {
+		return Answer{Version: t.version}, down
+	}
+	if !t.v.enter() {
+		if cur := t.l.r.ladder.Load().byTier[t.name]; cur != nil && cur != t && cur.v != t.v {
+			return cur.Serve(ctx, req)
+		}
+		return Answer{Version: t.version}, ErrClosed
+	}
+	defer t.v.leave()
 	in := req.Inputs
 	var err error
 	switch {
@@ -162,8 +177,10 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := &aside{done: make(chan struct{})}
-	st, model := t.tierState, t.model
+	st, model, v := t.tierState, t.model, t.v
+	v.hold() // the call may outlive Serve: its version must not close under it
 	go func() {
+		defer v.leave()
 		defer func() {
 			if v := recover(); v != nil {
 				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: st.name, Value: v, Stack: debug.Stack()})

@@ -288,6 +288,48 @@ type trial struct {
 	breakerMoves atomic.Int64 // breaker state changes
 }
 
+// swapped is a primary that a redeploy replaces in place: how the systems
+// without a reload path take a new version.
+type swapped struct{ cur atomic.Pointer[tap] }
+
+func (s *swapped) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	return s.cur.Load().Predict(ctx, in)
+}
+
+// canaries are the router's checks of a reloaded primary: the first
+// held-out row and the first large tumour, each accepting any valid
+// answer.
+func canaries(set dataset.Set) []router.Canary {
+	large := slices.IndexFunc(set.Rows, func(r []float32) bool { return r[0] > 15 })
+	var cs []router.Canary
+	for _, i := range []int{0, max(large, 0)} {
+		cs = append(cs, router.Canary{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, features}, set.Rows[i])}})
+	}
+	return cs
+}
+
+// redeploy deploys file as the primary's new version: through the
+// router's Reload when r is set (its rejection is the expected outcome),
+// else by swapping it into sw, returning the model for the caller to close
+// after the run. The router closes a version it rejects.
+func redeploy(file string, r *router.Router, sw *swapped, faulted func(time.Time) bool) (*models.Model, error) {
+	m, err := models.Load(testdataPath(file), models.Options{Name: "redeployed"})
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		err := r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+			return router.Loaded{Model: m, Version: file, Source: file}, nil
+		}))
+		if err == nil {
+			return nil, fmt.Errorf("the router accepted %s; want it rejected", file)
+		}
+		return nil, nil
+	}
+	sw.cur.Store(&tap{m: m, faulted: faulted})
+	return m, nil
+}
+
 // loaded holds one system's own model sessions.
 type loaded struct{ primary, backup *models.Model }
 
@@ -351,8 +393,13 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 	primary := chaos.Wrap(ms.primary, primaryFault, chaos.WithSeed(seed))
 	backup := chaos.Wrap(ms.backup, backupFault, chaos.WithSeed(seed+1))
 	pt := &tap{m: primary, faulted: faulted}
+	sw := &swapped{}
+	sw.cur.Store(pt)
 
-	var sys system
+	var (
+		sys system
+		r   *router.Router
+	)
 	switch name {
 	case sysRouter:
 		cfg := router.Config{
@@ -370,19 +417,22 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 				}
 			},
 		}
+		if s.reload != "" {
+			cfg.Tiers[0].Canaries = canaries(set)
+			cfg.Tiers[0].Probe.Interval = -1
+		}
 		if s.tune != nil {
 			s.tune(&cfg)
 		}
-		r, err := router.New(cfg)
-		if err != nil {
+		if r, err = router.New(cfg); err != nil {
 			return nil, err
 		}
 		defer r.Close()
 		sys = routerSystem{r}
 	case sysNaive:
-		sys = naiveSystem{primary: pt, backup: backup}
+		sys = naiveSystem{primary: sw, backup: backup}
 	case sysRaw:
-		sys = rawSystem{pt}
+		sys = rawSystem{sw}
 	default:
 		return nil, fmt.Errorf("unknown system %q", name)
 	}
@@ -399,6 +449,15 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 		backup.Set(s.backup)
 		rn.windows = []window{{from: time.Since(t0)}}
 		faulting.Store(true)
+		if s.reload != "" {
+			m, err := redeploy(s.reload, r, sw, faulted)
+			if err != nil {
+				return nil, err
+			}
+			if m != nil {
+				defer m.Close() // after the requests
+			}
+		}
 		closedLoop(sys, set, reqs, s.warm, len(reqs), s.concurrency, p.safety, t0, rn.recs, done)
 	default:
 		if s.faulty() {

@@ -87,6 +87,11 @@ type scenario struct {
 
 	invalidRate float64 // fraction of requests with a wrong input shape
 
+	// reload, when set, is a bad version of the primary (a testdata file)
+	// deployed after the warm requests: the router reloads it, checked by
+	// the primary's canaries; the other systems swap it in as it is.
+	reload string
+
 	// tune adjusts the router's config; nil keeps every default.
 	tune func(*router.Config)
 	// tuning says in words what tune changes, for the report.
@@ -125,13 +130,11 @@ func (s *scenario) faulty() bool {
 }
 
 // pending lists the scenarios of the issue not built yet, with the reason.
-var pending = []string{
-	"bad-reload: a new model version fails validation on hot reload (no hot reload in ladder yet)",
-}
+var pending []string
 
 // scenarioNames lists every scenario in catalogue order, for -help.
 var scenarioNames = []string{"steady", "transient", "primary-down", "primary-hang", "slow-tail",
-	"flap", "nan", "both-down", "overload", "invalid-input"}
+	"flap", "nan", "both-down", "overload", "invalid-input", "bad-reload"}
 
 // slowTail returns the slow tail's extra latency and the router's tuned
 // primary timeout, from the primary's calibrated latency.
@@ -196,6 +199,9 @@ func catalogue(p profile, c calibration) (out []scenario) {
 			tune:   func(c *router.Config) { c.Tiers[0].Policy.MaxConcurrent = bulkhead }},
 		{name: "invalid-input", about: "5% of requests have the wrong shape and must be rejected cleanly",
 			requests: n, concurrency: conc, invalidRate: 0.05},
+		{name: "bad-reload", about: "after 100 requests the primary is redeployed as nan.onnx (NaN for 31% of rows); the router's reload checks it against canaries",
+			requests: n, concurrency: conc, warm: 100, reload: "nan.onnx",
+			tuning: "primary Canaries: two held-out rows, one of them a large tumour"},
 	}
 }
 

@@ -5,7 +5,10 @@
 // primary failing, the primary and the backup failing, and everything
 // recovered. The first rows of each phase print with the rung that served
 // them and why every rung above it fell (Answer.Fell), and each phase ends
-// with the accuracy of what was served and the breakers' health.
+// with the accuracy of what was served and the tiers' health. Last, the
+// primary is reloaded three times: a corrupt file and a version that
+// answers NaN are rejected while the old version keeps serving, and a good
+// version is swapped in.
 //
 // Two pauses are expected, and each phase says why: while a tier's
 // breaker is still closed, a failing request is retried after a backoff
@@ -26,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
@@ -71,9 +75,18 @@ func run(dir string, show int) error {
 	primary := chaos.Wrap(primaryModel, chaos.Fault{}, chaos.WithSeed(1))
 	backup := chaos.Wrap(backupModel, chaos.Fault{}, chaos.WithSeed(2))
 
+	// The primary's canaries, run by every reload: a small tumour and a
+	// large one, each accepting any valid answer.
+	large := slices.IndexFunc(set.Rows, func(r []float32) bool { return r[0] > 15 })
+	canaries := []router.Canary{
+		{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, 30}, set.Rows[0])}},
+		{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, 30}, set.Rows[large])}},
+	}
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{
-			{Name: "primary", Model: primary},
+			{Name: "primary", Model: primary, Version: "v1", Canaries: canaries,
+				Probe:     router.Probe{Interval: -1}, // this demo injects its faults by hand
+				LoadRetry: router.Retry{Attempts: 2, Backoff: 10 * time.Millisecond}},
 			{Name: "backup", Model: backup},
 		},
 		Heuristic: meanRadiusRule,
@@ -146,10 +159,40 @@ func run(dir string, show int) error {
 		fmt.Printf("  served: %v  accuracy %.3f  in %v\n",
 			tiers, float64(correct)/float64(len(set.Rows)), time.Since(start).Round(time.Millisecond))
 		for _, name := range []string{"primary", "backup"} {
-			fmt.Printf("  %s breaker: %v\n", name, r.Health()[name])
+			fmt.Printf("  %s: %v\n", name, r.Health()[name])
 		}
 		fmt.Println()
 	}
+	return reloads(r, dir, set.Rows[1])
+}
+
+// reloads shows two reloads of the primary rejected and one accepted.
+func reloads(r *router.Router, dir string, row []float32) error {
+	fmt.Println("== reloads\n   each new version must load, fit the ladder's contract and answer its canaries;\n" +
+		"   a rejected one leaves the old version serving, and says why.")
+	in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
+	for _, file := range []string{"corrupt.onnx", "nan.onnx", "primary.onnx"} {
+		path := filepath.Join(dir, file)
+		err := r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+			m, err := models.Load(path, models.Options{})
+			if err != nil {
+				return router.Loaded{}, err
+			}
+			return router.Loaded{Model: m, Version: file, Source: path}, nil
+		}))
+		verdict := "accepted"
+		if err != nil {
+			verdict = "rejected: " + err.Error()
+		}
+		a, perr := r.Predict(context.Background(), in)
+		if perr != nil {
+			return perr
+		}
+		h := r.Health()["primary"]
+		fmt.Printf("  reload %-12s %s\n", file, verdict)
+		fmt.Printf("    primary is %v, serving %s; the next row is served by %s %s\n", h.Condition, h.Version, a.Tier, a.Version)
+	}
+	fmt.Println()
 	return nil
 }
 

@@ -23,7 +23,8 @@ type Rung struct {
 	Position int
 	Kind     string // "model", "cache", "heuristic" or "default"
 	// State is a model tier's breaker state ("closed", "open",
-	// "half-open"); for the other rungs "available" or, for the cache,
+	// "half-open"), or its condition when it is "loading" or "unhealthy"
+	// (router.Condition); for the other rungs "available" or, for the cache,
 	// "on-hit" (it answers only inputs it has seen).
 	State string
 	// CanServe reports whether the rung can answer a new input now: a
@@ -48,6 +49,11 @@ func Rungs(r *router.Router) []Rung {
 			g.Kind, g.State = "model", th.State.String()
 			g.CanServe = th.State != policy.Open
 			g.Since, g.RetryAfter = th.Since, th.RetryAfter
+			if !th.Condition.CanServe() && th.Condition != router.BreakerOpen {
+				// Loading, or taken out by its probes: skipped whatever
+				// its breaker says.
+				g.State, g.CanServe = th.Condition.String(), false
+			}
 		} else {
 			g.Kind = name
 			switch name {
@@ -82,7 +88,7 @@ func Ready(rungs []Rung, required []string) (ready bool, why string) {
 }
 
 // Reason names why a rung fell, for a metric label or a header: one of
-// "breaker_open", "bulkhead_full", "abandoned", "retry_budget", "timeout",
+// "breaker_open", "bulkhead_full", "abandoned", "unavailable", "retry_budget", "timeout",
 // "invalid_output", "panic", "not_cached", "too_stale", "not_accepted",
 // "canceled", "deadline" or "error".
 func Reason(err error) string {
@@ -97,6 +103,8 @@ func Reason(err error) string {
 		return "too_stale"
 	case errors.Is(err, router.ErrAbandoned):
 		return "abandoned"
+	case errors.Is(err, router.ErrUnavailable):
+		return "unavailable"
 	case errors.Is(err, policy.ErrOpen):
 		return "breaker_open"
 	case errors.Is(err, policy.ErrFull):

@@ -1,0 +1,306 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ladder-ml/ladder/policy"
+)
+
+// Condition is what a model tier can do now, as [TierHealth] reports it.
+type Condition int
+
+// The conditions of a model tier. The zero value is Healthy.
+const (
+	// Healthy: the tier is tried.
+	Healthy Condition = iota
+	// Loading: the tier's model is not loaded yet ([Tier].Load keeps
+	// trying in the background); the tier is skipped without an attempt.
+	Loading
+	// Unhealthy: [Probe].FailAfter canaries in a row failed; the tier is
+	// skipped without an attempt until [Probe].PassAfter pass in a row.
+	Unhealthy
+	// BreakerOpen: the tier's breaker is open; see TierHealth.Since and
+	// RetryAfter.
+	BreakerOpen
+	// ReloadFailed: the last reload or start-up load of the tier was
+	// rejected or rolled back, and the tier still serves its previous
+	// version (TierHealth.Version); TierHealth.ReloadErr says why.
+	ReloadFailed
+)
+
+var conditionNames = [...]string{"healthy", "loading", "unhealthy", "breaker-open", "reload-failed"}
+
+// String returns "healthy", "loading", "unhealthy", "breaker-open" or
+// "reload-failed".
+func (c Condition) String() string {
+	if c < 0 || int(c) >= len(conditionNames) {
+		return fmt.Sprintf("Condition(%d)", int(c))
+	}
+	return conditionNames[c]
+}
+
+// CanServe reports whether a tier in condition c is tried by requests.
+func (c Condition) CanServe() bool { return c == Healthy || c == ReloadFailed }
+
+// ErrUnavailable matches every [*UnavailableError].
+var ErrUnavailable = errors.New("router: tier unavailable")
+
+// UnavailableError is the reason of a model tier skipped without an
+// attempt because it is loading or its probes found it unhealthy.
+type UnavailableError struct {
+	Tier      string    // the tier skipped
+	Condition Condition // Loading or Unhealthy
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%v: %s is %v", ErrUnavailable, e.Tier, e.Condition)
+}
+
+// Is reports whether target is [ErrUnavailable].
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// TierHealth is a model tier's health, as [Router.Health] reports it.
+//
+// The embedded [policy.Status] is the tier's breaker, as before: State,
+// Since and RetryAfter (the "until" of an open breaker).
+type TierHealth struct {
+	policy.Status
+	// Condition sums the tier up: loading, healthy, unhealthy (by its
+	// probes), breaker open, or reload failed.
+	Condition Condition
+	// Abandoned is the number of calls to a Model without
+	// [TimeoutPredictor] that outlived their timeout and still run.
+	Abandoned int64
+
+	// Version is the version serving now, and Source where it was loaded
+	// from ([Loaded].Source; empty for a model given in [Tier].Model).
+	Version, Source string
+	// LastGood is the last version that served through its rollback
+	// window, or that served first; empty while none has.
+	LastGood string
+	// ReloadErr is why the last reload or load failed, while Condition is
+	// ReloadFailed or Loading; a [*ReloadError] or a [*RollbackError].
+	ReloadErr error
+
+	// LastError is the last reason the tier fell, and LastErrorAt when.
+	LastError   error
+	LastErrorAt time.Time
+	// LastSuccess is when the tier last served a request or passed a
+	// probe.
+	LastSuccess time.Time
+
+	// Served and Failed count the requests the tier answered and those it
+	// fell for (skips for a full bulkhead or spent retry budget apart).
+	Served, Failed uint64
+	// ProbesPassed and ProbesFailed count its canary probes.
+	ProbesPassed, ProbesFailed uint64
+	// Reloads counts the versions swapped in (start-up loads included),
+	// ReloadFailures the reloads rejected, and Rollbacks the versions
+	// rolled back.
+	Reloads, ReloadFailures, Rollbacks uint64
+}
+
+// String reads like "healthy v2 from /models/a.onnx; breaker closed since
+// 12:00:00.000".
+func (h TierHealth) String() string {
+	s := h.Condition.String()
+	if h.Version != "" {
+		s += " " + h.Version
+	}
+	if h.Source != "" {
+		s += " from " + h.Source
+	}
+	s += "; breaker " + h.Status.String()
+	if h.Abandoned > 0 {
+		s += fmt.Sprintf(", %d abandoned calls running", h.Abandoned)
+	}
+	if h.ReloadErr != nil {
+		s += "; " + h.ReloadErr.Error()
+	}
+	return s
+}
+
+// tierHealth is what the router knows of a tier's health across ladders
+// and versions, by name. The request path reads down with one atomic load
+// and counts with atomic adds; the rest is guarded by mu, which is never
+// held while user code runs.
+type tierHealth struct {
+	name      string
+	required  bool
+	reloading chan struct{} // holds a token while a load or reload runs
+	watch     *watch        // the version under rollback watch; guarded by mu
+
+	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier
+	served    atomic.Uint64
+	failed    atomic.Uint64
+	lastOK    atomic.Int64 // unix nanoseconds
+	lastErr   atomic.Pointer[stamped]
+	passed    atomic.Uint64
+	probeFail atomic.Uint64
+
+	mu        sync.Mutex
+	loading   bool
+	unhealthy bool
+	streak    int // consecutive probe results: > 0 passes, < 0 failures
+	reloadErr error
+	lastGood  string
+	reloads   uint64
+	rejected  uint64
+	rollbacks uint64
+	installed time.Time // when the version serving was swapped in
+}
+
+// installedAt returns when the version serving was swapped in; zero for a
+// model given in [Tier].Model.
+func (h *tierHealth) installedAt() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.installed
+}
+
+// condition returns the health condition apart from the breaker; mu is
+// held.
+func (h *tierHealth) conditionLocked() Condition {
+	switch {
+	case h.loading:
+		return Loading
+	case h.unhealthy:
+		return Unhealthy
+	case h.reloadErr != nil:
+		return ReloadFailed
+	}
+	return Healthy
+}
+
+// setDownLocked publishes the skip decision for the request path.
+func (h *tierHealth) setDownLocked() {
+	switch c := h.conditionLocked(); c {
+	case Loading, Unhealthy:
+		h.down.Store(&UnavailableError{Tier: h.name, Condition: c})
+	default:
+		h.down.Store(nil)
+	}
+}
+
+// succeeded counts a served request.
+func (h *tierHealth) succeeded(at time.Time) {
+	h.served.Add(1)
+	h.lastOK.Store(at.UnixNano())
+}
+
+// fell counts a request the tier fell for.
+func (h *tierHealth) fell(err error, at time.Time) {
+	if errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget) {
+		return
+	}
+	h.failed.Add(1)
+	h.lastErr.Store(&stamped{err, at})
+}
+
+// stamped is an error and when it happened.
+type stamped struct {
+	err error
+	at  time.Time
+}
+
+// change applies f under mu and reports the condition before and after.
+func (h *tierHealth) change(f func()) (from, to Condition) {
+	h.mu.Lock()
+	from = h.conditionLocked()
+	f()
+	to = h.conditionLocked()
+	h.setDownLocked()
+	h.mu.Unlock()
+	return from, to
+}
+
+// healthChanged reports a change of condition as a [HealthChanged] event.
+func (r *Router) healthChanged(name string, from, to Condition, err error) {
+	if from != to {
+		r.emit(Event{Kind: HealthChanged, Tier: name, Position: r.position(name), Health: HealthChange{From: from, To: to}, Err: err})
+	}
+}
+
+// Health returns the health of every model tier, by name. A breaker whose
+// OpenFor has passed is reported half-open, as the next request finds it,
+// not open until traffic happens to probe it.
+func (r *Router) Health() map[string]TierHealth {
+	l := r.ladder.Load()
+	out := make(map[string]TierHealth, len(l.byTier))
+	for name, t := range l.byTier {
+		out[name] = t.health()
+	}
+	return out
+}
+
+// health reports one tier.
+func (t *tierRung) health() TierHealth {
+	h := t.hs
+	th := TierHealth{
+		Status:       t.policy.Status(),
+		Abandoned:    t.abandoned.Load(),
+		Version:      t.version,
+		Served:       h.served.Load(),
+		Failed:       h.failed.Load(),
+		ProbesPassed: h.passed.Load(),
+		ProbesFailed: h.probeFail.Load(),
+	}
+	if e := h.lastErr.Load(); e != nil {
+		th.LastError, th.LastErrorAt = e.err, e.at
+	}
+	if ns := h.lastOK.Load(); ns != 0 {
+		th.LastSuccess = time.Unix(0, ns)
+	}
+	h.mu.Lock()
+	th.Condition = h.conditionLocked()
+	th.Source = t.v.source
+	th.LastGood = h.lastGood
+	th.ReloadErr = h.reloadErr
+	th.Reloads, th.ReloadFailures, th.Rollbacks = h.reloads, h.rejected, h.rollbacks
+	h.mu.Unlock()
+	if th.Status.State == policy.Open && (th.Condition == Healthy || th.Condition == ReloadFailed) {
+		th.Condition = BreakerOpen
+	}
+	return th
+}
+
+// Ready reports whether the router should receive traffic, with
+// Kubernetes readiness semantics: true once at least one rung can answer
+// (a model tier that is neither loading, unhealthy nor behind an open
+// breaker, the heuristic, the default or a rung of [Config].Rungs; the
+// cache alone does not count), and false while a tier marked
+// [Tier].Required cannot serve, or after Close.
+func (r *Router) Ready() bool {
+	if r.closed.Load() {
+		return false
+	}
+	l := r.ladder.Load()
+	some := false
+	for _, p := range l.rungs {
+		switch rg := p.rung.(type) {
+		case *cacheRung:
+		case *tierRung:
+			ok := rg.hs.down.Load() == nil && rg.policy.Status().State != policy.Open
+			if !ok && rg.hs.required {
+				return false
+			}
+			some = some || ok
+		default:
+			some = true
+		}
+	}
+	return some
+}
+
+// jittered returns d varied at random by up to ±jitter of itself.
+func jittered(d time.Duration, jitter float64) time.Duration {
+	if jitter <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
+}

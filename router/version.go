@@ -1,0 +1,125 @@
+package router
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+// version is one model of a tier, with the count of calls running on it,
+// so that it is closed only once they have all returned. A request enters
+// the version of the ladder it loaded; once the version is retired, no
+// call enters it any more, and the last one out lets it close.
+type version struct {
+	model  Model
+	label  string // the version that labels its answers
+	source string // where it was loaded from; "" for the caller's model
+	owned  bool   // loaded by the router, which closes it
+
+	n       atomic.Int64
+	retired atomic.Bool
+	once    sync.Once
+	drained chan struct{}
+}
+
+func newVersion(m Model, label, source string, owned bool) *version {
+	return &version{model: m, label: label, source: source, owned: owned, drained: make(chan struct{})}
+}
+
+// enter counts a call on the version, or reports false when it is retired.
+// The count is taken before retired is read, and retire sets retired
+// before it reads the count, so the two never both miss each other.
+func (v *version) enter() bool {
+	v.n.Add(1)
+	if v.retired.Load() {
+		v.leave()
+		return false
+	}
+	return true
+}
+
+// hold counts one more call while the caller already holds one.
+func (v *version) hold() { v.n.Add(1) }
+
+// leave ends a call.
+func (v *version) leave() {
+	if v.n.Add(-1) == 0 && v.retired.Load() {
+		v.once.Do(func() { close(v.drained) })
+	}
+}
+
+// retire stops new calls from entering and waits for the running ones to
+// return, or for ctx.
+func (v *version) retire(ctx context.Context) error {
+	v.retired.Store(true)
+	if v.n.Load() == 0 {
+		v.once.Do(func() { close(v.drained) })
+	}
+	select {
+	case <-v.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close closes the model when the router owns it; call it once the version
+// has drained.
+func (v *version) close() error {
+	if c, ok := v.model.(io.Closer); ok && v.owned {
+		return c.Close()
+	}
+	return nil
+}
+
+// discard retires v in the background, then closes it once drained, when
+// the router owns it. The router's Close waits for it.
+func (r *Router) discard(v *version) {
+	if v == nil {
+		return
+	}
+	if !v.owned {
+		// The caller's model: no call enters it any more, and it is the
+		// caller's to close, so nothing waits for a call that may hang.
+		v.retired.Store(true)
+		return
+	}
+	r.bg.Add(1) // the caller holds a count of bg, so this never races Wait
+	go func() {
+		defer r.bg.Done()
+		_ = v.retire(context.Background())
+		if err := v.close(); err != nil {
+			r.closeErrs.add(err)
+		}
+	}()
+}
+
+// unloaded stands in for the model of a tier that is still loading. The
+// tier is skipped before it is asked, so it answers only a request that
+// raced the load.
+type unloaded struct{ name string }
+
+func (u unloaded) Predict(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	return nil, &UnavailableError{Tier: u.name, Condition: Loading}
+}
+
+// errList collects errors from background goroutines.
+type errList struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (e *errList) add(err error) {
+	e.mu.Lock()
+	e.errs = append(e.errs, err)
+	e.mu.Unlock()
+}
+
+func (e *errList) all() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]error(nil), e.errs...)
+}

@@ -1,0 +1,132 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ladder-ml/ladder/source"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var model = bytes.Repeat([]byte("model-bytes;"), 100)
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// load accepts only the whole model, as an ONNX loader refuses a cut one.
+func load(b []byte) (string, error) {
+	if !bytes.Equal(b, model) {
+		return "", errors.New("not a model")
+	}
+	return "loaded", nil
+}
+
+// server serves the model badly in the named way.
+func server(t *testing.T, how string) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch how {
+		case "fail":
+			http.Error(w, "boom", http.StatusInternalServerError)
+		case "missing":
+			http.NotFound(w, r)
+		case "hang":
+			<-r.Context().Done()
+		case "corrupt":
+			bad := bytes.Clone(model)
+			bad[10] ^= 0xff
+			w.Write(bad)
+		case "truncated":
+			w.Header().Set("Content-Length", strconv.Itoa(len(model)))
+			w.Write(model[:len(model)/2])
+		case "truncated-short":
+			w.Write(model[:len(model)/2])
+		case "ok":
+			w.Write(model)
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestEachBadSourceIsReportedAndTheNextTried(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.onnx")
+	if err := os.WriteFile(good, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := source.Options{Timeout: 200 * time.Millisecond, MaxSize: int64(len(model))}
+	for _, tc := range []struct {
+		name string
+		bad  func(t *testing.T) source.Source
+		want source.Reason
+	}{
+		{"a missing file", func(*testing.T) source.Source { return source.Source{Path: filepath.Join(dir, "nope.onnx")} }, source.Missing},
+		{"a server that fails", func(t *testing.T) source.Source { return source.Source{URL: server(t, "fail").URL} }, source.Unreachable},
+		{"a server with no such model", func(t *testing.T) source.Source { return source.Source{URL: server(t, "missing").URL} }, source.Missing},
+		{"a server that hangs", func(t *testing.T) source.Source { return source.Source{URL: server(t, "hang").URL} }, source.Unreachable},
+		{"a corrupt copy", func(t *testing.T) source.Source {
+			return source.Source{URL: server(t, "corrupt").URL, SHA256: sum(model)}
+		}, source.Corrupt},
+		{"a truncated copy, short of its Content-Length", func(t *testing.T) source.Source { return source.Source{URL: server(t, "truncated").URL} }, source.Unreachable},
+		{"a truncated copy, pinned", func(t *testing.T) source.Source {
+			return source.Source{URL: server(t, "truncated-short").URL, SHA256: sum(model)}
+		}, source.Corrupt},
+		{"a truncated copy, unpinned", func(t *testing.T) source.Source { return source.Source{URL: server(t, "truncated-short").URL} }, source.Unloadable},
+		{"an oversized embedded copy", func(*testing.T) source.Source { return source.Source{Bytes: append(bytes.Clone(model), 0)} }, source.Oversized},
+		{"a malformed source", func(*testing.T) source.Source { return source.Source{} }, source.Invalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Given a bad source before a good one,
+			srcs := []source.Source{tc.bad(t), {Path: good, SHA256: sum(model), Name: "mirror"}}
+			var reported []*source.Error
+			// when the model is loaded,
+			start := time.Now()
+			v, from, err := source.Load(context.Background(), srcs, opts, load, func(e *source.Error) { reported = append(reported, e) })
+			// then the good source serves and the bad one is reported.
+			if err != nil || v != "loaded" || from.String() != "mirror" {
+				t.Fatalf("got %q from %v, %v; want loaded from the mirror", v, from, err)
+			}
+			if len(reported) != 1 || reported[0].Reason != tc.want {
+				t.Fatalf("reported %v, want one %v", reported, tc.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestNoSourceLeftIsOneTypedError(t *testing.T) {
+	srcs := []source.Source{{Path: "/nonexistent/a.onnx"}, {Bytes: []byte("junk")}}
+	_, _, err := source.Load(context.Background(), srcs, source.Options{}, load, nil)
+	var ne *source.NoSourceError
+	if !errors.Is(err, source.ErrNoSource) || !errors.As(err, &ne) || len(ne.Errs) != 2 ||
+		ne.Errs[0].Reason != source.Missing || ne.Errs[1].Reason != source.Unloadable {
+		t.Fatalf("got %v; want a NoSourceError, missing then unloadable", err)
+	}
+}
+
+func TestAHangingServerStopsWithTheCaller(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := source.Load(ctx, []source.Source{{URL: server(t, "hang").URL}}, source.Options{}, load, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the caller's deadline", err)
+	}
+}
