@@ -172,8 +172,8 @@ type Tier struct {
 	hasChanges atomic.Bool
 	onState    func(policy.StateChange)
 
-	cfg      policy.Config
-	breaker  circuitbreaker.CircuitBreaker[[]tensor.Tensor]
+	cfg     policy.Config
+	breaker circuitbreaker.CircuitBreaker[[]tensor.Tensor]
 	// inflight counts the attempts running: the bulkhead. An atomic
 	// counter rather than failsafe-go's channel-based bulkhead, which costs
 	// two channel operations (and the channel's lock) per attempt; the
