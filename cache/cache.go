@@ -366,13 +366,41 @@ func (s *Store) Dropped() int64 { return s.dropped.Load() }
 // instead of three.
 func (s *Store) copyIn(e Entry) *item {
 	it := &item{e: e}
-	n := len(e.Outputs)
-	outs := it.outs[:0:len(it.outs)]
-	if n > len(it.outs) {
-		outs = make([]tensor.Tensor, 0, n)
+	it.e.Outputs = copyInto(e.Outputs, it.outs[:0:len(it.outs)], it.dims[:0:len(it.dims)])
+	if it.e.Stored.IsZero() {
+		it.e.Stored = time.Now()
 	}
-	dims := it.dims[:0:len(it.dims)]
-	for _, t := range e.Outputs {
+	return it
+}
+
+// outputs backs the tensor list and shapes of a typical answer in one
+// allocation, for Get's copy.
+type outputs struct {
+	ts   [2]tensor.Tensor
+	dims [8]int64
+}
+
+// copyOut returns a deep copy of outs for a caller of Get: one allocation
+// per output's data, plus one for the list and shapes of a typical answer.
+func copyOut(outs []tensor.Tensor) []tensor.Tensor {
+	if len(outs) > len(outputs{}.ts) {
+		return tensor.CloneAll(outs)
+	}
+	o := &outputs{}
+	return copyInto(outs, o.ts[:0:len(o.ts)], o.dims[:0:len(o.dims)])
+}
+
+// copyInto deep-copies src into ts, with the shapes in dims, each growing
+// past its capacity only when src does not fit. Only the data is
+// allocated per tensor.
+func copyInto(src, ts []tensor.Tensor, dims []int64) []tensor.Tensor {
+	if src == nil {
+		return nil
+	}
+	if len(src) > cap(ts) {
+		ts = make([]tensor.Tensor, 0, len(src))
+	}
+	for _, t := range src {
 		c := tensor.Tensor{Data: t.Data}.Clone() // the data only
 		c.Name = t.Name
 		if len(dims)+len(t.Shape) <= cap(dims) {
@@ -382,16 +410,9 @@ func (s *Store) copyIn(e Entry) *item {
 		} else {
 			c.Shape = slices.Clone(t.Shape)
 		}
-		outs = append(outs, c)
+		ts = append(ts, c)
 	}
-	if e.Outputs == nil {
-		outs = nil
-	}
-	it.e.Outputs = outs
-	if it.e.Stored.IsZero() {
-		it.e.Stored = time.Now()
-	}
-	return it
+	return ts
 }
 
 // Put stores a deep copy of e under key, replacing any entry already there
@@ -473,7 +494,7 @@ func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 	if d := it.later.Load(); d > 0 {
 		e.Stored = e.Stored.Add(time.Duration(d))
 	}
-	e.Outputs = tensor.CloneAll(e.Outputs)
+	e.Outputs = copyOut(e.Outputs)
 	return e, true, nil
 }
 
