@@ -138,8 +138,9 @@ type tierHealth struct {
 	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier
 	served    atomic.Uint64
 	failed    atomic.Uint64
-	lastOK    atomic.Int64 // unix nanoseconds
-	lastErr   atomic.Pointer[stamped]
+	lastOK    atomic.Int64          // unix nanoseconds
+	lastErr   atomic.Pointer[boxed] // the last error the tier fell for
+	lastErrAt atomic.Int64          // when, in Unix nanoseconds
 	passed    atomic.Uint64
 	probeFail atomic.Uint64
 
@@ -199,14 +200,15 @@ func (h *tierHealth) fell(err error, at time.Time) {
 		return
 	}
 	h.failed.Add(1)
-	h.lastErr.Store(&stamped{err, at})
+	h.lastErrAt.Store(at.UnixNano())
+	// A run of the same error (an open breaker's skips) allocates nothing.
+	if last := h.lastErr.Load(); last == nil || last.err != err {
+		h.lastErr.Store(&boxed{err})
+	}
 }
 
-// stamped is an error and when it happened.
-type stamped struct {
-	err error
-	at  time.Time
-}
+// boxed holds an error for an atomic.Pointer.
+type boxed struct{ err error }
 
 // change applies f under mu and reports the condition before and after.
 func (h *tierHealth) change(f func()) (from, to Condition) {
@@ -251,7 +253,7 @@ func (t *tierRung) health() TierHealth {
 		ProbesFailed: h.probeFail.Load(),
 	}
 	if e := h.lastErr.Load(); e != nil {
-		th.LastError, th.LastErrorAt = e.err, e.at
+		th.LastError, th.LastErrorAt = e.err, time.Unix(0, h.lastErrAt.Load())
 	}
 	if ns := h.lastOK.Load(); ns != 0 {
 		th.LastSuccess = time.Unix(0, ns)

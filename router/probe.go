@@ -311,7 +311,8 @@ func (r *Router) probed(h *tierHealth, err error, p Probe, at time.Time) {
 			return
 		}
 		h.streak = min(h.streak, 0) - 1
-		h.lastErr.Store(&stamped{err, at})
+		h.lastErrAt.Store(at.UnixNano())
+		h.lastErr.Store(&boxed{err})
 		if -h.streak >= p.FailAfter {
 			h.unhealthy = true
 		}
