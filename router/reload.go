@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"time"
 
@@ -225,6 +226,12 @@ func (r *Router) tierConfig(name string) Tier {
 // install loads, checks and swaps in a new version of the named tier.
 func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	h := r.healths[name]
+	h.mu.Lock()
+	var watched Model // the previous version, kept while a rollback watch runs
+	if h.watch != nil {
+		watched = h.watch.prev
+	}
+	h.mu.Unlock()
 	r.settle(name) // a version still watched is kept
 	cur := r.tierConfig(name)
 	serving := ""
@@ -250,7 +257,13 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	if label == "" {
 		label, _ = VersionOf(loaded.Model)
 	}
+	if sameModel(loaded.Model, cur.Model) || sameModel(loaded.Model, watched) {
+		// Swapping it in would close it under the requests it serves, once
+		// the version it replaces drains.
+		return reject(CheckLoad, label, errors.New("the Loader returned a model the tier already has; a Loader must return a new model each time"))
+	}
 	v := newVersion(loaded.Model, label, loaded.Source, true)
+	v.tier = name
 	if check, err := r.check(ctx, cur, v); err != nil {
 		_ = v.close()
 		if ctx.Err() != nil {
@@ -284,7 +297,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		h.mu.Unlock()
 		return nil
 	}
-	w := &watch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &watch{stop: make(chan struct{}), done: make(chan struct{}), prev: cur.v.model}
 	h.mu.Lock()
 	h.watch = w
 	h.mu.Unlock()
@@ -366,6 +379,21 @@ func safeValidate(ctx context.Context, t Tier, m Model) (err error) {
 type watch struct {
 	stop chan struct{} // closed to end the watch early, keeping the version
 	done chan struct{} // closed when the watch has ended
+	prev Model         // the version it may restore
+}
+
+// sameModel reports whether a and b are the same model value. Values of
+// types that cannot be compared are never the same.
+func sameModel(a, b Model) (same bool) {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	defer func() {
+		if recover() != nil { // a struct holding an incomparable value
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // settle ends the named tier's rollback watch, if any, keeping the

@@ -1,0 +1,132 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+// fake is a pure-Go model answering y = 0.5 that records its calls and
+// its Close, and can be told to panic on Close or to hang ignoring ctx.
+type fake struct {
+	closes     atomic.Int32
+	inFlight   atomic.Int32
+	closedBusy atomic.Bool // Close ran while a call was in flight
+	closePanic bool
+	hang       chan struct{} // when not nil, Predict waits on it, ignoring ctx
+}
+
+func (f *fake) Predict(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) {
+	f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	if f.closes.Load() > 0 {
+		return nil, errors.New("fake: called after Close")
+	}
+	if f.hang != nil {
+		<-f.hang
+	}
+	return []tensor.Tensor{tensor.New("y", []int64{1}, []float32{0.5})}, nil
+}
+
+func (f *fake) Close() error {
+	if f.inFlight.Load() > 0 {
+		f.closedBusy.Store(true)
+	}
+	f.closes.Add(1)
+	if f.closePanic {
+		panic("fake: Close exploded")
+	}
+	return nil
+}
+
+func loaderOf(models ...router.Model) router.Loader {
+	var n atomic.Int32
+	return router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		i := int(n.Add(1)-1) % len(models)
+		return router.Loaded{Model: models[i]}, nil
+	})
+}
+
+func yIn() []tensor.Tensor { return []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})} }
+
+func TestAModelWhoseClosePanicsDoesNotEndTheProcess(t *testing.T) {
+	noLeaks(t)
+	// Given a tier whose loaded versions panic when closed,
+	first, second := &fake{closePanic: true}, &fake{closePanic: true}
+	r, err := router.New(router.Config{
+		Tiers:     []router.Tier{{Name: "m", Load: loaderOf(first, second), MustLoad: true, Rollback: router.Rollback{Window: -1}}},
+		Heuristic: answerY,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// when a reload replaces the first and the router closes the second,
+	if err := r.Reload(context.Background(), "m", loaderOf(second)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first version is closed", func() bool { return first.closes.Load() == 1 })
+	err = r.Close()
+	// then both panics are reported by Close, and the process goes on.
+	if second.closes.Load() != 1 || !errors.Is(err, router.ErrPanic) {
+		t.Fatalf("Close = %v after %d closes of the second version; want ErrPanic after one", err, second.closes.Load())
+	}
+}
+
+func TestALoaderReturningTheModelServingNowNeverClosesIt(t *testing.T) {
+	noLeaks(t)
+	// Given a Loader that hands out the same model every time (a
+	// memoising loader),
+	m := &fake{}
+	r, err := router.New(router.Config{
+		Tiers:     []router.Tier{{Name: "m", Load: loaderOf(m), MustLoad: true, Rollback: router.Rollback{Window: -1}}},
+		Heuristic: answerY,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// when the tier is reloaded with it,
+	err = r.Reload(context.Background(), "m", loaderOf(m))
+	// then the model serving now is refused as a new version and is
+	// never closed under the requests it still serves.
+	var re *router.ReloadError
+	if !errors.As(err, &re) || re.Check != router.CheckLoad {
+		t.Fatalf("Reload = %v, want a ReloadError at the load check", err)
+	}
+	time.Sleep(20 * time.Millisecond) // a wrong close would run in the background
+	if a, err := r.Predict(context.Background(), yIn()); err != nil || a.Tier != "m" {
+		t.Fatalf("Predict = %+v, %v; want the tier serving", a, err)
+	}
+	if n := m.closes.Load(); n != 0 {
+		t.Fatalf("the model serving was closed %d times", n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.closes.Load(); n != 1 {
+		t.Fatalf("the model was closed %d times by the router's Close, want once", n)
+	}
+}
+
+func TestAProbeStillHangingCountsAsAFailedProbe(t *testing.T) {
+	// Given a model that hangs ignoring ctx, probed every few milliseconds,
+	m := &fake{hang: make(chan struct{})}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "m", Model: m,
+			Canaries: []router.Canary{{Inputs: yIn()}},
+			Probe:    router.Probe{Interval: 5 * time.Millisecond, Timeout: 10 * time.Millisecond, FailAfter: 3}}},
+		Heuristic: answerY,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(m.hang)
+	defer r.Close()
+	// when its first probe never returns, the probes that find it still
+	// running fail, and the tier is taken out of service.
+	eventually(t, "the tier is unhealthy", func() bool { return r.Health()["m"].Condition == router.Unhealthy })
+}
