@@ -130,3 +130,63 @@ func TestAProbeStillHangingCountsAsAFailedProbe(t *testing.T) {
 	// running fail, and the tier is taken out of service.
 	eventually(t, "the tier is unhealthy", func() bool { return r.Health()["m"].Condition == router.Unhealthy })
 }
+
+func TestReloadsRacingRequestsAndCloseCloseEveryModelOnceAndNeverUnderACall(t *testing.T) {
+	noLeaks(t)
+	// Given two tiers reloaded concurrently, with short rollback windows,
+	// while requests run and the router closes midway,
+	var made []*fake
+	var mu = make(chan struct{}, 1)
+	loader := router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		f := &fake{}
+		mu <- struct{}{}
+		made = append(made, f)
+		<-mu
+		return router.Loaded{Model: f}, nil
+	})
+	tier := func(name string) router.Tier {
+		return router.Tier{Name: name, Load: loader, MustLoad: true, Rollback: router.Rollback{Window: time.Millisecond}}
+	}
+	r, err := router.New(router.Config{Tiers: []router.Tier{tier("a"), tier("b")}, Heuristic: answerY})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	for i := range 6 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i%2 == 0 {
+					_ = r.Reload(context.Background(), []string{"a", "b"}[i%4/2], loader)
+				} else if _, err := r.Predict(context.Background(), yIn()); err != nil && !errors.Is(err, router.ErrClosed) {
+					t.Errorf("Predict: %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	// when it closes,
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	for range 6 {
+		<-done
+	}
+	// then every model it loaded was closed exactly once, never while a
+	// call ran on it.
+	if len(made) < 4 {
+		t.Fatalf("only %d models loaded", len(made))
+	}
+	for i, f := range made {
+		if f.closes.Load() != 1 || f.closedBusy.Load() {
+			t.Errorf("model %d of %d: closed %d times, under a call: %v", i, len(made), f.closes.Load(), f.closedBusy.Load())
+		}
+	}
+}
