@@ -162,7 +162,7 @@ func TestASourceURLsSecretsNeverShowInErrors(t *testing.T) {
 	}
 }
 
-func TestAMalformedChecksumOrAFileThatIsNoRegularFileIsInvalid(t *testing.T) {
+func TestAMalformedChecksumURLOrFileIsInvalid(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.onnx")
 	if err := os.WriteFile(path, model, 0o644); err != nil {
@@ -173,6 +173,8 @@ func TestAMalformedChecksumOrAFileThatIsNoRegularFileIsInvalid(t *testing.T) {
 		"a checksum cut short":     {Path: path, SHA256: sum(model)[:40]},
 		"a directory":              {Path: dir},
 		"a device that never ends": {Path: "/dev/zero"},
+		"a URL of another scheme":  {URL: "file:///etc/passwd"},
+		"a URL with no host":       {URL: "http:///m.onnx"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := source.Fetch(context.Background(), s, source.Options{})
