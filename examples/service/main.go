@@ -142,7 +142,7 @@ func run(ctx context.Context, log *slog.Logger, addr, dir string, drain time.Dur
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := newServer(mux, readTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("service: listening", slog.String("addr", "http://"+ln.Addr().String()), slog.Any("ladder", r.Rungs()),
@@ -162,6 +162,18 @@ func run(ctx context.Context, log *slog.Logger, addr, dir string, drain time.Dur
 	<-served
 	log.Info("service: stopped")
 	return nil
+}
+
+// readTimeout bounds the reading of a whole request, body included: a
+// prediction's body is a few kilobytes, and a client that sends it a byte
+// at a time (slowloris) must not hold a connection and a goroutine for
+// ever.
+const readTimeout = 10 * time.Second
+
+// newServer is the service's HTTP server: headers within 5s, the whole
+// request within read, idle connections closed after a minute.
+func newServer(h http.Handler, read time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: min(5*time.Second, read), ReadTimeout: read, IdleTimeout: time.Minute}
 }
 
 // meanRadiusRule is the heuristic rung: large tumours (mean radius above
