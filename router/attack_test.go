@@ -190,3 +190,36 @@ func TestReloadsRacingRequestsAndCloseCloseEveryModelOnceAndNeverUnderACall(t *t
 		}
 	}
 }
+
+// rungOf is a custom rung whose Name and Kind can misbehave.
+type rungOf struct {
+	name func() string
+	kind router.Kind
+}
+
+func (g *rungOf) Name() string      { return g.name() }
+func (g *rungOf) Kind() router.Kind { return g.kind }
+func (g *rungOf) Serve(context.Context, router.Request) (router.Answer, error) {
+	return router.Answer{Outputs: []tensor.Tensor{tensor.New("y", []int64{1}, []float32{1})}}, nil
+}
+
+func TestNewRefusesCustomRungsThatCannotDescribeThemselves(t *testing.T) {
+	var typedNil *rungOf
+	for name, tc := range map[string]struct {
+		rung router.Rung
+		want error
+	}{
+		"a nil pointer":          {typedNil, router.ErrInvalidConfig},
+		"a Name that panics":     {&rungOf{name: func() string { panic("no name") }, kind: "x"}, router.ErrPanic},
+		"no Kind":                {&rungOf{name: func() string { return "x" }}, router.ErrInvalidConfig},
+		"a built-in's name":      {&rungOf{name: func() string { return "heuristic" }, kind: "x"}, router.ErrInvalidConfig},
+		"a name taken by a tier": {&rungOf{name: func() string { return "m" }, kind: "x"}, router.ErrInvalidConfig},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := router.New(router.Config{Tiers: []router.Tier{{Name: "m", Model: &fake{}}}, Rungs: []router.Rung{tc.rung}})
+			if !errors.Is(err, router.ErrInvalidConfig) || !errors.Is(err, tc.want) {
+				t.Fatalf("New = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
