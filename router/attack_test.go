@@ -223,3 +223,46 @@ func TestNewRefusesCustomRungsThatCannotDescribeThemselves(t *testing.T) {
 		})
 	}
 }
+
+func TestALoaderIgnoringCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
+	noLeaks(t)
+	// Given a Loader that hangs, ignoring ctx, and then returns a model,
+	release := make(chan struct{})
+	late := &fake{}
+	var calls atomic.Int32
+	hung := router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		calls.Add(1)
+		<-release
+		return router.Loaded{Model: late}, nil
+	})
+	r, err := router.New(router.Config{Tiers: []router.Tier{{Name: "m", Model: &fake{}}}, Heuristic: answerY})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// when a Reload's ctx ends, Reload returns,
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := r.Reload(ctx, "m", hung); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Reload = %v, want the deadline", err)
+	}
+	// the next Reload does not call a Loader while that one runs,
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if err := r.Reload(ctx2, "m", hung); !errors.Is(err, context.DeadlineExceeded) || calls.Load() != 1 {
+		t.Fatalf("Reload = %v after %d Loader calls, want the deadline after one", err, calls.Load())
+	}
+	// and Close returns too.
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for a Loader that ignores ctx")
+	}
+	// The model the Loader returns late is closed, never served.
+	close(release)
+	eventually(t, "the late model is closed", func() bool { return late.closes.Load() == 1 })
+}

@@ -190,7 +190,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		tr.v = t.v
 		if tr.hs = r.healths[t.Name]; tr.hs == nil { // a tier added by a new config
-			tr.hs = &tierHealth{name: t.Name, reloading: make(chan struct{}, 1)}
+			tr.hs = newTierHealth(t.Name, false)
 		}
 		l.tiers[t.Name] = st
 		l.byTier[t.Name] = tr

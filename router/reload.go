@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/ladder-ml/ladder/internal/mark"
@@ -13,10 +14,13 @@ import (
 
 // Loader loads a version of a tier's model, for [Tier].Load and
 // [Router.Reload]. The router never calls the Loaders of one tier
-// concurrently; Load should return promptly once ctx is done. The router
-// owns every model a Loader returns: it closes it (when it is an
-// [io.Closer]) once it is replaced and every call on it has returned, once
-// it is rejected, or when the router closes.
+// concurrently; Load should return promptly once ctx is done, but the
+// router stops waiting for one that does not (the next load of the tier
+// waits for it). The router owns every model a Loader returns: it closes
+// it (when it is an [io.Closer]) once it is replaced and every call on it
+// has returned, once it is rejected, when it arrives after the router
+// stopped waiting, or when the router closes. Each call must return a new
+// model: the model the tier already serves is rejected at the load check.
 type Loader interface {
 	Load(ctx context.Context) (Loaded, error)
 }
@@ -168,7 +172,9 @@ func (e *RollbackError) Is(target error) bool { return target == ErrRolledBack }
 // When a check fails, the old version keeps serving, the tier's condition
 // is ReloadFailed, a [ReloadRejected] event is emitted, and Reload returns a
 // [*ReloadError] naming the check. Reloads of one tier are serialised.
-// Reload blocks until the swap or the failure, or until ctx is done.
+// Reload blocks until the swap or the failure, or until ctx is done (or
+// the router closes), even when the Loader ignores ctx; Tier.Validate
+// must honour ctx itself.
 func (r *Router) Reload(ctx context.Context, tier string, from Loader) error {
 	if from == nil {
 		return fmt.Errorf("%w: Reload of %q has no Loader", ErrInvalidConfig, tier)
@@ -246,7 +252,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		return rerr
 	}
 
-	loaded, err := r.load(ctx, cur.LoadRetry.resolve(), from)
+	loaded, err := r.load(ctx, h, cur.LoadRetry.resolve(), from)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -307,11 +313,11 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 }
 
 // load runs from with retries.
-func (r *Router) load(ctx context.Context, rt Retry, from Loader) (Loaded, error) {
+func (r *Router) load(ctx context.Context, h *tierHealth, rt Retry, from Loader) (Loaded, error) {
 	delay := rt.Backoff
 	for attempt := 1; ; attempt++ {
-		loaded, err := safeLoad(ctx, from)
-		if err == nil && loaded.Model == nil {
+		loaded, err := callLoader(ctx, h, from)
+		if err == nil && isNil(loaded.Model) {
 			err = errors.New("the Loader returned no Model")
 		}
 		if err == nil {
@@ -329,6 +335,45 @@ func (r *Router) load(ctx context.Context, rt Retry, from Loader) (Loaded, error
 		}
 		delay = min(2*delay, rt.MaxBackoff)
 	}
+}
+
+// loadCall is one call of a Loader, on a helper goroutine.
+type loadCall struct {
+	done   chan struct{}
+	loaded Loaded
+	err    error
+	state  atomic.Int32 // callRunning, callFinished or callAbandoned
+}
+
+// callLoader runs from on a helper goroutine and stops waiting for it when
+// ctx is done, so a Loader that ignores ctx holds up neither Reload nor
+// Close. The tier's Loaders still never run concurrently: the next waits
+// until the one left running returns, and the model that one returns
+// late is closed.
+func callLoader(ctx context.Context, h *tierHealth, from Loader) (Loaded, error) {
+	select {
+	case h.loader <- struct{}{}:
+	case <-ctx.Done():
+		return Loaded{}, ctx.Err()
+	}
+	c := &loadCall{done: make(chan struct{})}
+	go func() {
+		defer func() { <-h.loader }()
+		c.loaded, c.err = safeLoad(ctx, from)
+		close(c.done)
+		if !c.state.CompareAndSwap(callRunning, callFinished) && c.err == nil && !isNil(c.loaded.Model) {
+			_ = newVersion(c.loaded.Model, "", "", true).close() // nobody waits for it
+		}
+	}()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			return Loaded{}, ctx.Err()
+		}
+		<-c.done
+	}
+	return c.loaded, c.err
 }
 
 func safeLoad(ctx context.Context, from Loader) (l Loaded, err error) {
