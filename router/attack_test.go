@@ -266,3 +266,35 @@ func TestALoaderIgnoringCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 	close(release)
 	eventually(t, "the late model is closed", func() bool { return late.closes.Load() == 1 })
 }
+
+func TestAReloadDuringStartUpIsNotOverwrittenByTheStartUpLoad(t *testing.T) {
+	noLeaks(t)
+	// Given a tier whose start-up load keeps failing for now,
+	var startUp atomic.Int32
+	failing := router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		if startUp.Add(1) < 3 {
+			return router.Loaded{}, errors.New("not there yet")
+		}
+		return router.Loaded{Model: &fake{}, Version: "start-up"}, nil
+	})
+	r, err := router.New(router.Config{
+		Tiers:     []router.Tier{{Name: "m", Load: failing, LoadRetry: router.Retry{Attempts: 1, Backoff: 20 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}}},
+		Heuristic: answerY,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	eventually(t, "the start-up load failed once", func() bool { return startUp.Load() >= 1 })
+	// when an operator reloads it by hand meanwhile,
+	if err := r.Reload(context.Background(), "m", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		return router.Loaded{Model: &fake{}, Version: "by-hand"}, nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	// then the start-up load stops: the version loaded by hand serves on.
+	time.Sleep(150 * time.Millisecond)
+	if v := r.Health()["m"].Version; v != "by-hand" {
+		t.Fatalf("serving %q after %d start-up loads, want the version loaded by hand", v, startUp.Load())
+	}
+}
