@@ -18,6 +18,7 @@ type fake struct {
 	inFlight   atomic.Int32
 	closedBusy atomic.Bool // Close ran while a call was in flight
 	closePanic bool
+	fail       atomic.Bool   // Predict fails
 	hang       chan struct{} // when not nil, Predict waits on it, ignoring ctx
 }
 
@@ -29,6 +30,9 @@ func (f *fake) Predict(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor,
 	}
 	if f.hang != nil {
 		<-f.hang
+	}
+	if f.fail.Load() {
+		return nil, errors.New("fake: failing")
 	}
 	return []tensor.Tensor{tensor.New("y", []int64{1}, []float32{0.5})}, nil
 }
@@ -296,5 +300,45 @@ func TestAReloadDuringStartUpIsNotOverwrittenByTheStartUpLoad(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	if v := r.Health()["m"].Version; v != "by-hand" {
 		t.Fatalf("serving %q after %d start-up loads, want the version loaded by hand", v, startUp.Load())
+	}
+}
+
+func TestARejectedReloadKeepsTheRollbackWatchOfTheVersionBefore(t *testing.T) {
+	noLeaks(t)
+	// Given v2 reloaded over v1 and watched for rollback,
+	v1, v2, v3 := &fake{}, &fake{}, &fake{}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "m", Load: loaderOf(v1), MustLoad: true,
+			Rollback: router.Rollback{Window: time.Minute, MinRequests: 5},
+			Validate: func(_ context.Context, m router.Model) error {
+				if m == router.Model(v3) {
+					return errors.New("v3 is bad")
+				}
+				return nil
+			}}},
+		Heuristic: answerY,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Reload(context.Background(), "m", loaderOf(v2)); err != nil {
+		t.Fatal(err)
+	}
+	// when a reload of v3 is rejected
+	if err := r.Reload(context.Background(), "m", loaderOf(v3)); !errors.Is(err, router.ErrReload) {
+		t.Fatalf("Reload of v3 = %v, want it rejected", err)
+	}
+	// and v2 then fails under traffic,
+	v2.fail.Store(true)
+	for range 20 {
+		if _, err := r.Predict(context.Background(), yIn()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// then v2 is still rolled back to v1, which was kept loaded.
+	eventually(t, "v2 is rolled back", func() bool { return r.Health()["m"].Rollbacks == 1 })
+	if a, err := r.Predict(context.Background(), yIn()); err != nil || a.Tier != "m" || v1.closes.Load() != 0 {
+		t.Fatalf("after the rollback: %+v, %v, v1 closed %d times", a, err, v1.closes.Load())
 	}
 }

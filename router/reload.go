@@ -74,7 +74,9 @@ func (r Retry) resolve() Retry {
 // least MinRequests have been tried), the previous version is restored
 // and a [RolledBack] event says so. The previous version stays loaded
 // during the window; after it, the new version is the last known-good one
-// and the previous is closed.
+// and the previous is closed. A later reload whose version passes its
+// checks ends the window early, keeping the version watched; a rejected
+// one leaves the watch running.
 type Rollback struct {
 	// Window is how long a new version is watched. Zero means 30s;
 	// negative disables rollback, and the previous version is closed as
@@ -238,7 +240,6 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		watched = h.watch.prev
 	}
 	h.mu.Unlock()
-	r.settle(name) // a version still watched is kept
 	cur := r.tierConfig(name)
 	serving := ""
 	if !cur.v.placeholder() {
@@ -278,6 +279,11 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		return reject(check, label, err)
 	}
 
+	// Only a version that passed its checks ends the rollback watch of the
+	// one before it, keeping that one, unless the watch has just rolled it
+	// back: the version swapped out is read again.
+	r.settle(name)
+	cur = r.tierConfig(name)
 	next := cur
 	next.Model, next.Version, next.v = v.model, label, v
 	if err := r.replaceTier(next); err != nil {
