@@ -219,6 +219,22 @@ type faultJSON struct {
 	PanicRate   float64  `json:"panic_rate,omitempty"`
 }
 
+// check refuses a rate outside [0, 1] and a negative duration, which
+// chaos would quietly take as "never" or "none".
+func (f faultJSON) check() error {
+	for name, r := range map[string]float64{"error_rate": f.ErrorRate, "hang_rate": f.HangRate, "slow_rate": f.SlowRate, "nan_rate": f.NaNRate, "panic_rate": f.PanicRate} {
+		if !(r >= 0 && r <= 1) {
+			return fmt.Errorf("%s is %v; expected a rate in [0, 1]", name, r)
+		}
+	}
+	for name, d := range map[string]duration{"down_for": f.DownFor, "up_for": f.UpFor, "latency": f.Latency, "slow_latency": f.SlowLatency} {
+		if d < 0 {
+			return fmt.Errorf("%s is %v; expected a duration ≥ 0", name, time.Duration(d))
+		}
+	}
+	return nil
+}
+
 func (f faultJSON) fault() chaos.Fault {
 	return chaos.Fault{ErrorRate: f.ErrorRate, DownFor: time.Duration(f.DownFor), UpFor: time.Duration(f.UpFor),
 		HangRate: f.HangRate, Latency: time.Duration(f.Latency), SlowRate: f.SlowRate, SlowLatency: time.Duration(f.SlowLatency),
@@ -265,6 +281,10 @@ func (a *admin) set(w http.ResponseWriter, req *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "fault: " + err.Error()})
+		return
+	}
+	if err := spec.check(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "fault: " + err.Error()})
 		return
 	}

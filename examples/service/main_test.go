@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -141,5 +142,21 @@ func TestASlowBodyIsCutOff(t *testing.T) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("the slow client still holds the connection after 10s")
 		}
+	}
+}
+
+func TestTheAdminEndpointRefusesFaultsOutOfRange(t *testing.T) {
+	for _, body := range []string{`{"error_rate": 2}`, `{"hang_rate": -1}`, `{"latency": "-5s"}`, `{"down_for": "-1s"}`} {
+		var spec faultJSON
+		if err := json.Unmarshal([]byte(body), &spec); err != nil {
+			t.Fatal(err)
+		}
+		if spec.check() == nil {
+			t.Errorf("%s was accepted", body)
+		}
+	}
+	var ok faultJSON
+	if err := json.Unmarshal([]byte(`{"error_rate": 1, "latency": "50ms", "down_for": "2s", "up_for": "2s"}`), &ok); err != nil || ok.check() != nil {
+		t.Errorf("a sane fault was refused: %v %v", err, ok.check())
 	}
 }
