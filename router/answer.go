@@ -162,7 +162,8 @@ type PanicError struct {
 	Tier string // the rung it happened on; "" for a hook outside any rung
 	// Hook names the user's function that panicked when it was not the
 	// rung's own model or function: "Check", "Key", "OnEvent", "Logger",
-	// "Inputs", "Cache.Get" or "Cache.Put".
+	// "Inputs", "Cache.Get", "Cache.Put", "Load", "Validate" or "Close" (a
+	// model the router loaded, closed in the background).
 	Hook  string
 	Value any    // the value passed to panic
 	Stack []byte // the panicking goroutine's stack

@@ -133,6 +133,7 @@ type tierHealth struct {
 	name      string
 	required  bool
 	reloading chan struct{} // holds a token while a load or reload runs
+	loader    chan struct{} // holds a token while a Loader runs, even one a reload stopped waiting for
 	watch     *watch        // the version under rollback watch; guarded by mu
 
 	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier
@@ -154,6 +155,10 @@ type tierHealth struct {
 	rejected  uint64
 	rollbacks uint64
 	installed time.Time // when the version serving was swapped in
+}
+
+func newTierHealth(name string, required bool) *tierHealth {
+	return &tierHealth{name: name, required: required, reloading: make(chan struct{}, 1), loader: make(chan struct{}, 1)}
 }
 
 // installedAt returns when the version serving was swapped in; zero for a

@@ -193,28 +193,33 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		tr.v = t.v
 		if tr.hs = r.healths[t.Name]; tr.hs == nil { // a tier added by a new config
-			tr.hs = &tierHealth{name: t.Name, reloading: make(chan struct{}, 1)}
+			tr.hs = newTierHealth(t.Name, false)
 		}
 		l.tiers[t.Name] = st
 		l.byTier[t.Name] = tr
 		byName[t.Name] = tr
 		tiers[t.Name] = tr
 	}
+	custom := make([]string, len(cfg.Rungs)) // their names, asked once
+	kinds := map[string]Kind{}
 	for i, rg := range cfg.Rungs {
-		if rg == nil {
+		if rg == nil || isNil(rg) {
 			return nil, bad("Rungs[%d] is nil", i)
 		}
-		switch name := rg.Name(); {
+		name, kind, err := describeRung(rg)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: Rungs[%d]: asking it its Name and Kind: %w", ErrInvalidConfig, i, err)
 		case name == "":
 			return nil, bad("Rungs[%d] has no Name; expected a unique name", i)
 		case reserved(name):
 			return nil, bad("Rungs[%d] is named %q, which is reserved; expected another name", i, name)
 		case byName[name] != nil:
 			return nil, bad("two rungs are named %q; expected unique names", name)
-		case rg.Kind() == "":
+		case kind == "":
 			return nil, bad("rung %q has no Kind", name)
 		default:
-			byName[name] = rg
+			byName[name], kinds[name], custom[i] = rg, kind, name
 		}
 	}
 	if cfg.Heuristic != nil {
@@ -236,9 +241,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		for _, t := range cfg.Tiers {
 			order = append(order, t.Name)
 		}
-		for _, rg := range cfg.Rungs {
-			order = append(order, rg.Name())
-		}
+		order = append(order, custom...)
 		order = append(order, RungCache)
 		if cfg.Heuristic != nil {
 			order = append(order, RungHeuristic)
@@ -259,14 +262,14 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		case l.position(name) >= 0:
 			return nil, bad("Order names %q twice", name)
 		}
-		p := placed{rung: rg, name: name, kind: rg.Kind()}
+		p := placed{rung: rg, name: name, kind: kinds[name]}
 		switch rg := rg.(type) {
 		case *tierRung:
-			p.builtin, p.hs = true, rg.hs
+			p.builtin, p.hs, p.kind = true, rg.hs, KindModel
 		case *funcRung:
-			p.builtin = true
+			p.builtin, p.kind = true, rg.kind
 		case *cacheRung:
-			p.builtin, p.needsKey = true, true
+			p.builtin, p.needsKey, p.kind = true, true, KindCache
 		}
 		l.rungs = append(l.rungs, p)
 	}
@@ -354,9 +357,20 @@ func (r *Router) replaceTier(t Tier) error {
 	}
 }
 
+// describeRung asks a rung of [Config].Rungs its name and kind, turning a
+// panic into an error matching [ErrPanic].
+func describeRung(rg Rung) (name string, kind Kind, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Hook: "Rung.Name", Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return rg.Name(), rg.Kind(), nil
+}
+
 // isNil reports whether m is nil, or an interface holding a nil pointer,
 // map, func or chan, such as the *models.Model of a failed Load.
-func isNil(m Model) bool {
+func isNil(m any) bool {
 	if m == nil {
 		return true
 	}

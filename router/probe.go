@@ -38,7 +38,9 @@ const DefaultTolerance = 1e-4
 // defaults; probes run only for a tier with [Tier].Canaries.
 //
 // A probe runs every canary on the tier's current version, bounded by
-// Timeout, outside the tier's breaker and retries. FailAfter failed probes
+// Timeout, outside the tier's breaker and retries. While a canary left
+// running past Timeout has not returned (a model ignoring ctx), the next
+// probes of that version fail without running. FailAfter failed probes
 // in a row make the tier Unhealthy: it is then skipped without an attempt.
 // PassAfter passed probes in a row readmit it. While the tier's breaker is
 // half-open, a passing probe also runs its canaries through the breaker,
@@ -237,13 +239,18 @@ func floats(t tensor.Tensor) ([]float64, bool) {
 }
 
 // probe runs the named tier's canaries at its interval until the router
-// closes. It never has more than one probe in flight: while a probe left
-// running past its timeout has not returned, the next ones are skipped.
+// closes. It never has more than one probe in flight on a version: while
+// a canary left running past its timeout has not returned, the next probes
+// fail without running, so a model that ignores ctx is marked Unhealthy
+// like one that answers too late.
 func (r *Router) probe(name string, cs []Canary, p Probe) {
 	defer r.bg.Done()
 	timer := time.NewTimer(jittered(p.Interval, p.Jitter))
 	defer timer.Stop()
-	var busy atomic.Int32 // probe calls still running
+	var (
+		busy  = new(atomic.Int32) // probe calls still running on busyV
+		busyV *version
+	)
 	for {
 		select {
 		case <-r.stop:
@@ -252,13 +259,24 @@ func (r *Router) probe(name string, cs []Canary, p Probe) {
 		}
 		l := r.ladder.Load()
 		t := l.byTier[name]
-		if t.hs.isLoading() || busy.Load() > 0 {
+		if t.hs.isLoading() {
+			timer.Reset(jittered(p.Interval, p.Jitter))
+			continue
+		}
+		if t.v != busyV { // a new version: a call hung on the old one says nothing of it
+			busy, busyV = new(atomic.Int32), t.v
+		}
+		if busy.Load() > 0 {
+			// A canary left running past its timeout still has not
+			// returned: the model is hung, and this probe fails too, so
+			// that a model ignoring ctx is taken out like a slow one.
+			r.probed(t.hs, fmt.Errorf("%w: a canary run is still running past its timeout of %v", policy.ErrTimeout, p.Timeout), p, l.now())
 			timer.Reset(jittered(p.Interval, p.Jitter))
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := context.AfterFunc(r.stopCtx, cancel)
-		err := r.canaries(ctx, l, name, t.v, t.adapt, cs, p.Timeout, &busy)
+		err := r.canaries(ctx, l, name, t.v, t.adapt, cs, p.Timeout, busy)
 		if err == nil && r.stopCtx.Err() == nil {
 			r.probed(t.hs, nil, p, l.now())
 			t.nudge(ctx, cs)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/ladder-ml/ladder/internal/mark"
@@ -12,10 +14,13 @@ import (
 
 // Loader loads a version of a tier's model, for [Tier].Load and
 // [Router.Reload]. The router never calls the Loaders of one tier
-// concurrently; Load should return promptly once ctx is done. The router
-// owns every model a Loader returns: it closes it (when it is an
-// [io.Closer]) once it is replaced and every call on it has returned, once
-// it is rejected, or when the router closes.
+// concurrently; Load should return promptly once ctx is done, but the
+// router stops waiting for one that does not (the next load of the tier
+// waits for it). The router owns every model a Loader returns: it closes
+// it (when it is an [io.Closer]) once it is replaced and every call on it
+// has returned, once it is rejected, when it arrives after the router
+// stopped waiting, or when the router closes. Each call must return a new
+// model: the model the tier already serves is rejected at the load check.
 type Loader interface {
 	Load(ctx context.Context) (Loaded, error)
 }
@@ -69,7 +74,9 @@ func (r Retry) resolve() Retry {
 // least MinRequests have been tried), the previous version is restored
 // and a [RolledBack] event says so. The previous version stays loaded
 // during the window; after it, the new version is the last known-good one
-// and the previous is closed.
+// and the previous is closed. A later reload whose version passes its
+// checks ends the window early, keeping the version watched; a rejected
+// one leaves the watch running.
 type Rollback struct {
 	// Window is how long a new version is watched. Zero means 30s;
 	// negative disables rollback, and the previous version is closed as
@@ -167,7 +174,9 @@ func (e *RollbackError) Is(target error) bool { return target == ErrRolledBack }
 // When a check fails, the old version keeps serving, the tier's condition
 // is ReloadFailed, a [ReloadRejected] event is emitted, and Reload returns a
 // [*ReloadError] naming the check. Reloads of one tier are serialised.
-// Reload blocks until the swap or the failure, or until ctx is done.
+// Reload blocks until the swap or the failure, or until ctx is done (or
+// the router closes), even when the Loader ignores ctx; Tier.Validate
+// must honour ctx itself.
 func (r *Router) Reload(ctx context.Context, tier string, from Loader) error {
 	if from == nil {
 		return fmt.Errorf("%w: Reload of %q has no Loader", ErrInvalidConfig, tier)
@@ -225,7 +234,12 @@ func (r *Router) tierConfig(name string) Tier {
 // install loads, checks and swaps in a new version of the named tier.
 func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	h := r.healths[name]
-	r.settle(name) // a version still watched is kept
+	h.mu.Lock()
+	var watched Model // the previous version, kept while a rollback watch runs
+	if h.watch != nil {
+		watched = h.watch.prev
+	}
+	h.mu.Unlock()
 	cur := r.tierConfig(name)
 	serving := ""
 	if !cur.v.placeholder() {
@@ -239,7 +253,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		return rerr
 	}
 
-	loaded, err := r.load(ctx, cur.LoadRetry.resolve(), from)
+	loaded, err := r.load(ctx, h, cur.LoadRetry.resolve(), from)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -250,7 +264,13 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	if label == "" {
 		label, _ = VersionOf(loaded.Model)
 	}
+	if sameModel(loaded.Model, cur.Model) || sameModel(loaded.Model, watched) {
+		// Swapping it in would close it under the requests it serves, once
+		// the version it replaces drains.
+		return reject(CheckLoad, label, errors.New("the Loader returned a model the tier already has; a Loader must return a new model each time"))
+	}
 	v := newVersion(loaded.Model, label, loaded.Source, true)
+	v.tier = name
 	if check, err := r.check(ctx, cur, v); err != nil {
 		_ = v.close()
 		if ctx.Err() != nil {
@@ -259,6 +279,11 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		return reject(check, label, err)
 	}
 
+	// Only a version that passed its checks ends the rollback watch of the
+	// one before it, keeping that one, unless the watch has just rolled it
+	// back: the version swapped out is read again.
+	r.settle(name)
+	cur = r.tierConfig(name)
 	next := cur
 	next.Model, next.Version, next.v = v.model, label, v
 	if err := r.replaceTier(next); err != nil {
@@ -284,7 +309,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 		h.mu.Unlock()
 		return nil
 	}
-	w := &watch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &watch{stop: make(chan struct{}), done: make(chan struct{}), prev: cur.v.model}
 	h.mu.Lock()
 	h.watch = w
 	h.mu.Unlock()
@@ -294,11 +319,11 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 }
 
 // load runs from with retries.
-func (r *Router) load(ctx context.Context, rt Retry, from Loader) (Loaded, error) {
+func (r *Router) load(ctx context.Context, h *tierHealth, rt Retry, from Loader) (Loaded, error) {
 	delay := rt.Backoff
 	for attempt := 1; ; attempt++ {
-		loaded, err := safeLoad(ctx, from)
-		if err == nil && loaded.Model == nil {
+		loaded, err := callLoader(ctx, h, from)
+		if err == nil && isNil(loaded.Model) {
 			err = errors.New("the Loader returned no Model")
 		}
 		if err == nil {
@@ -316,6 +341,45 @@ func (r *Router) load(ctx context.Context, rt Retry, from Loader) (Loaded, error
 		}
 		delay = min(2*delay, rt.MaxBackoff)
 	}
+}
+
+// loadCall is one call of a Loader, on a helper goroutine.
+type loadCall struct {
+	done   chan struct{}
+	loaded Loaded
+	err    error
+	state  atomic.Int32 // callRunning, callFinished or callAbandoned
+}
+
+// callLoader runs from on a helper goroutine and stops waiting for it when
+// ctx is done, so a Loader that ignores ctx holds up neither Reload nor
+// Close. The tier's Loaders still never run concurrently: the next waits
+// until the one left running returns, and the model that one returns
+// late is closed.
+func callLoader(ctx context.Context, h *tierHealth, from Loader) (Loaded, error) {
+	select {
+	case h.loader <- struct{}{}:
+	case <-ctx.Done():
+		return Loaded{}, ctx.Err()
+	}
+	c := &loadCall{done: make(chan struct{})}
+	go func() {
+		defer func() { <-h.loader }()
+		c.loaded, c.err = safeLoad(ctx, from)
+		close(c.done)
+		if !c.state.CompareAndSwap(callRunning, callFinished) && c.err == nil && !isNil(c.loaded.Model) {
+			_ = newVersion(c.loaded.Model, "", "", true).close() // nobody waits for it
+		}
+	}()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			return Loaded{}, ctx.Err()
+		}
+		<-c.done
+	}
+	return c.loaded, c.err
 }
 
 func safeLoad(ctx context.Context, from Loader) (l Loaded, err error) {
@@ -366,6 +430,21 @@ func safeValidate(ctx context.Context, t Tier, m Model) (err error) {
 type watch struct {
 	stop chan struct{} // closed to end the watch early, keeping the version
 	done chan struct{} // closed when the watch has ended
+	prev Model         // the version it may restore
+}
+
+// sameModel reports whether a and b are the same model value. Values of
+// types that cannot be compared are never the same.
+func sameModel(a, b Model) (same bool) {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	defer func() {
+		if recover() != nil { // a struct holding an incomparable value
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // settle ends the named tier's rollback watch, if any, keeping the

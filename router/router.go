@@ -253,7 +253,7 @@ func New(cfg Config) (*Router, error) {
 	r.stopCtx, r.stopCancel = context.WithCancel(context.Background())
 	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
 	for i, t := range cfg.Tiers {
-		h := &tierHealth{name: t.Name, required: t.Required, reloading: make(chan struct{}, 1)}
+		h := newTierHealth(t.Name, t.Required)
 		cfg.Tiers[i].v = nil // build makes the version of a caller's model
 		if t.Model == nil && t.Load != nil {
 			cfg.Tiers[i].Model = unloaded{name: t.Name}
@@ -555,12 +555,15 @@ func (r *Router) Warmup(ctx context.Context) error {
 }
 
 // Close stops what the router started: probes, loads, reloads and
-// rollback watches (a Reload in progress returns once its Loader honours
-// the cancelled ctx), and the default cache
+// rollback watches (a Reload in progress returns at once; a Loader that
+// ignores the cancelled ctx is left running, and the model it returns is
+// closed), and the default cache
 // and its sweeper. It closes the models the router loaded ([Tier].Load,
 // [Router.Reload]) once every call on them has returned. Later calls to
 // Predict return [ErrClosed]. It does not close the models given in
 // [Tier].Model, which belong to the caller: close them after the router.
+// It waits for the calls running on the models it closes, and for their
+// Close methods, so a model call that never returns holds it up.
 // Close is idempotent; it returns the errors of closing joined.
 func (r *Router) Close() error {
 	r.life.Lock()

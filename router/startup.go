@@ -29,7 +29,8 @@ func (r *Router) startLoads(tiers []Tier, must bool) error {
 }
 
 // loadInBackground installs t's first version, retrying until it loads
-// and passes its checks, or the router closes.
+// and passes its checks, a [Router.Reload] installs one, or the router
+// closes.
 func (r *Router) loadInBackground(t Tier) {
 	defer r.bg.Done()
 	ctx, cancel := r.bound(context.Background())
@@ -42,6 +43,10 @@ func (r *Router) loadInBackground(t Tier) {
 		case h.reloading <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if !r.tierConfig(t.Name).v.placeholder() {
+			<-h.reloading
+			return // a Reload installed a version meanwhile
 		}
 		err := r.install(ctx, t.Name, t.Load)
 		<-h.reloading

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"io"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +19,7 @@ type version struct {
 	label  string // the version that labels its answers
 	source string // where it was loaded from; "" for the caller's model
 	owned  bool   // loaded by the router, which closes it
+	tier   string // the tier it was loaded for, naming a panic of its Close
 
 	n       atomic.Int64
 	retired atomic.Bool
@@ -67,12 +69,20 @@ func (v *version) retire(ctx context.Context) error {
 }
 
 // close closes the model when the router owns it; call it once the version
-// has drained.
-func (v *version) close() error {
-	if c, ok := v.model.(io.Closer); ok && v.owned {
-		return c.Close()
+// has drained. A panic in the model's Close is returned as a
+// [*PanicError]: it runs on a goroutine of the router's, where it would
+// end the process.
+func (v *version) close() (err error) {
+	c, ok := v.model.(io.Closer)
+	if !ok || !v.owned {
+		return nil
 	}
-	return nil
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Tier: v.tier, Hook: "Close", Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return c.Close()
 }
 
 // discard retires v in the background, then closes it once drained, when

@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -40,7 +41,9 @@ type Source struct {
 	Name string
 }
 
-// String returns the source's Name.
+// String returns the source's Name. A URL's user information and query,
+// where credentials and signatures live, are shown as "xxxxx", so the
+// name is safe to log.
 func (s Source) String() string {
 	switch {
 	case s.Name != "":
@@ -48,9 +51,25 @@ func (s Source) String() string {
 	case s.Path != "":
 		return s.Path
 	case s.URL != "":
-		return s.URL
+		return redact(s.URL)
 	}
 	return "embedded"
+}
+
+// redact returns raw with its user information and query hidden.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "xxxxx", false
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 // Options bound the fetches. The zero value means the defaults.
@@ -82,7 +101,7 @@ const (
 	Corrupt                   // the bytes do not match the source's SHA256
 	Oversized                 // the bytes exceed Options.MaxSize
 	Unloadable                // the loader refused the bytes
-	Invalid                   // the Source itself is malformed
+	Invalid                   // the Source itself is malformed: not exactly one of Path, URL and Bytes, a URL that is not http(s), a SHA256 that is not 64 hex digits, or a Path that is not a regular file
 )
 
 var reasonNames = [...]string{"missing", "unreachable", "corrupt", "oversized", "unloadable", "invalid"}
@@ -199,6 +218,8 @@ func Fetch(ctx context.Context, s Source, opts Options) ([]byte, error) {
 	switch n := btoi(s.Path != "") + btoi(s.URL != "") + btoi(s.Bytes != nil); {
 	case n != 1:
 		return fail(Invalid, errors.New("set exactly one of Path, URL and Bytes"))
+	case s.SHA256 != "" && !isSHA256(s.SHA256):
+		return fail(Invalid, fmt.Errorf("SHA256 %q is not 64 hex digits", s.SHA256))
 	case s.Bytes != nil:
 		data = s.Bytes
 	case s.Path != "":
@@ -208,6 +229,10 @@ func Fetch(ctx context.Context, s Source, opts Options) ([]byte, error) {
 			return fail(Missing, err)
 		case err != nil:
 			return fail(Unreachable, err)
+		case !fi.Mode().IsRegular():
+			// A directory, a device or a pipe: its size says nothing, and a
+			// read could block or never end.
+			return fail(Invalid, fmt.Errorf("not a regular file: %v", fi.Mode()))
 		case fi.Size() > opts.MaxSize:
 			return fail(Oversized, fmt.Errorf("%d bytes, more than the limit of %d", fi.Size(), opts.MaxSize))
 		}
@@ -240,6 +265,11 @@ func Fetch(ctx context.Context, s Source, opts Options) ([]byte, error) {
 	return data, nil
 }
 
+func isSHA256(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 2*sha256.Size && err == nil
+}
+
 func btoi(b bool) int {
 	if b {
 		return 1
@@ -259,6 +289,8 @@ func reasonOf(err error) Reason {
 		return Oversized
 	case errors.Is(err, errNotFound):
 		return Missing
+	case errors.Is(err, errBadURL):
+		return Invalid
 	}
 	return Unreachable
 }
@@ -274,12 +306,19 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-func get(ctx context.Context, url string, opts Options) ([]byte, error) {
+// errBadURL marks a URL that is no source at all.
+var errBadURL = errors.New("not an http or https URL")
+
+func get(ctx context.Context, raw string, opts Options) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errBadURL // the parser's error would quote the URL
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
 	if err != nil {
-		return nil, err
+		return nil, errBadURL
 	}
 	client := opts.Client
 	if client == nil {
@@ -287,6 +326,10 @@ func get(ctx context.Context, url string, opts Options) ([]byte, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = redact(uerr.URL) // the client hides a password, not a query
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,63 @@ func TestAHangingServerStopsWithTheCaller(t *testing.T) {
 	_, _, err := source.Load(ctx, []source.Source{{URL: server(t, "hang").URL}}, source.Options{}, load, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the caller's deadline", err)
+	}
+}
+
+func TestASourceURLsSecretsNeverShowInErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "nope", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	// Given URLs carrying a password and a signed query,
+	srcs := []source.Source{
+		{URL: "http://alice:hunter2@" + srv.Listener.Addr().String() + "/m.onnx"},
+		{URL: srv.URL + "/m.onnx?X-Amz-Signature=hunter2&token=hunter2"},
+		{URL: "http://bob:hunter2@127.0.0.1:1/m.onnx"}, // refused: the client's own error
+	}
+	var reported []string
+	_, _, err := source.Load(context.Background(), srcs, source.Options{Timeout: time.Second}, load,
+		func(e *source.Error) { reported = append(reported, e.Error()) })
+	// when every one fails, then no error and no name shows the secret,
+	// while each still names its host and path.
+	texts := append(reported, err.Error())
+	for _, s := range srcs {
+		texts = append(texts, s.String())
+	}
+	for _, s := range texts {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("a secret shows in %q", s)
+		}
+	}
+	if !strings.Contains(err.Error(), srv.Listener.Addr().String()+"/m.onnx") {
+		t.Errorf("%v does not name the source", err)
+	}
+}
+
+func TestAMalformedChecksumURLOrFileIsInvalid(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]source.Source{
+		"a checksum with a prefix": {Path: path, SHA256: "sha256:" + sum(model)},
+		"a checksum cut short":     {Path: path, SHA256: sum(model)[:40]},
+		"a directory":              {Path: dir},
+		"a device that never ends": {Path: "/dev/zero"},
+		"a URL of another scheme":  {URL: "file:///etc/passwd"},
+		"a URL with no host":       {URL: "http:///m.onnx"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := source.Fetch(context.Background(), s, source.Options{})
+			var se *source.Error
+			if !errors.As(err, &se) || se.Reason != source.Invalid {
+				t.Fatalf("Fetch = %v, want the source invalid", err)
+			}
+		})
+	}
+	// An upper-case checksum is the same checksum.
+	if _, err := source.Fetch(context.Background(), source.Source{Path: path, SHA256: strings.ToUpper(sum(model))}, source.Options{}); err != nil {
+		t.Fatal(err)
 	}
 }

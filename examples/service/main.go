@@ -142,7 +142,7 @@ func run(ctx context.Context, log *slog.Logger, addr, dir string, drain time.Dur
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := newServer(mux, readTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("service: listening", slog.String("addr", "http://"+ln.Addr().String()), slog.Any("ladder", r.Rungs()),
@@ -162,6 +162,18 @@ func run(ctx context.Context, log *slog.Logger, addr, dir string, drain time.Dur
 	<-served
 	log.Info("service: stopped")
 	return nil
+}
+
+// readTimeout bounds the reading of a whole request, body included: a
+// prediction's body is a few kilobytes, and a client that sends it a byte
+// at a time (slowloris) must not hold a connection and a goroutine for
+// ever.
+const readTimeout = 10 * time.Second
+
+// newServer is the service's HTTP server: headers within 5s, the whole
+// request within read, idle connections closed after a minute.
+func newServer(h http.Handler, read time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: min(5*time.Second, read), ReadTimeout: read, IdleTimeout: time.Minute}
 }
 
 // meanRadiusRule is the heuristic rung: large tumours (mean radius above
@@ -205,6 +217,22 @@ type faultJSON struct {
 	SlowLatency duration `json:"slow_latency,omitempty"`
 	NaNRate     float64  `json:"nan_rate,omitempty"`
 	PanicRate   float64  `json:"panic_rate,omitempty"`
+}
+
+// check refuses a rate outside [0, 1] and a negative duration, which
+// chaos would quietly take as "never" or "none".
+func (f faultJSON) check() error {
+	for name, r := range map[string]float64{"error_rate": f.ErrorRate, "hang_rate": f.HangRate, "slow_rate": f.SlowRate, "nan_rate": f.NaNRate, "panic_rate": f.PanicRate} {
+		if !(r >= 0 && r <= 1) {
+			return fmt.Errorf("%s is %v; expected a rate in [0, 1]", name, r)
+		}
+	}
+	for name, d := range map[string]duration{"down_for": f.DownFor, "up_for": f.UpFor, "latency": f.Latency, "slow_latency": f.SlowLatency} {
+		if d < 0 {
+			return fmt.Errorf("%s is %v; expected a duration ≥ 0", name, time.Duration(d))
+		}
+	}
+	return nil
 }
 
 func (f faultJSON) fault() chaos.Fault {
@@ -253,6 +281,10 @@ func (a *admin) set(w http.ResponseWriter, req *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "fault: " + err.Error()})
+		return
+	}
+	if err := spec.check(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "fault: " + err.Error()})
 		return
 	}

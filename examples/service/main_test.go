@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -105,4 +107,56 @@ func inFlight(client *http.Client, base string) int {
 		}
 	}
 	return 0
+}
+
+func TestASlowBodyIsCutOff(t *testing.T) {
+	// Given the service's server with a short read timeout,
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}), 200*time.Millisecond)
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	// when a client sends its headers and then its body a byte at a time,
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// then the server closes the connection long before the body ends.
+	for range 1000 {
+		if _, err := conn.Write([]byte("{")); err != nil {
+			break
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := conn.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			break // closed, or answered and closed
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the slow client still holds the connection after 10s")
+		}
+	}
+}
+
+func TestTheAdminEndpointRefusesFaultsOutOfRange(t *testing.T) {
+	for _, body := range []string{`{"error_rate": 2}`, `{"hang_rate": -1}`, `{"latency": "-5s"}`, `{"down_for": "-1s"}`} {
+		var spec faultJSON
+		if err := json.Unmarshal([]byte(body), &spec); err != nil {
+			t.Fatal(err)
+		}
+		if spec.check() == nil {
+			t.Errorf("%s was accepted", body)
+		}
+	}
+	var ok faultJSON
+	if err := json.Unmarshal([]byte(`{"error_rate": 1, "latency": "50ms", "down_for": "2s", "up_for": "2s"}`), &ok); err != nil || ok.check() != nil {
+		t.Errorf("a sane fault was refused: %v %v", err, ok.check())
+	}
 }
