@@ -55,11 +55,9 @@ func TestFailureNeverPoisons(t *testing.T) {
 // Defect 6: a timed-out run is not taken for an output whose shape
 // depends on the data, so output buffers are still reused after it.
 func TestTimeoutKeepsOutputReuse(t *testing.T) {
-	m := load(t, "slow.onnx")
-	// Four rows take a few hundred ms: a 1 ms timeout fires long before
-	// the run could end, even on a busy machine.
-	row := make([]float32, 30)
-	in := []tensor.Tensor{features(row, row, row, row)}
+	// A 1 ms timeout fires long before a run of slowRun's input could end,
+	// even on a busy machine.
+	m, in, _ := slowRun(t)
 	ctx := context.Background()
 	predict := func() {
 		if _, err := m.Predict(ctx, in); err != nil {

@@ -320,18 +320,24 @@ func TestConcurrentPredictions(t *testing.T) {
 	}
 }
 
-func TestCancellationStopsTheNativeRun(t *testing.T) {
+// slowRun loads slow.onnx and returns it with an input of four rows and how
+// long one full run of it takes. A full run takes a few hundred ms, so a
+// run stopped after a few ms stands out even on a busy machine, where both
+// stretch alike.
+func slowRun(t *testing.T) (*models.Model, []tensor.Tensor, time.Duration) {
+	t.Helper()
 	m := load(t, "slow.onnx")
-	// Four rows: a full run takes a few hundred ms, so a stop after a few
-	// ms stands out even on a busy machine, where both stretch alike.
 	row := make([]float32, 30)
 	in := []tensor.Tensor{features(row, row, row, row)}
-
 	start := time.Now()
 	if _, err := m.Predict(context.Background(), in); err != nil {
 		t.Fatal(err)
 	}
-	full := time.Since(start)
+	return m, in, time.Since(start)
+}
+
+func TestCancellationStopsTheNativeRun(t *testing.T) {
+	m, in, full := slowRun(t)
 
 	tests := []struct {
 		name   string
@@ -460,14 +466,7 @@ func TestNaNModelOutputsNaN(t *testing.T) {
 func TestPredictTimeoutWatchesEachRunToItsOwnDeadline(t *testing.T) {
 	// Given a run with a long timeout in flight, which armed the Model's
 	// one timer far ahead
-	m := load(t, "slow.onnx")
-	row := make([]float32, 30)
-	in := []tensor.Tensor{features(row, row, row, row)}
-	start := time.Now()
-	if _, err := m.Predict(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	full := time.Since(start)
+	m, in, full := slowRun(t)
 	long := make(chan error, 1)
 	go func() {
 		_, err := m.PredictTimeout(context.Background(), 10*time.Second, in)
@@ -506,16 +505,7 @@ func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
 }
 
 func TestPredictTimeoutStopsTheNativeRun(t *testing.T) {
-	m := load(t, "slow.onnx")
-	// Four rows: a full run takes a few hundred ms, so a stop after a few
-	// ms stands out even on a busy machine, where both stretch alike.
-	row := make([]float32, 30)
-	in := []tensor.Tensor{features(row, row, row, row)}
-	start := time.Now()
-	if _, err := m.Predict(context.Background(), in); err != nil {
-		t.Fatal(err)
-	}
-	full := time.Since(start)
+	m, in, full := slowRun(t)
 	for i := range 3 { // the watchdog's timer is reused across runs
 		start := time.Now()
 		_, err := m.PredictTimeout(context.Background(), 5*time.Millisecond, in)
