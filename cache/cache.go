@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/tensor"
 	gocache "github.com/patrickmn/go-cache"
 )
@@ -120,7 +121,7 @@ type item struct {
 	e       Entry
 	seq     uint64
 	key     string
-	expires int64 // on the monotonic clock (monotonic), when go-cache drops it
+	expires int64 // when go-cache drops it, by clock.Now
 	// later is how much later than e.Stored the same answer was last
 	// offered, in nanoseconds: Offer moves an entry's Stored time forward
 	// in place rather than storing an identical copy ([Store.Offer]).
@@ -263,8 +264,8 @@ func (s *Store) Offer(key string, e Entry) bool {
 
 // refresh moves the Stored time of key's entry forward to e.Stored when
 // the entry holds the same answer as e and has more than half its TTL to
-// live, and reports whether it did. It takes no lock and reads only the
-// monotonic clock.
+// live, and reports whether it did. It takes no lock, and reads no clock
+// when e.Stored came from one.
 func (s *Store) refresh(key string, e Entry) bool {
 	if e.Stored.IsZero() {
 		return false
@@ -273,7 +274,7 @@ func (s *Store) refresh(key string, e Entry) bool {
 	if it == nil || it.key != key || it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
 		return false
 	}
-	if it.expires-monotonic() < int64(s.ttl/2) {
+	if it.expires-nowOf(e.Stored) < int64(s.ttl/2) {
 		return false // due for a real write, which restarts the TTL
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
@@ -292,12 +293,17 @@ const recentSize = 1024
 
 func (s *Store) slot(key string) uint64 { return maphash.String(s.seed, key) % recentSize }
 
-// epoch anchors monotonic.
-var epoch = time.Now()
-
-// monotonic returns nanoseconds since epoch on the monotonic clock, a
-// cheaper read than time.Now.
-func monotonic() int64 { return int64(time.Since(epoch)) }
+// nowOf returns t as a reading of clock.Now when t carries a monotonic
+// reading, as a time from time.Now or the router does: an offered answer
+// was stored just now, so its time saves reading the clock again. A time
+// without one (from a test's clock, say) says nothing about the monotonic
+// clock, which is then read.
+func nowOf(t time.Time) int64 {
+	if t != t.Round(0) { // Round(0) strips the monotonic reading
+		return clock.Of(t)
+	}
+	return clock.Now()
+}
 
 // refreshGrain is how far an Offer of the same answer must move an entry's
 // Stored time forward to be written: the Stored time lags the latest such
@@ -442,7 +448,7 @@ func (s *Store) put(key string, it *item) {
 	if s.closed.Load() {
 		return
 	}
-	it.key, it.expires = key, monotonic()+int64(s.ttl)
+	it.key, it.expires = key, clock.Now()+int64(s.ttl)
 	s.recent[s.slot(key)].Store(it)
 	if old, ok := s.c.Get(key); ok {
 		// Live key: replace the value, keep its slot.

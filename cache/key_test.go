@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ladder-ml/ladder/cache"
@@ -172,10 +173,69 @@ func TestKeyNewElementTypes(t *testing.T) {
 	}
 }
 
-func TestKeyAllocatesOnce(t *testing.T) {
+func TestKeyAllocatesOnlyANewKey(t *testing.T) {
+	// A repeated input's key is remembered: no allocation, no hashing.
 	in := row()
-	if n := testing.AllocsPerRun(100, func() { cache.Key(in) }); n != 1 {
-		t.Errorf("Key allocates %v times per call, want 1", n)
+	if n := testing.AllocsPerRun(100, func() { cache.Key(in) }); n != 0 {
+		t.Errorf("Key of a repeated input allocates %v times per call, want 0", n)
+	}
+	// An input never seen before allocates its key and nothing else.
+	f := in[0].Data.([]float32)
+	if n := testing.AllocsPerRun(100, func() { f[0]++; cache.Key(in) }); n != 1 {
+		t.Errorf("Key of a new input allocates %v times per call, want 1", n)
+	}
+}
+
+// oneFloat returns the input "x" of shape [1] holding v, and its key
+// computed by hand from the encoding.
+func oneFloat(v float32) ([]tensor.Tensor, string) {
+	enc := []byte{3}
+	enc = binary.LittleEndian.AppendUint64(enc, 1)
+	enc = binary.LittleEndian.AppendUint64(enc, 1)
+	enc = append(enc, 'x', byte(tensor.Float32))
+	enc = binary.LittleEndian.AppendUint64(enc, 1)
+	enc = binary.LittleEndian.AppendUint64(enc, 1)
+	enc = binary.LittleEndian.AppendUint64(enc, 1)
+	enc = binary.LittleEndian.AppendUint32(enc, math.Float32bits(v))
+	return []tensor.Tensor{tensor.New("x", []int64{1}, []float32{v})}, sha128(enc)
+}
+
+func TestKeyOfRepeatedInputsStaysExact(t *testing.T) {
+	// Given more distinct inputs than the memo has places, each seen
+	// several times, from several goroutines at once (run with -race),
+	const inputs, workers = 5000, 4
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for round := range 3 {
+				for i := range inputs {
+					v := float32((i*7 + w*round) % inputs)
+					in, want := oneFloat(v)
+					// then every key is the SHA-256 of that input's own
+					// encoding: a remembered key never goes to another input.
+					if got := cache.Key(in); got != want {
+						t.Errorf("Key(%v) = %s, want %s", v, got, want)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestKeyOfALargeInputIsNotRemembered(t *testing.T) {
+	// An input whose encoding is over the memo's size limit is hashed on
+	// every call and still gets its one key.
+	in := []tensor.Tensor{tensor.New("big", []int64{1, 4096}, make([]float32, 4096))}
+	first := cache.Key(in)
+	for range 3 {
+		if got := cache.Key(in); got != first {
+			t.Fatalf("Key of the same large input changed: %s then %s", first, got)
+		}
+	}
+	if n := testing.AllocsPerRun(20, func() { cache.Key(in) }); n != 1 {
+		t.Errorf("Key of a repeated large input allocates %v times, want 1 (not remembered)", n)
 	}
 }
 

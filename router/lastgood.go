@@ -84,7 +84,7 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 		return Answer{}, ErrNotCached
 	}
 	l := c.l
-	age := l.now().Sub(e.Stored)
+	age := req.now().Sub(e.Stored)
 	if age > req.MaxStaleness {
 		if l.r.events.active() {
 			l.r.emit(Event{Kind: CacheStale, Tier: RungCache, Position: l.position(RungCache), Age: age})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/executor"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
@@ -377,13 +378,18 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		return Answer{}, ErrClosed
 	}
 	l := r.ladder.Load() // one snapshot for the whole request
-	var start time.Time  // the request's start, by Config.Now
-	var startNS int64    // or on the monotonic clock, when Now is time.Now
+	// The request reads the clock when it starts and when it ends, and in
+	// between only after a rung that may have taken time: a model tier
+	// that ran an attempt, or any other rung. A tier skipped without an
+	// attempt (an open breaker) reuses the last reading.
+	var start time.Time // the request's start, by Config.Now
+	var startNS int64   // or by clock.Now, when Now is time.Now
 	if l.realClock {
-		startNS = monotonic()
+		startNS = clock.Now()
 	} else {
 		start = l.now()
 	}
+	nowNS := startNS // the latest reading of clock.Now
 	stale, lowest := l.stale, len(l.rungs)-1
 	if len(opts) > 0 {
 		var err error
@@ -419,7 +425,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		if p.needsKey && !req.keyed && stale > 0 {
 			req.key, req.keyed = l.safeKey(inputs), true
 		}
-		req.rung, req.below = p.name, pos < last
+		req.rung, req.below, req.at = p.name, pos < last, nowNS
 		var (
 			ans Answer
 			err error
@@ -430,7 +436,14 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			end := l.now()
+			var end time.Time
+			var endNS int64
+			if l.realClock {
+				endNS = clock.Now()
+				end = clock.Time(endNS)
+			} else {
+				end = l.now()
+			}
 			if p.hs != nil {
 				p.hs.succeeded(end)
 			}
@@ -445,7 +458,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			ans.Degraded = pos > 0
 			ans.Fell = falls
 			if l.realClock {
-				ans.Latency = end.Sub(epoch) - time.Duration(startNS)
+				ans.Latency = time.Duration(endNS - startNS)
 			} else {
 				ans.Latency = end.Sub(start)
 			}
@@ -465,9 +478,15 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		case executor.Abandon:
 			return Answer{}, ctx.Err()
 		}
+		if falls == nil {
+			falls = make([]Fall, 0, len(l.rungs)-pos)
+		}
 		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
+		if l.realClock && (p.kind != KindModel || ans.Attempts > 0) {
+			nowNS = clock.Now()
+		}
 		if p.hs != nil {
-			p.hs.fell(err, l.now())
+			p.hs.fell(err, l.timeAt(nowNS))
 		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
@@ -475,16 +494,6 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	}
 	return Answer{}, &NoAnswerError{Falls: falls}
 }
-
-// epoch anchors monotonic.
-var epoch = time.Now()
-
-// monotonic returns nanoseconds since epoch on the monotonic clock: one
-// read of the runtime's clock, where time.Now reads the wall clock too.
-// A request with the default clock reads its start with it and its end
-// with time.Now, which gives both the entry's wall-clock Stored and, by
-// its monotonic reading, the latency.
-func monotonic() int64 { return int64(time.Since(epoch)) }
 
 // served notes which rung served, reporting a switch by name, so that a
 // new ladder with the same rungs is no switch.
@@ -514,6 +523,15 @@ func (r *Router) position(name string) int {
 		return l.position(name)
 	}
 	return -1
+}
+
+// timeAt returns the time of ns, a reading of clock.Now, or the time by
+// [Config].Now when the ladder has a clock of its own.
+func (l *ladder) timeAt(ns int64) time.Time {
+	if l.realClock {
+		return clock.Time(ns)
+	}
+	return l.now()
 }
 
 // safeKey returns the cache key of inputs, or "" (not cached) when Key

@@ -61,8 +61,18 @@ type Request struct {
 	l     *ladder
 	rung  string // the name of the rung being asked
 	below bool   // a rung follows the one being asked
+	at    int64  // a recent reading of clock.Now, when l.realClock
 	key   string
 	keyed bool
+}
+
+// now returns the time of the request's latest reading of the clock,
+// taken after every rung that may have taken time.
+func (q Request) now() time.Time {
+	if q.l == nil {
+		return time.Now()
+	}
+	return q.l.timeAt(q.at)
 }
 
 // Key returns the cache key of the request's inputs, by [Config].Key:

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/executor"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
@@ -89,7 +90,11 @@ func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
 	if err != nil {
 		return Answer{Version: t.version}, err
 	}
-	out, attempts, err := t.policy.Do(ctx, in, t.attempt)
+	now := req.at
+	if !t.l.realClock {
+		now = clock.Now()
+	}
+	out, attempts, err := t.policy.Do(ctx, now, in, t.attempt)
 	return Answer{Outputs: out, Attempts: attempts, Version: t.version}, err
 }
 

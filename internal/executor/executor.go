@@ -26,6 +26,7 @@ import (
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
+	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/mark"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
@@ -97,34 +98,30 @@ func Classify(ctx context.Context, err error) Outcome {
 // retryBudget is the tier's retry budget: retries may be at most maxRate
 // of the executions in flight, and at least minRetries may always run. It
 // follows failsafe-go's budget (budget.Budget), whose counting methods
-// failsafe-go does not promise to export, so the fast path can count first
-// attempts without entering the retry executor.
+// failsafe-go does not promise to export. The executions in flight are
+// the attempts running, which the bulkhead counts anyway, plus the
+// requests waiting to retry, so a first attempt that succeeds costs the
+// budget nothing.
 type retryBudget struct {
 	maxRate    float64
 	minRetries int32
-	executions atomic.Int32 // requests in flight on the tier, retries included
+	waiting    atomic.Int32 // requests between attempts, waiting to retry
 	retries    atomic.Int32 // retries in flight
 }
 
-func (b *retryBudget) start() { b.executions.Add(1) }
-func (b *retryBudget) end()   { b.executions.Add(-1) }
-
-// tryRetry takes a place for one retry, or reports that the budget is spent.
-func (b *retryBudget) tryRetry() bool {
+// tryRetry takes a place for one retry, or reports that the budget is
+// spent; running is the number of attempts running on the tier.
+func (b *retryBudget) tryRetry(running int64) bool {
 	if r := b.retries.Load(); r >= b.minRetries {
-		if n := b.executions.Load(); n > 0 && float64(r)/float64(n) > b.maxRate {
+		if n := int64(b.waiting.Load()) + running; n > 0 && float64(r)/float64(n) > b.maxRate {
 			return false
 		}
 	}
 	b.retries.Add(1)
-	b.executions.Add(1)
 	return true
 }
 
-func (b *retryBudget) retryDone() {
-	b.retries.Add(-1)
-	b.executions.Add(-1)
-}
+func (b *retryBudget) retryDone() { b.retries.Add(-1) }
 
 // Tier holds one model tier's failsafe-go policies, built once. It is safe
 // for concurrent use.
@@ -134,8 +131,8 @@ type Tier struct {
 	// Under load a mutex asked on every request becomes the hot spot and
 	// puts parked goroutines in the tail latency.
 	//
-	// openUntil: while the breaker is open, the monotonic instant
-	// (nanoseconds since epoch) until which requests skip the tier.
+	// openUntil: while the breaker is open, the instant (by clock.Now)
+	// until which requests skip the tier.
 	// closed: the breaker is closed and counts by executions, so attempts
 	// need no permit and successes are only counted (pendingOK), to be
 	// recorded in front of the next failure: a success matters to a
@@ -248,7 +245,7 @@ func (t *Tier) syncMirror(now time.Time) {
 	case circuitbreaker.OpenState:
 		t.closed.Store(false)
 		t.halfOpen.Store(false)
-		t.openUntil.Store(monotonic() + int64(max(t.breaker.RemainingDelay(), 1)))
+		t.openUntil.Store(clock.Now() + int64(max(t.breaker.RemainingDelay(), 1)))
 	case circuitbreaker.HalfOpenState:
 		t.probe.Lock()
 		t.probe.round++
@@ -283,12 +280,6 @@ func (t *Tier) flush() {
 	}
 }
 
-// epoch anchors monotonic.
-var epoch = time.Now()
-
-// monotonic returns nanoseconds since epoch on the monotonic clock.
-func monotonic() int64 { return int64(time.Since(epoch)) }
-
 func state(s circuitbreaker.State) policy.State {
 	switch s {
 	case circuitbreaker.OpenState:
@@ -311,7 +302,7 @@ func (t *Tier) State() policy.State { return t.Status().State }
 // moved to half-open first, so a healed tier is not reported open until
 // traffic happens to probe it.
 func (t *Tier) Status() policy.Status {
-	t.probeDue()
+	t.probeDue(clock.Now())
 	t.flush()
 	t.mirror.Lock()
 	defer t.mirror.Unlock()
@@ -324,9 +315,9 @@ func (t *Tier) Status() policy.Status {
 
 // probeDue moves an open breaker whose OpenFor has passed to half-open,
 // and reports whether it did or the breaker was already half-open.
-func (t *Tier) probeDue() bool {
+func (t *Tier) probeDue(now int64) bool {
 	until := t.openUntil.Load()
-	if until == 0 || monotonic() < until {
+	if until == 0 || now < until {
 		return t.halfOpen.Load()
 	}
 	t.transit.Lock()
@@ -344,14 +335,18 @@ func (t *Tier) probeDue() bool {
 // reports as [Retry] are retried, with backoff, within the retry budget.
 // When a retry is refused (the breaker opened, the budget is spent) the
 // error joins the last attempt's own error with the refusal.
-func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
-	t.budget.start()
-	out, ran, err := t.once(ctx, inputs, attempt)
+//
+// now is a recent reading of clock.Now, which saves the first attempt
+// reading the clock again.
+func (t *Tier) Do(ctx context.Context, now int64, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
+	out, ran, err := t.once(ctx, now, inputs, attempt)
 	if err == nil || !ran || Classify(ctx, err) != Retry || t.cfg.MaxAttempts < 2 {
-		t.budget.end()
 		t.flush()
 		return out, b2i(ran), err
 	}
+	// Between its attempts the request counts as an execution of the
+	// retry budget; during one, the bulkhead counts it (see retryBudget).
+	t.budget.waiting.Add(1)
 
 	// Slow path: failsafe-go's retry executor replays the first failure as
 	// its own first attempt, then schedules the retries.
@@ -361,10 +356,12 @@ func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) 
 		if exec.Attempts() == 1 {
 			return nil, last
 		}
-		if !t.budget.tryRetry() {
+		if !t.budget.tryRetry(t.inflight.Load()) {
 			return nil, policy.ErrBudget
 		}
-		out, ran, err := t.once(exec.Context(), inputs, attempt)
+		t.budget.waiting.Add(-1)
+		out, ran, err := t.once(exec.Context(), clock.Now(), inputs, attempt)
+		t.budget.waiting.Add(1)
 		t.budget.retryDone()
 		if ran {
 			attempts++
@@ -374,7 +371,7 @@ func (t *Tier) Do(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) 
 		}
 		return out, err
 	})
-	t.budget.end()
+	t.budget.waiting.Add(-1)
 	t.flush()
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -395,8 +392,8 @@ func b2i(b bool) int {
 
 // once makes one attempt if the bulkhead and breaker allow it, and records
 // its outcome with the breaker.
-func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, bool, error) {
-	if until := t.openUntil.Load(); until != 0 && monotonic() < until {
+func (t *Tier) once(ctx context.Context, now int64, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, bool, error) {
+	if until := t.openUntil.Load(); until != 0 && now < until {
 		return nil, false, policy.ErrOpen
 	}
 	if t.inflight.Add(1) > int64(t.cfg.MaxConcurrent) {
@@ -405,7 +402,7 @@ func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt
 	}
 	defer t.inflight.Add(-1)
 	closed := t.closed.Load()
-	if !closed && t.probeDue() {
+	if !closed && t.probeDue(now) {
 		return t.probeOnce(ctx, inputs, attempt)
 	}
 	if !closed && !t.breaker.TryAcquirePermit() {
@@ -414,7 +411,11 @@ func (t *Tier) once(ctx context.Context, inputs []tensor.Tensor, attempt Attempt
 	out, err := attempt(ctx, inputs)
 	switch o := Classify(ctx, err); {
 	case o == OK && closed:
-		t.pendingOK.Add(1)
+		// Only the last Executions successes can matter; past them, the
+		// count is left alone rather than written by every request.
+		if t.pendingOK.Load() < int64(t.cfg.Executions) {
+			t.pendingOK.Add(1)
+		}
 	case o == OK:
 		t.breaker.RecordSuccess()
 	case o.Counts() && !mark.IsUncounted(err):

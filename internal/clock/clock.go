@@ -1,0 +1,58 @@
+// Package clock reads the time for the request path at the cost of one
+// read of the monotonic clock.
+//
+// time.Now reads two clocks, the wall clock and the monotonic one, and
+// costs about twice what [Now] costs. A request reads [Now] once when it
+// starts and once when it ends, and turns either reading into a
+// [time.Time] with [Time] when it needs one (a stored answer's time, a
+// health record): the wall time is the monotonic reading placed on an
+// anchor taken with time.Now, so it follows the wall clock exactly while
+// nobody sets it, and within a second of a step when somebody does.
+package clock
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// epoch is the origin of [Now].
+var epoch = time.Now()
+
+// Now returns the nanoseconds since the process's clock epoch, on the
+// monotonic clock.
+func Now() int64 { return int64(time.Since(epoch)) }
+
+// anchor is a time.Now reading and its [Now].
+type anchor struct {
+	t    time.Time
+	mono int64
+}
+
+var current atomic.Pointer[anchor]
+
+// reanchor is how old the anchor may grow before [Time] takes a new one,
+// which bounds how long a step of the wall clock goes unnoticed.
+const reanchor = int64(time.Second)
+
+func init() { current.Store(&anchor{t: epoch, mono: 0}) }
+
+// Time returns the time of mono, a reading of [Now], with both its wall
+// clock and monotonic readings, as time.Now would have returned it then.
+func Time(mono int64) time.Time {
+	a := current.Load()
+	if mono-a.mono > reanchor {
+		t := time.Now()
+		next := &anchor{t: t, mono: int64(t.Sub(epoch))}
+		if current.CompareAndSwap(a, next) {
+			a = next
+		} else {
+			a = current.Load()
+		}
+	}
+	return a.t.Add(time.Duration(mono - a.mono))
+}
+
+// Of returns t as a reading of [Now]. t must carry a monotonic reading (it
+// came from time.Now or [Time]); otherwise the result follows the wall
+// clock.
+func Of(t time.Time) int64 { return int64(t.Sub(epoch)) }
