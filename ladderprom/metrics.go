@@ -64,7 +64,9 @@ type Options struct {
 }
 
 // Metrics turns a ladder's answers, events and state into Prometheus
-// metrics. It is safe for concurrent use; the answer path takes no lock.
+// metrics. It is safe for concurrent use; the answer path takes no lock
+// of its own, but for the first answer of a new version of a tier when no
+// router is watched.
 type Metrics struct {
 	predictions *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
