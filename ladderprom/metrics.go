@@ -23,7 +23,7 @@
 //	ladder_cache_misses_total                     counter of cache rungs with no answer for the input
 //	ladder_cache_too_stale_total                  counter of cached answers refused as too old for the request
 //	ladder_cache_age_seconds                      histogram of the age of served cached answers
-//	ladder_model_info{tier,version}               1 for each model version that served
+//	ladder_model_info{tier,version}               1 for the version each model tier serves now: one series per tier, the replaced version's is gone
 //	ladder_in_flight_requests                     gauge of prediction requests in progress
 //	ladder_degraded                               1 while answers come from below the first rung (or none come), 0 once the first rung serves again
 //	ladder_breaker_state{tier,state}              1 for the breaker's current state (closed, open, half-open), 0 for the others
@@ -64,7 +64,9 @@ type Options struct {
 }
 
 // Metrics turns a ladder's answers, events and state into Prometheus
-// metrics. It is safe for concurrent use; the answer path takes no lock.
+// metrics. It is safe for concurrent use; the answer path takes no lock
+// of its own, but for the first answer of a new version of a tier when no
+// router is watched.
 type Metrics struct {
 	predictions *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
@@ -73,7 +75,7 @@ type Metrics struct {
 	cacheMisses prometheus.Counter
 	cacheStale  prometheus.Counter
 	cacheAge    prometheus.Histogram
-	modelInfo   *prometheus.GaugeVec
+	info        *infoCollector
 	inFlight    prometheus.Gauge
 	degraded    prometheus.Gauge
 	transitions *prometheus.CounterVec
@@ -99,7 +101,6 @@ type rungMetrics struct {
 	ok, degraded     prometheus.Counter
 	duration         prometheus.Observer
 	tried, succeeded atomic.Int64
-	version          atomic.Pointer[string]
 }
 
 // New registers the metrics with reg and returns them. It returns reg's
@@ -136,8 +137,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.cacheAge = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "cache_age_seconds", ConstLabels: c,
 		Buckets: []float64{.1, .5, 1, 5, 10, 30, 60, 300, 900, 3600},
 		Help:    "Age of the cached answers served."})
-	m.modelInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "model_info", ConstLabels: c,
-		Help: "1 for each model version that has served, by tier."}, []string{"tier", "version"})
+	m.info = &infoCollector{w: &m.w, shown: map[string]string{}, told: map[string]bool{},
+		desc: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "model_info"),
+			"1 for the model version each tier serves now.", []string{"tier", "version"}, c)}
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "in_flight_requests", ConstLabels: c,
 		Help: "Prediction requests in progress."})
 	m.degraded = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "degraded", ConstLabels: c,
@@ -147,7 +149,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	m.switches = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "switches_total", ConstLabels: c,
 		Help: "Changes of the rung serving traffic."}, []string{"from", "to"})
 	for _, col := range []prometheus.Collector{m.predictions, m.duration, m.falls, m.cacheHits, m.cacheMisses, m.cacheStale,
-		m.cacheAge, m.modelInfo, m.inFlight, m.degraded, m.transitions, m.switches} {
+		m.cacheAge, m.info, m.inFlight, m.degraded, m.transitions, m.switches} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
@@ -198,10 +200,15 @@ func (m *Metrics) Watch(r *router.Router) error {
 	return m.reg.Register(col)
 }
 
-// OnEvent records breaker transitions and switches of the serving rung.
-// Pass it as router.Config.OnEvent.
+// OnEvent records breaker transitions, switches of the serving rung, and
+// the version a load, reload or rollback leaves serving. Pass it as
+// router.Config.OnEvent.
 func (m *Metrics) OnEvent(e router.Event) {
 	switch e.Kind {
+	case router.Reloaded, router.RolledBack:
+		if e.Version != "" {
+			m.info.serving(e.Tier, e.Version, true)
+		}
 	case router.BreakerChanged:
 		m.transitions.WithLabelValues(e.Tier, e.Breaker.To.String()).Inc()
 	case router.Switched:
@@ -272,7 +279,7 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 		m.predictions.WithLabelValues(a.Tier, o).Inc()
 		m.duration.WithLabelValues(a.Tier).Observe(a.Latency.Seconds())
 		if a.Version != "" && a.Kind == router.KindModel {
-			m.modelInfo.WithLabelValues(a.Tier, a.Version).Set(1)
+			m.info.served(a.Tier, a.Version)
 		}
 		return
 	}
@@ -285,12 +292,7 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 	g.duration.Observe(a.Latency.Seconds())
 	g.tried.Add(1)
 	g.succeeded.Add(1)
-	if a.Version != "" && a.Kind == router.KindModel {
-		if v := g.version.Load(); v == nil || *v != a.Version {
-			g.version.Store(&a.Version)
-			m.modelInfo.WithLabelValues(a.Tier, a.Version).Set(1)
-		}
-	}
+	// The version of a watched router's tiers is read at scrape time.
 }
 
 func outcome(err error) string {
@@ -375,4 +377,71 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, c.last[i], g.name)
 	}
 	ch <- prometheus.MustNewConstMetric(c.avail, prometheus.GaugeValue, 1-fail)
+}
+
+// infoCollector is ladder_model_info: one series per model tier, for the
+// version it serves now. A watched router's versions are read from its
+// Health at scrape time; events of loads and rollbacks tell the versions
+// of a router that is not watched, and answers fill in a tier no event
+// has told of yet, so that an answer finishing late on a replaced version
+// does not bring it back.
+type infoCollector struct {
+	desc *prometheus.Desc
+	w    *atomic.Pointer[watched]
+
+	last  sync.Map // tier → the version shown, read by answers without mu
+	mu    sync.Mutex
+	shown map[string]string // tier → the version shown
+	told  map[string]bool   // tiers whose version an event or Health gave
+}
+
+// served records that tier answered with version.
+func (c *infoCollector) served(tier, version string) {
+	if v, ok := c.last.Load(tier); ok && v.(string) == version {
+		return
+	}
+	c.serving(tier, version, false)
+}
+
+// serving shows version as the one tier serves. A version told by an
+// event or Health replaces any; one seen in an answer replaces only
+// another seen in an answer.
+func (c *infoCollector) serving(tier, version string, told bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.showLocked(tier, version, told)
+}
+
+func (c *infoCollector) showLocked(tier, version string, told bool) {
+	if !told && c.told[tier] {
+		return
+	}
+	c.told[tier] = c.told[tier] || told
+	c.shown[tier] = version
+	c.last.Store(tier, version)
+}
+
+func (c *infoCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w := c.w.Load(); w != nil {
+		health := w.r.Health()
+		for tier := range c.shown {
+			if _, ok := health[tier]; !ok {
+				delete(c.shown, tier)
+				delete(c.told, tier)
+				c.last.Delete(tier)
+			}
+		}
+		for tier, th := range health {
+			if th.Version != "" {
+				c.showLocked(tier, th.Version, true)
+			}
+		}
+	}
+	for tier, version := range c.shown {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, tier, version)
+	}
 }

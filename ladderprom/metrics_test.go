@@ -203,3 +203,97 @@ func TestProbeAndConditionMetrics(t *testing.T) {
 		t.Errorf("accepted reloads = %v, want 0", got)
 	}
 }
+
+// versions returns the versions ladder_model_info shows for tier.
+func versions(t *testing.T, reg *prometheus.Registry, tier string) []string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "ladder_model_info" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var tr, v string
+			for _, lp := range m.GetLabel() {
+				switch lp.GetName() {
+				case "tier":
+					tr = lp.GetValue()
+				case "version":
+					v = lp.GetValue()
+				}
+			}
+			if tr == tier && m.GetGauge().GetValue() == 1 {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func TestModelInfoShowsOnlyTheVersionServingAfterAReload(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		watch bool
+	}{
+		{"watched", true},
+		{"fed by events and answers", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Given a ladder whose primary serves version 1,
+			reg := prometheus.NewRegistry()
+			m, err := ladderprom.New(reg, ladderprom.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := router.New(router.Config{
+				Tiers:     []router.Tier{{Name: "primary", Model: router.ModelFunc(score), Version: "1"}},
+				Heuristic: score,
+				OnEvent:   m.OnEvent,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if tc.watch {
+				if err := m.Watch(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			predict := func() router.Answer {
+				t.Helper()
+				a, err := r.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})})
+				m.Observe(a, err)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			old := predict()
+			if got := versions(t, reg, "primary"); len(got) != 1 || got[0] != "1" {
+				t.Fatalf("before the reload, versions %v, want [1]", got)
+			}
+
+			// when version 2 is reloaded, serves, and an answer of version
+			// 1 that was in flight across the swap finishes late,
+			err = r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+				return router.Loaded{Model: router.ModelFunc(score), Version: "2"}, nil
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a := predict(); a.Version != "2" {
+				t.Fatalf("served version %q after the reload, want 2", a.Version)
+			}
+			m.Observe(old, nil)
+
+			// then the scrape shows version 2 alone.
+			if got := versions(t, reg, "primary"); len(got) != 1 || got[0] != "2" {
+				t.Errorf("after the reload, versions %v, want [2]", got)
+			}
+		})
+	}
+}

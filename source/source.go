@@ -29,7 +29,10 @@ import (
 type Source struct {
 	// Path is a local file, or a mirror on another mount.
 	Path string
-	// URL is an http:// or https:// address, fetched with GET.
+	// URL is an http:// or https:// address, fetched with GET. Redirects
+	// are followed, but a fetch that has been on https never leaves it: a
+	// redirect from https to http, or from any URL to a scheme other than
+	// http(s), fails with [ErrInsecureRedirect].
 	URL string
 	// Bytes are a model embedded in the binary (go:embed).
 	Bytes []byte
@@ -75,7 +78,10 @@ func redact(raw string) string {
 // Options bound the fetches. The zero value means the defaults.
 type Options struct {
 	// Client fetches URLs. The default is a client with no timeout of its
-	// own: Timeout bounds each fetch.
+	// own: Timeout bounds each fetch. Load and Fetch never change it: they
+	// fetch with a copy whose CheckRedirect refuses an insecure redirect
+	// ([ErrInsecureRedirect]) before asking Client's own CheckRedirect, or,
+	// when it has none, stopping after 10 redirects as http.Client does.
 	Client *http.Client
 	// Timeout bounds each fetch of a URL, reading the body included.
 	// Zero means [DefaultTimeout] (30s).
@@ -97,7 +103,7 @@ type Reason int
 // The reasons a source is passed over.
 const (
 	Missing     Reason = iota // no such file, or HTTP 404
-	Unreachable               // a read or request failed, timed out, or got another bad status
+	Unreachable               // a read or request failed, timed out, got another bad status, or was redirected from https to another scheme
 	Corrupt                   // the bytes do not match the source's SHA256
 	Oversized                 // the bytes exceed Options.MaxSize
 	Unloadable                // the loader refused the bytes
@@ -309,6 +315,41 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 // errBadURL marks a URL that is no source at all.
 var errBadURL = errors.New("not an http or https URL")
 
+// ErrInsecureRedirect is the cause, inside the source's Unreachable
+// [*Error], when a fetch that has been on https is redirected to http or
+// to another scheme, or any fetch is redirected to a scheme other than
+// http(s). The redirect is not followed, so a model pinned to https is
+// never read in the clear. The error names the refused target, with its
+// user information and query hidden.
+var ErrInsecureRedirect = errors.New("source: refused a redirect that leaves https")
+
+// guardRedirects returns a copy of c that refuses insecure redirects.
+func guardRedirects(c *http.Client) *http.Client {
+	guarded := &http.Client{}
+	if c != nil {
+		*guarded = *c
+	}
+	next := guarded.CheckRedirect
+	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		to := req.URL.Scheme
+		secure := false
+		for _, r := range via {
+			secure = secure || r.URL.Scheme == "https"
+		}
+		if (secure && to != "https") || (to != "http" && to != "https") {
+			return fmt.Errorf("%w: to %s", ErrInsecureRedirect, redact(req.URL.String()))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return guarded
+}
+
 func get(ctx context.Context, raw string, opts Options) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -320,11 +361,7 @@ func get(ctx context.Context, raw string, opts Options) ([]byte, error) {
 	if err != nil {
 		return nil, errBadURL
 	}
-	client := opts.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := guardRedirects(opts.Client).Do(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,4 +189,78 @@ func TestAMalformedChecksumURLOrFileIsInvalid(t *testing.T) {
 	if _, err := source.Fetch(context.Background(), source.Source{Path: path, SHA256: strings.ToUpper(sum(model))}, source.Options{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestAnHTTPSSourceNeverFollowsARedirectOutOfHTTPS(t *testing.T) {
+	// Given a plain-http copy of the model that counts its readers,
+	var clear atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		clear.Add(1)
+		w.Write(model)
+	}))
+	defer plain.Close()
+	// and an https server that redirects in the named ways,
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-http":
+			u := strings.Replace(plain.URL, "http://", "http://carol:hunter2@", 1)
+			http.Redirect(w, r, u+"/m.onnx?X-Amz-Signature=hunter2", http.StatusFound)
+		case "/to-ftp":
+			http.Redirect(w, r, "ftp://"+plain.Listener.Addr().String()+"/m.onnx", http.StatusFound)
+		case "/hop":
+			http.Redirect(w, r, "/m.onnx", http.StatusMovedPermanently)
+		case "/m.onnx":
+			w.Write(model)
+		}
+	}))
+	defer secure.Close()
+	opts := source.Options{Client: secure.Client(), Timeout: 2 * time.Second}
+
+	for _, path := range []string{"/to-http", "/to-ftp"} {
+		t.Run("refused "+path, func(t *testing.T) {
+			// when a source on https is redirected out of it,
+			_, err := source.Fetch(context.Background(), source.Source{URL: secure.URL + path}, opts)
+			// then the fetch fails, unreachable, saying why, and never
+			// reads the clear copy or shows the target's secrets.
+			var se *source.Error
+			if !errors.As(err, &se) || se.Reason != source.Unreachable || !errors.Is(err, source.ErrInsecureRedirect) {
+				t.Fatalf("Fetch = %v, want an unreachable source refusing an insecure redirect", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("a secret shows in %q", err)
+			}
+			if n := clear.Load(); n != 0 {
+				t.Errorf("the clear copy was read %d times", n)
+			}
+		})
+	}
+
+	t.Run("followed within https", func(t *testing.T) {
+		data, err := source.Fetch(context.Background(), source.Source{URL: secure.URL + "/hop"}, opts)
+		if err != nil || !bytes.Equal(data, model) {
+			t.Fatalf("Fetch = %d bytes, %v; want the model", len(data), err)
+		}
+	})
+
+	t.Run("the client's own redirect policy still applies", func(t *testing.T) {
+		c := *secure.Client()
+		refuse := errors.New("no redirects here")
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return refuse }
+		_, err := source.Fetch(context.Background(), source.Source{URL: secure.URL + "/hop"}, source.Options{Client: &c})
+		if !errors.Is(err, refuse) {
+			t.Fatalf("Fetch = %v, want the client's own refusal", err)
+		}
+		if c.CheckRedirect == nil || c.Transport != secure.Client().Transport {
+			t.Error("Fetch changed the caller's client")
+		}
+	})
+
+	t.Run("http to https is followed", func(t *testing.T) {
+		up := httptest.NewServer(http.RedirectHandler(secure.URL+"/m.onnx", http.StatusFound))
+		defer up.Close()
+		data, err := source.Fetch(context.Background(), source.Source{URL: up.URL}, opts)
+		if err != nil || !bytes.Equal(data, model) {
+			t.Fatalf("Fetch = %d bytes, %v; want the model", len(data), err)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,18 +30,24 @@ type Store interface {
 //   - a key never put is not found, with a nil error: "not found" is not a
 //     failure;
 //   - an entry put is got back whole (outputs, tier, version, and Stored to
-//     the millisecond) once Put returns, and a second Put replaces it;
-//   - keys are apart;
-//   - entries are copies: changing a tensor after Put, or after Get,
-//     changes nothing stored;
-//   - a call whose context is done returns promptly, either done or with
-//     an error matching the context's;
+//     the millisecond, as put: not the time of the Put or the Get) once Put
+//     returns, and a second Put replaces it;
+//   - keys are apart: each key gets its own entry back, keys that differ
+//     only in their last byte included, and a key never put is not found
+//     beside ones that were;
+//   - entries are copies: changing a tensor's data, shape or name, or the
+//     list of outputs, after Put or after Get, changes nothing stored;
+//   - a call whose context is done returns within a second, either done
+//     or with an error matching the context's; a call still running then
+//     fails the check and is left running;
 //   - concurrent Gets and Puts on shared keys are safe (run with -race)
 //     and never see a torn entry.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Helper()
 	ctx := context.Background()
-	stored := time.Now().Add(-time.Minute).Round(time.Millisecond)
+	// A minute old, and not on a whole second, so that a store keeping
+	// Stored to the second, or stamping its own time, is caught.
+	stored := time.Now().Add(-time.Minute).Truncate(time.Second).Add(123 * time.Millisecond)
 	entry := func(p float32, version string) cache.Entry {
 		return cache.Entry{
 			Outputs: []tensor.Tensor{
@@ -92,9 +99,23 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("keys are apart", func(t *testing.T) {
 		s := newStore(t)
-		mustPut(t, s, "a", entry(0.1, "1"))
-		if _, ok := mustGet(t, s, "b"); ok {
-			t.Fatal("Get(b) found a's entry")
+		// Keys as cache.Key makes them, 32 hex digits, and short ones.
+		long := strings.Repeat("0123456789abcdef", 2)
+		keys := []string{"a", "b", long[:31] + "0", long[:31] + "1"}
+		for i, k := range keys {
+			mustPut(t, s, k, entry(float32(i+1)/10, fmt.Sprint(i)))
+		}
+		for i, k := range keys {
+			got, ok := mustGet(t, s, k)
+			if !ok {
+				t.Fatalf("Get(%q) found nothing", k)
+			}
+			if err := same(got, entry(float32(i+1)/10, fmt.Sprint(i))); err != nil {
+				t.Fatalf("Get(%q) did not return its own entry: %v", k, err)
+			}
+		}
+		if e, ok := mustGet(t, s, long[:31]+"2"); ok {
+			t.Fatalf("Get of a key never put, beside ones that were, found %+v", e)
 		}
 	})
 
@@ -102,13 +123,20 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		e := entry(0.4, "1")
 		mustPut(t, s, "k", e)
-		e.Outputs[0].Data.([]float32)[0] = 0.9
-		e.Outputs[1].Shape[0] = 5
+		change := func(e cache.Entry) {
+			e.Outputs[0].Data.([]float32)[0] = 0.9
+			e.Outputs[0].Shape[1] = 7
+			e.Outputs[1].Data.([]int64)[0] = 9
+			e.Outputs[1].Shape[0] = 5
+			e.Outputs[1].Name = "changed"
+			e.Outputs[0] = tensor.New("other", []int64{1}, []float32{0.8})
+		}
+		change(e)
 		got, _ := mustGet(t, s, "k")
 		if err := same(got, entry(0.4, "1")); err != nil {
 			t.Fatalf("changing the entry after Put changed the store: %v", err)
 		}
-		got.Outputs[0].Data.([]float32)[0] = 0.9
+		change(got)
 		again, _ := mustGet(t, s, "k")
 		if err := same(again, entry(0.4, "1")); err != nil {
 			t.Fatalf("changing what Get returned changed the store: %v", err)
@@ -119,20 +147,28 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		done, cancel := context.WithCancel(ctx)
 		cancel()
-		check := func(op string, err error, took time.Duration) {
-			if took > time.Second {
+		check := func(op string, call func() error) {
+			// On a goroutine of its own, so that a call that hangs fails
+			// the check instead of the whole test binary's timeout.
+			res := make(chan error, 1)
+			start := time.Now()
+			go func() { res <- call() }()
+			var err error
+			select {
+			case err = <-res:
+			case <-time.After(time.Second):
+				t.Errorf("%s with a done context has not returned after 1s", op)
+				return
+			}
+			if took := time.Since(start); took > time.Second {
 				t.Errorf("%s with a done context took %v", op, took)
 			}
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Errorf("%s with a done context: %v, want nil or an error matching context.Canceled", op, err)
 			}
 		}
-		start := time.Now()
-		err := s.Put(done, "k", entry(0.2, "1"))
-		check("Put", err, time.Since(start))
-		start = time.Now()
-		_, _, err = s.Get(done, "k")
-		check("Get", err, time.Since(start))
+		check("Put", func() error { return s.Put(done, "k", entry(0.2, "1")) })
+		check("Get", func() error { _, _, err := s.Get(done, "k"); return err })
 	})
 
 	t.Run("concurrent use is safe", func(t *testing.T) {
