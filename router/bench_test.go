@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,6 +58,21 @@ func BenchmarkOverhead(b *testing.B) {
 			benchPredict(b, r, in, router.RungCache)
 		})
 	}
+
+	// The ladder's own cost, without ONNX Runtime's noise: a Go model that
+	// answers at once, called bare and through a router.
+	b.Run("instant/model", func(b *testing.B) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := (instant{}).PredictTimeout(ctx, time.Second, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("instant/router", func(b *testing.B) {
+		benchPredict(b, newRouter(b, instant{}, instant{}), in, "primary")
+	})
 
 	b.Run("parallel/raw", func(b *testing.B) { testenv.BenchmarkRawParallel(b, "primary.onnx", row) })
 	b.Run("parallel/router", func(b *testing.B) {
@@ -113,5 +129,28 @@ func benchPredict(b *testing.B, r *router.Router, in []tensor.Tensor, want strin
 		if a.Tier != want {
 			b.Fatalf("served by %s, want %s", a.Tier, want)
 		}
+	}
+}
+
+// instant is a model of the primary's signature that answers at once
+// with a fresh output, as a model does: the baseline of the ladder's own
+// cost.
+type instant struct{}
+
+var instantOut = []float32{0.5}
+
+func (instant) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	return (instant{}).PredictTimeout(ctx, 0, in)
+}
+
+//go:noinline
+func (instant) PredictTimeout(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
+	return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, slices.Clone(instantOut))}, nil
+}
+
+func (instant) Signature() tensor.Signature {
+	return tensor.Signature{
+		Inputs:  []tensor.Info{{Name: "features", DType: tensor.Float32, Shape: []int64{-1, 30}}},
+		Outputs: []tensor.Info{{Name: "probability", DType: tensor.Float32, Shape: []int64{-1, 1}}},
 	}
 }

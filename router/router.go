@@ -479,7 +479,8 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			return Answer{}, ctx.Err()
 		}
 		if falls == nil {
-			falls = make([]Fall, 0, len(l.rungs)-pos)
+			// Room for the usual one or two falls in one allocation.
+			falls = make([]Fall, 0, min(2, len(l.rungs)-pos))
 		}
 		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
 		if l.realClock && (p.kind != KindModel || ans.Attempts > 0) {
