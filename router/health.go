@@ -193,18 +193,24 @@ func (h *tierHealth) setDownLocked() {
 	}
 }
 
-// succeeded counts a served request.
-func (h *tierHealth) succeeded(at time.Time) {
+// succeeded counts a request served by version v.
+func (h *tierHealth) succeeded(at time.Time, v *version) {
 	h.served.Add(1)
+	if v.counting.Load() {
+		v.served.Add(1)
+	}
 	h.lastOK.Store(at.UnixNano())
 }
 
-// fell counts a request the tier fell for.
-func (h *tierHealth) fell(err error, at time.Time) {
+// fell counts a request the tier fell for on version v.
+func (h *tierHealth) fell(err error, at time.Time, v *version) {
 	if errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget) {
 		return
 	}
 	h.failed.Add(1)
+	if v.counting.Load() {
+		v.failed.Add(1)
+	}
 	h.lastErrAt.Store(at.UnixNano())
 	// A run of the same error (an open breaker's skips) allocates nothing.
 	if last := h.lastErr.Load(); last == nil || last.err != err {

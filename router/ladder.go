@@ -270,7 +270,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		p := placed{rung: rg, name: name, kind: kinds[name]}
 		switch rg := rg.(type) {
 		case *tierRung:
-			p.builtin, p.hs, p.kind = true, rg.hs, KindModel
+			p.builtin, p.hs, p.v, p.kind = true, rg.hs, rg.v, KindModel
 		case *funcRung:
 			p.builtin, p.kind = true, rg.kind
 		case *cacheRung:

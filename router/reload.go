@@ -271,6 +271,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	}
 	v := newVersion(loaded.Model, label, loaded.Source, true)
 	v.tier = name
+	v.counting.Store(true) // for its rollback watch, from its first request
 	if check, err := r.check(ctx, cur, v); err != nil {
 		_ = v.close()
 		if ctx.Err() != nil {
@@ -303,6 +304,7 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 
 	rb := cur.Rollback.resolve()
 	if cur.v.placeholder() || rb.Window < 0 {
+		v.counting.Store(false) // no watch
 		r.discard(cur.v)
 		h.mu.Lock()
 		h.lastGood = label
@@ -461,12 +463,14 @@ func (r *Router) settle(name string) {
 	}
 }
 
-// watch judges next, swapped in for prev, by the tier's failures over the
-// rollback window, and restores prev when they exceed the threshold.
+// watch judges next, swapped in for prev, by its own failures over the
+// rollback window, and restores prev when they exceed the threshold. A
+// request that entered prev before the swap counts against prev, however
+// late it ends.
 func (r *Router) watch(w *watch, h *tierHealth, prev, next Tier, rb Rollback) {
 	defer r.bg.Done()
 	defer close(w.done)
-	ok0, fail0 := h.served.Load(), h.failed.Load()
+	defer next.v.counting.Store(false)
 	tick := time.NewTicker(max(rb.Window/50, time.Millisecond))
 	defer tick.Stop()
 	end := time.NewTimer(rb.Window)
@@ -493,7 +497,7 @@ func (r *Router) watch(w *watch, h *tierHealth, prev, next Tier, rb Rollback) {
 			return
 		case <-tick.C:
 		}
-		ok, failed := h.served.Load()-ok0, h.failed.Load()-fail0
+		ok, failed := next.v.served.Load(), next.v.failed.Load()
 		n := ok + failed
 		if n < uint64(rb.MinRequests) || float64(failed) <= rb.FailureRate*float64(n) {
 			continue

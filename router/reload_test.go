@@ -684,3 +684,55 @@ func TestAnOldVersionClosesOnlyOnceItsRequestsHaveReturned(t *testing.T) {
 	}
 	eventually(t, "v1 is closed", old.closed.Load)
 }
+
+func TestAFailureOfTheOldVersionAfterASwapDoesNotRollBackTheNewOne(t *testing.T) {
+	noLeaks(t)
+	entered, released := make(chan struct{}), make(chan struct{})
+	v1 := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		close(entered)
+		<-released
+		return nil, errors.New("v1 lost its weights")
+	})
+	v2 := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.5})}, nil
+	})
+	var ev events
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: v1, Version: "v1",
+			Policy:   policy.Config{Timeout: 10 * time.Second, MaxAttempts: 1},
+			Rollback: router.Rollback{Window: 500 * time.Millisecond, MinRequests: 1}}},
+		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
+		},
+		OnEvent: ev.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
+	// Given a request running on v1,
+	done := make(chan router.Answer)
+	go func() {
+		a, _ := r.Predict(context.Background(), in)
+		done <- a
+	}()
+	<-entered
+	// when v2 is swapped in and the request on v1 then fails,
+	if err := r.Reload(context.Background(), "primary", modelLoader(v2, "v2")); err != nil {
+		t.Fatal(err)
+	}
+	close(released)
+	if a := <-done; a.Tier != router.RungHeuristic {
+		t.Fatalf("the request on v1 was served by %s, want the heuristic", a.Tier)
+	}
+	// then that failure is v1's, not v2's: within v2's window, watched
+	// every 10ms, v2 is not rolled back and serves.
+	time.Sleep(100 * time.Millisecond)
+	if rb := ev.of(router.RolledBack); len(rb) != 0 {
+		t.Fatalf("v2 was rolled back for v1's failure: %v", rb[0].Err)
+	}
+	if a, err := r.Predict(context.Background(), in); err != nil || a.Version != "v2" {
+		t.Fatalf("got %+v, %v; want v2 serving", a, err)
+	}
+}

@@ -445,7 +445,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 				end = l.now()
 			}
 			if p.hs != nil {
-				p.hs.succeeded(end)
+				p.hs.succeeded(end, p.v)
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
@@ -487,7 +487,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			nowNS = clock.Now()
 		}
 		if p.hs != nil {
-			p.hs.fell(err, l.timeAt(nowNS))
+			p.hs.fell(err, l.timeAt(nowNS), p.v)
 		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})

@@ -139,6 +139,9 @@ type placed struct {
 	// hs is a model tier's health, counted by the request path; nil for
 	// other rungs.
 	hs *tierHealth
+	// v is a model tier's version in this ladder, which the request path
+	// counts each request against; nil for other rungs.
+	v *version
 }
 
 // serveCustom asks a rung from [Config].Rungs, recovering its panic and

@@ -21,6 +21,12 @@ type version struct {
 	owned  bool   // loaded by the router, which closes it
 	tier   string // the tier it was loaded for, naming a panic of its Close
 
+	// served and failed count the requests the version answered and those
+	// it fell for, as its tier's health counts them, while its rollback
+	// watch runs (counting): requests after the watch write nothing.
+	served, failed atomic.Uint64
+	counting       atomic.Bool
+
 	n       atomic.Int64
 	retired atomic.Bool
 	once    sync.Once
