@@ -67,10 +67,12 @@ type Entry struct {
 // never fails.
 //
 // A Store is safe for concurrent use by multiple goroutines. Get takes no
-// lock of its own, only go-cache's read lock; Put serializes on a mutex
-// held for a few map operations, not for the copy of the outputs. Both wait
-// while a sweep scans the entries under go-cache's write lock, which takes
-// about 70µs per 10,000 entries.
+// lock of its own, and go-cache's read lock only for a key whose place in
+// the index of recent writes another key has taken; Put serializes on a
+// mutex held for a few map operations, not for the copy of the outputs.
+// Put, and a Get that reads go-cache, wait while a sweep scans the
+// entries under go-cache's write lock, which takes about 70µs per 10,000
+// entries.
 type Store struct {
 	c      *gocache.Cache
 	closed atomic.Bool
@@ -491,11 +493,18 @@ func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 	if s.closed.Load() {
 		return Entry{}, false, nil
 	}
-	v, ok := s.c.Get(key)
-	if !ok {
+	// The latest item stored under key is usually in recent: reading it
+	// there takes neither go-cache's lock nor its wall-clock read.
+	it := s.recent[s.slot(key)].Load()
+	if it == nil || it.key != key {
+		v, ok := s.c.Get(key)
+		if !ok {
+			return Entry{}, false, nil
+		}
+		it = v.(*item)
+	} else if it.expires <= clock.Now() {
 		return Entry{}, false, nil
 	}
-	it := v.(*item)
 	e := it.e
 	if d := it.later.Load(); d > 0 {
 		e.Stored = e.Stored.Add(time.Duration(d))

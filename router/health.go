@@ -87,11 +87,12 @@ type TierHealth struct {
 	// ReloadFailed or Loading; a [*ReloadError] or a [*RollbackError].
 	ReloadErr error
 
-	// LastError is the last reason the tier fell, and LastErrorAt when.
+	// LastError is the last reason the tier fell, and LastErrorAt when,
+	// to the millisecond.
 	LastError   error
 	LastErrorAt time.Time
 	// LastSuccess is when the tier last served a request or passed a
-	// probe.
+	// probe, to the millisecond.
 	LastSuccess time.Time
 
 	// Served and Failed count the requests the tier answered and those it
@@ -199,19 +200,29 @@ func (h *tierHealth) succeeded(at time.Time, v *version) {
 	if v.counting.Load() {
 		v.served.Add(1)
 	}
-	h.lastOK.Store(at.UnixNano())
+	stamp(&h.lastOK, at)
+}
+
+// stamp stores at in t, unless t is already within a millisecond of it,
+// so that a stream of requests writes the cache line once a millisecond
+// rather than once a request; the times in [TierHealth] are to the
+// millisecond.
+func stamp(t *atomic.Int64, at time.Time) {
+	if ns := at.UnixNano(); ns-t.Load() >= int64(time.Millisecond) || ns < t.Load() {
+		t.Store(ns)
+	}
 }
 
 // fell counts a request the tier fell for on version v.
 func (h *tierHealth) fell(err error, at time.Time, v *version) {
-	if errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget) {
+	if err != policy.ErrOpen && (errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget)) {
 		return
 	}
 	h.failed.Add(1)
 	if v.counting.Load() {
 		v.failed.Add(1)
 	}
-	h.lastErrAt.Store(at.UnixNano())
+	stamp(&h.lastErrAt, at)
 	// A run of the same error (an open breaker's skips) allocates nothing.
 	if last := h.lastErr.Load(); last == nil || last.err != err {
 		h.lastErr.Store(&boxed{err})

@@ -469,14 +469,16 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: err})
 			continue
 		}
-		switch executor.Classify(ctx, err) {
-		case executor.Reject:
-			if l.inputs == nil {
-				// No contract to judge by: the tier's word is taken.
-				return Answer{}, err
+		if err != policy.ErrOpen { // a skip, the common fall, needs no classifying
+			switch executor.Classify(ctx, err) {
+			case executor.Reject:
+				if l.inputs == nil {
+					// No contract to judge by: the tier's word is taken.
+					return Answer{}, err
+				}
+			case executor.Abandon:
+				return Answer{}, ctx.Err()
 			}
-		case executor.Abandon:
-			return Answer{}, ctx.Err()
 		}
 		if falls == nil {
 			// Room for the usual one or two falls in one allocation.

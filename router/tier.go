@@ -72,6 +72,13 @@ func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
 	if down := t.hs.down.Load(); down != nil {
 		return Answer{Version: t.version}, down
 	}
+	now := req.at
+	if !t.l.realClock {
+		now = clock.Now()
+	}
+	if t.policy.Skips(now) {
+		return Answer{Version: t.version}, policy.ErrOpen
+	}
 	if !t.v.enter() {
 		if cur := t.l.r.ladder.Load().byTier[t.name]; cur != nil && cur != t && cur.v != t.v {
 			return cur.Serve(ctx, req)
@@ -89,10 +96,6 @@ func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
 	}
 	if err != nil {
 		return Answer{Version: t.version}, err
-	}
-	now := req.at
-	if !t.l.realClock {
-		now = clock.Now()
 	}
 	out, attempts, err := t.policy.Do(ctx, now, in, t.attempt)
 	return Answer{Outputs: out, Attempts: attempts, Version: t.version}, err

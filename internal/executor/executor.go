@@ -328,6 +328,15 @@ func (t *Tier) probeDue(now int64) bool {
 	return t.halfOpen.Load()
 }
 
+// Skips reports whether the tier's open breaker refuses a request at now,
+// a reading of clock.Now, as [Tier.Do] would at once with
+// [policy.ErrOpen]. It reads two atomics and nothing else, so a caller can
+// skip the tier before preparing an attempt.
+func (t *Tier) Skips(now int64) bool {
+	until := t.openUntil.Load()
+	return until != 0 && now < until
+}
+
 // Do runs attempt on inputs under the tier's policies and returns the
 // result, the number of attempts that ran, and the last error. A tier that
 // refuses at once (open breaker, full bulkhead) returns 0 attempts and an
@@ -393,7 +402,7 @@ func b2i(b bool) int {
 // once makes one attempt if the bulkhead and breaker allow it, and records
 // its outcome with the breaker.
 func (t *Tier) once(ctx context.Context, now int64, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, bool, error) {
-	if until := t.openUntil.Load(); until != 0 && now < until {
+	if t.Skips(now) {
 		return nil, false, policy.ErrOpen
 	}
 	if t.inflight.Add(1) > int64(t.cfg.MaxConcurrent) {
