@@ -89,7 +89,7 @@ type Model struct {
 	guards  []guard // value checks for kernels that crash on some inputs
 
 	session  *ort.DynamicAdvancedSession
-	scratch  chan *scratch
+	scratch  pool        // idle scratches
 	dog      watchdog    // enforces the timeouts of PredictTimeout
 	reuseOut atomic.Bool // preallocated outputs may be reused across runs
 
@@ -225,7 +225,7 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 		warmup:  warmup,
 		guards:  append(inputGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
 		session: session,
-		scratch: make(chan *scratch, scratchPoolSize()),
+		scratch: newPool(scratchPoolSize()),
 		drained: make(chan struct{}),
 	}
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
@@ -679,14 +679,8 @@ func (m *Model) Close() error {
 			<-m.drained
 		}
 		var errs []error
-		for {
-			select {
-			case s := <-m.scratch:
-				errs = append(errs, s.destroy())
-				continue
-			default:
-			}
-			break
+		for s := m.scratch.get(); s != nil; s = m.scratch.get() {
+			errs = append(errs, s.destroy())
 		}
 		errs = append(errs, m.session.Destroy())
 		releaseRuntime()
@@ -696,17 +690,15 @@ func (m *Model) Close() error {
 }
 
 func (m *Model) getScratch() (*scratch, error) {
-	select {
-	case s := <-m.scratch:
+	if s := m.scratch.get(); s != nil {
 		return s, nil
-	default:
-		s, err := newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
-		if err == nil {
-			s.dog = &m.dog
-			m.dog.add(s)
-		}
-		return s, err
 	}
+	s, err := newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
+	if err == nil {
+		s.dog = &m.dog
+		m.dog.add(s)
+	}
+	return s, err
 }
 
 func (m *Model) putScratch(s *scratch) {
@@ -714,9 +706,7 @@ func (m *Model) putScratch(s *scratch) {
 		return
 	}
 	clear(s.ordered)
-	select {
-	case m.scratch <- s:
-	default:
+	if !m.scratch.put(s) {
 		_ = s.destroy()
 	}
 }
