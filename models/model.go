@@ -550,13 +550,10 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		return nil, &RunError{Model: m.name, Err: err}
 	}
 
-	result, dims := newResult(len(s.outs))
-	for i := range s.outs {
-		result[i], err = s.readOutput(i, m.sig.Outputs[i], reuse || m.reuseOut.Load(), &dims)
-		if err != nil {
-			s.dropOutputs()
-			return nil, &RunError{Model: m.name, Err: fmt.Errorf("reading output %q: %w", m.sig.Outputs[i].Name, err)}
-		}
+	result, err := s.readOutputs(m.sig.Outputs, reuse || m.reuseOut.Load())
+	if err != nil {
+		s.dropOutputs()
+		return nil, &RunError{Model: m.name, Err: err}
 	}
 	if m.reuseOut.Load() {
 		s.outsReady = true

@@ -507,6 +507,21 @@ func fits(shape, want []int64) bool {
 	return true
 }
 
+// readOutputs converts the native outputs of a successful run into the
+// tensors returned to the caller. With copyData the data is copied, as
+// [scratch.readOutput] says.
+func (s *scratch) readOutputs(infos []tensor.Info, copyData bool) ([]tensor.Tensor, error) {
+	result, dims := newResult(len(s.outs))
+	for i := range s.outs {
+		var err error
+		result[i], err = s.readOutput(i, infos[i], copyData, &dims)
+		if err != nil {
+			return nil, fmt.Errorf("reading output %q: %w", infos[i].Name, err)
+		}
+	}
+	return result, nil
+}
+
 // readOutput converts the native output i into a tensor.Tensor. With copyData
 // the data is copied, because the output stays in the scratch for the next
 // run; otherwise its Go-owned buffer is handed to the caller and the
