@@ -563,23 +563,6 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 	return result, nil
 }
 
-// result backs the outputs of a typical run in one allocation: the tensor
-// list and their shapes.
-type result struct {
-	tensors [2]tensor.Tensor
-	dims    [8]int64
-}
-
-// newResult returns room for n output tensors and, in dims, spare room for
-// their shapes.
-func newResult(n int) ([]tensor.Tensor, []int64) {
-	if n > 2 {
-		return make([]tensor.Tensor, n), nil
-	}
-	r := &result{}
-	return r.tensors[:n:n], r.dims[:0:len(r.dims)]
-}
-
 // Warmup runs the model once so the first real request does not pay for
 // lazy initialisation inside ONNX Runtime. It runs on
 // [Options.WarmupInputs] when they were given, and otherwise on inputs
