@@ -15,18 +15,22 @@ import (
 // is ever written again by the package.
 
 // result1 and result2 back the result of a run with one or two outputs.
+// They are sized to the smallest allocation that holds a typical result,
+// such as a classifier's [1,1] or [1,2] float32 output: every byte
+// allocated per run is a byte of cold memory to touch and, later, to
+// collect. Shapes and elements that do not fit allocate apart.
 type result1 struct {
 	tensors [1]tensor.Tensor
 	headers [1]sliceHeader
-	dims    [4]int64
-	elems   [8]uint64
+	dims    [2]int64
+	elems   [2]uint64
 }
 
 type result2 struct {
 	tensors [2]tensor.Tensor
 	headers [2]sliceHeader
-	dims    [8]int64
-	elems   [8]uint64
+	dims    [4]int64
+	elems   [2]uint64
 }
 
 // sliceHeader has the layout of every slice type. It holds the header an
