@@ -433,7 +433,10 @@ func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, input
 	return m.predict(ctx, timeout, inputs)
 }
 
-func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
+// predict serves Predict and PredictTimeout. Every panic, in the run or
+// in taking or returning its scratch, is recovered into a [*PanicError],
+// and a scratch that saw a panic is destroyed, never reused.
+func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
 	if m == nil {
 		return nil, errNilModel
 	}
@@ -446,15 +449,25 @@ func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []ten
 	if !m.enter() {
 		return nil, ErrClosed
 	}
-	defer m.leave()
-	s, err := m.getScratch()
-	if err != nil {
+	var s *scratch // the run's scratch until it is returned to the pool
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &PanicError{Model: m.name, Value: r, Stack: debug.Stack()}
+			if s != nil {
+				if s.stopCtx != nil || s.timing {
+					s.unwatch()
+				}
+				_ = s.destroy()
+			}
+		}
+		m.leave()
+	}()
+	if s, err = m.getScratch(); err != nil {
 		return nil, &RunError{Model: m.name, Err: err}
 	}
-	out, err := m.runSafely(ctx, timeout, s, inputs)
-	if s != nil {
-		m.putScratch(s)
-	}
+	out, err = m.run(ctx, timeout, s, inputs)
+	m.putScratch(s)
+	s = nil
 	return out, err
 }
 
@@ -477,21 +490,6 @@ func (m *Model) leave() {
 	if m.state.Add(-1) == closing {
 		close(m.drained)
 	}
-}
-
-// runSafely is m.run with every panic recovered into a [*PanicError]. A
-// scratch that saw a panic is destroyed, never reused.
-func (m *Model) runSafely(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, &PanicError{Model: m.name, Value: r, Stack: debug.Stack()}
-			if s.stopCtx != nil || s.timing {
-				s.unwatch()
-			}
-			_ = s.destroy() // putScratch drops a destroyed scratch
-		}
-	}()
-	return m.run(ctx, timeout, s, inputs)
 }
 
 func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
@@ -682,7 +680,7 @@ func (m *Model) getScratch() (*scratch, error) {
 }
 
 func (m *Model) putScratch(s *scratch) {
-	if s.ro == nil { // destroyed after a panic
+	if s.ro == nil { // destroyed: never pooled
 		return
 	}
 	clear(s.ordered)
