@@ -514,7 +514,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
 	}
 
-	unwatch := s.watch(ctx, timeout)
+	watched := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 	if err != nil && !s.terminated(ctx) && (reuse || s.learn(err, m.sig.Outputs)) {
 		// The outputs had the wrong shape: last run's buffers for an
@@ -536,7 +536,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		}
 		reuse = false
 	}
-	timedOut := unwatch()
+	timedOut := watched && s.unwatch()
 	if err != nil {
 		s.dropOutputs()
 		if cerr := ctx.Err(); cerr != nil {

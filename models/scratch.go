@@ -43,8 +43,6 @@ type scratch struct {
 	timedOut  atomic.Bool
 	stopCtx   func() bool // undoes the context watch of the current run
 	timing    bool        // the watchdog watches the current run
-	unwatchFn func() bool // s.unwatch, bound once so watch allocates nothing
-	noWatchFn func() bool // s.noWatch, likewise
 }
 
 func scratchPoolSize() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
@@ -68,7 +66,6 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 		_ = s.ro.Terminate()
 		s.fired <- struct{}{}
 	}
-	s.unwatchFn, s.noWatchFn = s.unwatch, s.noWatch
 	s.onTimeout = func() {
 		s.timedOut.Store(true)
 		_ = s.ro.Terminate()
@@ -78,13 +75,11 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 }
 
 // watch arranges for the run to be terminated when ctx ends or timeout
-// (if positive) passes. The returned function undoes that once the run
-// has returned, waits for any callback that already started, and reports
-// whether the timeout fired.
-func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func() bool) {
-	var stop func() bool
+// (if positive) passes, and reports whether anything watches the run. If
+// so, [scratch.unwatch] must undo it once the run has returned.
+func (s *scratch) watch(ctx context.Context, timeout time.Duration) bool {
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, s.onCancel)
+		s.stopCtx = context.AfterFunc(ctx, s.onCancel)
 	}
 	if timeout > 0 {
 		if s.dog == nil {
@@ -92,16 +87,13 @@ func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func()
 			s.dog.add(s)
 		}
 		s.dog.watch(s, timeout)
+		s.timing = true
 	}
-	if stop == nil && timeout <= 0 {
-		return s.noWatchFn
-	}
-	s.stopCtx, s.timing = stop, timeout > 0
-	return s.unwatchFn
+	return s.stopCtx != nil || s.timing
 }
 
-func (s *scratch) noWatch() bool { return false }
-
+// unwatch undoes watch once the run has returned, waits for any callback
+// that already started, and reports whether the timeout fired.
 func (s *scratch) unwatch() bool {
 	fired := 0
 	if s.stopCtx != nil && !s.stopCtx() {
