@@ -89,7 +89,7 @@ type Model struct {
 	guards  []guard // value checks for kernels that crash on some inputs
 
 	session  *ort.DynamicAdvancedSession
-	scratch  chan *scratch
+	scratch  pool        // idle scratches
 	dog      watchdog    // enforces the timeouts of PredictTimeout
 	reuseOut atomic.Bool // preallocated outputs may be reused across runs
 
@@ -225,7 +225,7 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 		warmup:  warmup,
 		guards:  append(inputGuards(sig.Inputs), guardsFor(data, sig.Inputs)...),
 		session: session,
-		scratch: make(chan *scratch, scratchPoolSize()),
+		scratch: newPool(scratchPoolSize()),
 		drained: make(chan struct{}),
 	}
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
@@ -433,7 +433,10 @@ func (m *Model) PredictTimeout(ctx context.Context, timeout time.Duration, input
 	return m.predict(ctx, timeout, inputs)
 }
 
-func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
+// predict serves Predict and PredictTimeout. Every panic, in the run or
+// in taking or returning its scratch, is recovered into a [*PanicError],
+// and a scratch that saw a panic is destroyed, never reused.
+func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
 	if m == nil {
 		return nil, errNilModel
 	}
@@ -446,15 +449,25 @@ func (m *Model) predict(ctx context.Context, timeout time.Duration, inputs []ten
 	if !m.enter() {
 		return nil, ErrClosed
 	}
-	defer m.leave()
-	s, err := m.getScratch()
-	if err != nil {
+	var s *scratch // the run's scratch until it is returned to the pool
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &PanicError{Model: m.name, Value: r, Stack: debug.Stack()}
+			if s != nil {
+				if s.stopCtx != nil || s.timing {
+					s.unwatch()
+				}
+				_ = s.destroy()
+			}
+		}
+		m.leave()
+	}()
+	if s, err = m.getScratch(); err != nil {
 		return nil, &RunError{Model: m.name, Err: err}
 	}
-	out, err := m.runSafely(ctx, timeout, s, inputs)
-	if s != nil {
-		m.putScratch(s)
-	}
+	out, err = m.run(ctx, timeout, s, inputs)
+	m.putScratch(s)
+	s = nil
 	return out, err
 }
 
@@ -479,21 +492,6 @@ func (m *Model) leave() {
 	}
 }
 
-// runSafely is m.run with every panic recovered into a [*PanicError]. A
-// scratch that saw a panic is destroyed, never reused.
-func (m *Model) runSafely(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, &PanicError{Model: m.name, Value: r, Stack: debug.Stack()}
-			if s.stopCtx != nil || s.timing {
-				s.unwatch()
-			}
-			_ = s.destroy() // putScratch drops a destroyed scratch
-		}
-	}()
-	return m.run(ctx, timeout, s, inputs)
-}
-
 func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if err := tensor.CheckInputs(m.name, m.sig.Inputs, inputs, s.ordered); err != nil {
 		return nil, err
@@ -516,7 +514,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		return nil, &RunError{Model: m.name, Err: fmt.Errorf("preparing %w", err)}
 	}
 
-	unwatch := s.watch(ctx, timeout)
+	watched := s.watch(ctx, timeout)
 	err = m.session.RunWithOptions(s.ins, s.outs, s.ro)
 	if err != nil && !s.terminated(ctx) && (reuse || s.learn(err, m.sig.Outputs)) {
 		// The outputs had the wrong shape: last run's buffers for an
@@ -538,7 +536,7 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		}
 		reuse = false
 	}
-	timedOut := unwatch()
+	timedOut := watched && s.unwatch()
 	if err != nil {
 		s.dropOutputs()
 		if cerr := ctx.Err(); cerr != nil {
@@ -550,13 +548,10 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		return nil, &RunError{Model: m.name, Err: err}
 	}
 
-	result, dims := newResult(len(s.outs))
-	for i := range s.outs {
-		result[i], err = s.readOutput(i, m.sig.Outputs[i], reuse || m.reuseOut.Load(), &dims)
-		if err != nil {
-			s.dropOutputs()
-			return nil, &RunError{Model: m.name, Err: fmt.Errorf("reading output %q: %w", m.sig.Outputs[i].Name, err)}
-		}
+	result, err := s.readOutputs(m.sig.Outputs, reuse || m.reuseOut.Load())
+	if err != nil {
+		s.dropOutputs()
+		return nil, &RunError{Model: m.name, Err: err}
 	}
 	if m.reuseOut.Load() {
 		s.outsReady = true
@@ -564,23 +559,6 @@ func (m *Model) run(ctx context.Context, timeout time.Duration, s *scratch, inpu
 		s.dropOutputs()
 	}
 	return result, nil
-}
-
-// result backs the outputs of a typical run in one allocation: the tensor
-// list and their shapes.
-type result struct {
-	tensors [2]tensor.Tensor
-	dims    [8]int64
-}
-
-// newResult returns room for n output tensors and, in dims, spare room for
-// their shapes.
-func newResult(n int) ([]tensor.Tensor, []int64) {
-	if n > 2 {
-		return make([]tensor.Tensor, n), nil
-	}
-	r := &result{}
-	return r.tensors[:n:n], r.dims[:0:len(r.dims)]
 }
 
 // Warmup runs the model once so the first real request does not pay for
@@ -679,14 +657,8 @@ func (m *Model) Close() error {
 			<-m.drained
 		}
 		var errs []error
-		for {
-			select {
-			case s := <-m.scratch:
-				errs = append(errs, s.destroy())
-				continue
-			default:
-			}
-			break
+		for s := m.scratch.get(); s != nil; s = m.scratch.get() {
+			errs = append(errs, s.destroy())
 		}
 		errs = append(errs, m.session.Destroy())
 		releaseRuntime()
@@ -696,27 +668,23 @@ func (m *Model) Close() error {
 }
 
 func (m *Model) getScratch() (*scratch, error) {
-	select {
-	case s := <-m.scratch:
+	if s := m.scratch.get(); s != nil {
 		return s, nil
-	default:
-		s, err := newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
-		if err == nil {
-			s.dog = &m.dog
-			m.dog.add(s)
-		}
-		return s, err
 	}
+	s, err := newScratch(len(m.sig.Inputs), len(m.sig.Outputs))
+	if err == nil {
+		s.dog = &m.dog
+		m.dog.add(s)
+	}
+	return s, err
 }
 
 func (m *Model) putScratch(s *scratch) {
-	if s.ro == nil { // destroyed after a panic
+	if s.ro == nil { // destroyed: never pooled
 		return
 	}
 	clear(s.ordered)
-	select {
-	case m.scratch <- s:
-	default:
+	if !m.scratch.put(s) {
 		_ = s.destroy()
 	}
 }

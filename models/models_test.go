@@ -5,6 +5,9 @@ import (
 	"errors"
 	"math"
 	"os"
+	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -317,6 +320,90 @@ func TestConcurrentPredictions(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// The tensors Predict returns belong to the caller: a later run, a
+// garbage collection, or the caller growing or writing one output's data
+// changes no other result, whether the outputs are small enough to share
+// one allocation with their shapes or not.
+func TestResultsAreTheCallers(t *testing.T) {
+	rows := heldout(t).Rows
+	cases := []struct {
+		name  string
+		model string
+		in    func(k int) []tensor.Tensor
+	}{
+		{"one small output", "primary.onnx", func(k int) []tensor.Tensor {
+			return []tensor.Tensor{features(rows[k])}
+		}},
+		{"one output too large to share", "primary.onnx", func(k int) []tensor.Tensor {
+			return []tensor.Tensor{features(rows[k : k+20]...)}
+		}},
+		{"two outputs", "multi_io.onnx", func(k int) []tensor.Tensor {
+			return []tensor.Tensor{
+				tensor.New("a", []int64{2, 3}, []float32{1, 2, 3, float32(k), 0, 0}),
+				tensor.New("b", []int64{2, 2}, []int64{1, 2, int64(k), 40}),
+			}
+		}},
+		{"two scalars out", "scalars.onnx", func(k int) []tensor.Tensor {
+			return []tensor.Tensor{tensor.New("x", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6}), tensor.Scalar("rate", int64(k))}
+		}},
+		{"four outputs", "types.onnx", func(k int) []tensor.Tensor {
+			return []tensor.Tensor{
+				tensor.New("f64", []int64{2}, []float64{1.5, float64(k)}),
+				tensor.New("i32", []int64{2}, []int32{7, int32(k)}),
+				tensor.New("flag", []int64{2}, []bool{true, k%2 == 0}),
+				tensor.New("text", []int64{2}, []string{"héllo", strconv.Itoa(k)}),
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := load(t, c.model)
+			ctx := context.Background()
+			// Given the results of a run, and copies of them,
+			kept, err := m.Predict(ctx, c.in(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tensor.CloneAll(kept)
+			// when the caller appends to the first output's data and later
+			// runs on other inputs write their own results,
+			grown := tensor.Tensor{Name: kept[0].Name, Shape: kept[0].Shape, Data: appendOne(kept[0].Data)}
+			for k := 2; k < 5; k++ {
+				out, err := m.Predict(ctx, c.in(k))
+				if err != nil {
+					t.Fatal(err)
+				}
+				fillZero(out)
+				runtime.GC()
+			}
+			// then the kept results are unchanged.
+			if !reflect.DeepEqual(kept, want) {
+				t.Fatalf("kept results changed:\n got %#v\nwant %#v", kept, want)
+			}
+			if grown.Len() != kept[0].Len()+1 {
+				t.Fatalf("appending to the data gave %d elements, want %d", grown.Len(), kept[0].Len()+1)
+			}
+		})
+	}
+}
+
+// appendOne returns data with its first element appended.
+func appendOne(data any) any {
+	v := reflect.ValueOf(data)
+	return reflect.Append(v, v.Index(0)).Interface()
+}
+
+// fillZero overwrites the data and shapes of ts with zeros.
+func fillZero(ts []tensor.Tensor) {
+	for _, t := range ts {
+		v := reflect.ValueOf(t.Data)
+		for i := range v.Len() {
+			v.Index(i).SetZero()
+		}
+		clear(t.Shape)
 	}
 }
 

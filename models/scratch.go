@@ -43,8 +43,6 @@ type scratch struct {
 	timedOut  atomic.Bool
 	stopCtx   func() bool // undoes the context watch of the current run
 	timing    bool        // the watchdog watches the current run
-	unwatchFn func() bool // s.unwatch, bound once so watch allocates nothing
-	noWatchFn func() bool // s.noWatch, likewise
 }
 
 func scratchPoolSize() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
@@ -68,7 +66,6 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 		_ = s.ro.Terminate()
 		s.fired <- struct{}{}
 	}
-	s.unwatchFn, s.noWatchFn = s.unwatch, s.noWatch
 	s.onTimeout = func() {
 		s.timedOut.Store(true)
 		_ = s.ro.Terminate()
@@ -78,13 +75,11 @@ func newScratch(nIn, nOut int) (*scratch, error) {
 }
 
 // watch arranges for the run to be terminated when ctx ends or timeout
-// (if positive) passes. The returned function undoes that once the run
-// has returned, waits for any callback that already started, and reports
-// whether the timeout fired.
-func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func() bool) {
-	var stop func() bool
+// (if positive) passes, and reports whether anything watches the run. If
+// so, [scratch.unwatch] must undo it once the run has returned.
+func (s *scratch) watch(ctx context.Context, timeout time.Duration) bool {
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, s.onCancel)
+		s.stopCtx = context.AfterFunc(ctx, s.onCancel)
 	}
 	if timeout > 0 {
 		if s.dog == nil {
@@ -92,16 +87,13 @@ func (s *scratch) watch(ctx context.Context, timeout time.Duration) (done func()
 			s.dog.add(s)
 		}
 		s.dog.watch(s, timeout)
+		s.timing = true
 	}
-	if stop == nil && timeout <= 0 {
-		return s.noWatchFn
-	}
-	s.stopCtx, s.timing = stop, timeout > 0
-	return s.unwatchFn
+	return s.stopCtx != nil || s.timing
 }
 
-func (s *scratch) noWatch() bool { return false }
-
+// unwatch undoes watch once the run has returned, waits for any callback
+// that already started, and reports whether the timeout fired.
 func (s *scratch) unwatch() bool {
 	fired := 0
 	if s.stopCtx != nil && !s.stopCtx() {
@@ -507,11 +499,26 @@ func fits(shape, want []int64) bool {
 	return true
 }
 
+// readOutputs converts the native outputs of a successful run into the
+// tensors returned to the caller. With copyData the data is copied, as
+// [scratch.readOutput] says.
+func (s *scratch) readOutputs(infos []tensor.Info, copyData bool) ([]tensor.Tensor, error) {
+	result, b := newResult(len(s.outs))
+	for i := range s.outs {
+		var err error
+		result[i], err = s.readOutput(i, infos[i], copyData, &b)
+		if err != nil {
+			return nil, fmt.Errorf("reading output %q: %w", infos[i].Name, err)
+		}
+	}
+	return result, nil
+}
+
 // readOutput converts the native output i into a tensor.Tensor. With copyData
 // the data is copied, because the output stays in the scratch for the next
 // run; otherwise its Go-owned buffer is handed to the caller and the
 // output is released by dropOutputs.
-func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int64) (tensor.Tensor, error) {
+func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) (tensor.Tensor, error) {
 	v := s.outs[i] // after a successful run, a live value
 	if v == nil {
 		return tensor.Tensor{}, errors.New("onnxruntime_go returned no value")
@@ -519,55 +526,55 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 	t := tensor.Tensor{Name: info.Name}
 	switch o := v.(type) {
 	case *ort.Tensor[float32]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[float64]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[int8]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[uint8]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[int16]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[uint16]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[int32]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[uint32]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[int64]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[uint64]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Tensor[bool]:
-		t.Data = outputData(o, copyData)
+		t.Data = outputData(b, o, copyData)
 	case *ort.Scalar[float32]:
-		t.Data = []float32{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[float64]:
-		t.Data = []float64{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[int8]:
-		t.Data = []int8{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[uint8]:
-		t.Data = []uint8{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[int16]:
-		t.Data = []int16{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[uint16]:
-		t.Data = []uint16{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[int32]:
-		t.Data = []int32{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[uint32]:
-		t.Data = []uint32{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[int64]:
-		t.Data = []int64{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[uint64]:
-		t.Data = []uint64{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.Scalar[bool]:
-		t.Data = []bool{o.GetData()}
+		t.Data = scalarData(b, o.GetData())
 	case *ort.CustomDataTensor:
 		switch info.DType {
 		case tensor.Float16:
-			t.Data = halfData[tensor.F16](o.GetData(), o.GetShape())
+			t.Data = box(b, halfData[tensor.F16](b, o.GetData(), o.GetShape()))
 		case tensor.BFloat16:
-			t.Data = halfData[tensor.BF16](o.GetData(), o.GetShape())
+			t.Data = box(b, halfData[tensor.BF16](b, o.GetData(), o.GetShape()))
 		default:
 			return tensor.Tensor{}, fmt.Errorf("unexpected %s tensor", info.DType)
 		}
@@ -578,14 +585,14 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 			if err != nil {
 				return tensor.Tensor{}, err
 			}
-			t.Data = []string{e}
+			t.Data = box(b, []string{e})
 			break
 		}
 		contents, err := o.GetContents()
 		if err != nil {
 			return tensor.Tensor{}, err
 		}
-		t.Data = contents
+		t.Data = box(b, contents)
 	default:
 		return tensor.Tensor{}, fmt.Errorf("unsupported output type %T", v)
 	}
@@ -597,7 +604,7 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 	}
 	t.Shape = s.outShapes[i]
 	if copyData {
-		t.Shape = cloneShape(t.Shape, dims)
+		t.Shape = cloneShape(b, t.Shape)
 	}
 	if s.preallocated(i, info) && (info.AnyRank || slices.ContainsFunc(info.Shape, func(d int64) bool { return d < 0 })) &&
 		!slices.Equal(s.guesses[i], t.Shape) {
@@ -607,31 +614,27 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, dims *[]int
 }
 
 // halfData copies the elements of a float16 or bfloat16 tensor.
-func halfData[T tensor.F16 | tensor.BF16](b []byte, shape []int64) []T {
+func halfData[T tensor.F16 | tensor.BF16](b *outBuf, data []byte, shape []int64) []T {
 	n, _ := tensor.NumElements(shape)
-	out := make([]T, n)
-	copy(halfBytes(out), b)
+	out := makeElems[T](b, int(n))
+	copy(halfBytes(out), data)
 	return out
 }
 
-// cloneShape copies shape into the spare room of *dims when it fits, and
-// into a new slice otherwise.
-func cloneShape(shape []int64, dims *[]int64) []int64 {
-	d := *dims
-	if len(d)+len(shape) > cap(d) {
-		return slices.Clone(shape)
+// outputData returns the data of t, copied when copyData is set because t
+// stays in the scratch for the next run.
+func outputData[T ort.TensorData](b *outBuf, t *ort.Tensor[T], copyData bool) any {
+	if copyData {
+		return box(b, cloneElems(b, t.GetData()))
 	}
-	start := len(d)
-	d = append(d, shape...)
-	*dims = d
-	return d[start:len(d):len(d)]
+	return box(b, t.GetData())
 }
 
-func outputData[T ort.TensorData](t *ort.Tensor[T], copyData bool) []T {
-	if copyData {
-		return slices.Clone(t.GetData())
-	}
-	return t.GetData()
+// scalarData returns v as the data of a scalar tensor.
+func scalarData[T ort.TensorData](b *outBuf, v T) any {
+	d := makeElems[T](b, 1)
+	d[0] = v
+	return box(b, d)
 }
 
 // dropOutputs releases the output tensors so the next run allocates fresh

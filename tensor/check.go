@@ -16,18 +16,18 @@ import (
 // or a data length that does not match the shape. CheckInputs allocates
 // only when it reports an error.
 func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
-	for i, info := range want {
-		var t Tensor
-		found := false
+	for i := range want {
+		info := &want[i]
+		var t *Tensor
 		if i < len(inputs) && inputs[i].Name == info.Name {
-			t, found = inputs[i], true
+			t = &inputs[i]
+		} else if j := index(inputs, info.Name); j >= 0 {
+			t = &inputs[j]
 		} else {
-			t, found = Find(inputs, info.Name)
-		}
-		if !found {
 			return inputError(who, info.Name, "missing input", info.TypeString(), inputNames(inputs))
 		}
-		if dt := t.DType(); dt != info.DType {
+		dt, size := kind(t.Data)
+		if dt != info.DType {
 			got := dt.String()
 			if dt == Invalid {
 				got = fmt.Sprintf("%T", t.Data)
@@ -35,24 +35,24 @@ func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 			return inputError(who, info.Name, "wrong element type", info.DType.String(), got)
 		}
 		if len(t.Shape) != len(info.Shape) && !info.AnyRank {
-			return inputError(who, info.Name, "wrong rank", info.TypeString(), t.DType().String()+ShapeString(t.Shape))
+			return inputError(who, info.Name, "wrong rank", info.TypeString(), dt.String()+ShapeString(t.Shape))
 		}
 		for d, n := range t.Shape {
 			if n < 0 || (!info.AnyRank && info.Shape[d] >= 0 && n != info.Shape[d]) {
 				return inputError(who, info.Name, fmt.Sprintf("wrong size of dimension %d", d),
-					info.TypeString(), t.DType().String()+ShapeString(t.Shape))
+					info.TypeString(), dt.String()+ShapeString(t.Shape))
 			}
 		}
 		n, ok := NumElements(t.Shape)
 		if !ok {
 			return inputError(who, info.Name, "element count overflows int64",
-				info.TypeString(), t.DType().String()+ShapeString(t.Shape))
+				info.TypeString(), dt.String()+ShapeString(t.Shape))
 		}
-		if int64(t.Len()) != n {
+		if int64(size) != n {
 			return inputError(who, info.Name, "data length does not match shape",
-				fmt.Sprintf("%d elements for shape %s", n, ShapeString(t.Shape)), strconv.Itoa(t.Len()))
+				fmt.Sprintf("%d elements for shape %s", n, ShapeString(t.Shape)), strconv.Itoa(size))
 		}
-		ordered[i] = t
+		ordered[i] = *t
 	}
 	if len(inputs) != len(want) {
 		for _, t := range inputs {
@@ -63,6 +63,16 @@ func CheckInputs(who string, want []Info, inputs, ordered []Tensor) error {
 		return inputError(who, "", "wrong number of inputs", strconv.Itoa(len(want)), strconv.Itoa(len(inputs)))
 	}
 	return nil
+}
+
+// index returns the position of the first tensor named name in ts, or -1.
+func index(ts []Tensor, name string) int {
+	for i := range ts {
+		if ts[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Names returns the names of infos, in order.

@@ -132,6 +132,42 @@ func (t Tensor) DType() DType {
 	return Invalid
 }
 
+// kind returns the element type and the number of elements of data, as
+// [Tensor.DType] and [Tensor.Len] do, with one type switch.
+func kind(data any) (DType, int) {
+	switch d := data.(type) {
+	case []float32:
+		return Float32, len(d)
+	case []float64:
+		return Float64, len(d)
+	case []int32:
+		return Int32, len(d)
+	case []int64:
+		return Int64, len(d)
+	case []bool:
+		return Bool, len(d)
+	case []string:
+		return String, len(d)
+	case []int8:
+		return Int8, len(d)
+	case []uint8:
+		return Uint8, len(d)
+	case []int16:
+		return Int16, len(d)
+	case []uint16:
+		return Uint16, len(d)
+	case []uint32:
+		return Uint32, len(d)
+	case []uint64:
+		return Uint64, len(d)
+	case []F16:
+		return Float16, len(d)
+	case []BF16:
+		return BFloat16, len(d)
+	}
+	return Invalid, 0
+}
+
 // Len returns the number of elements in t's data, or 0 when Data is not
 // one of the supported slice types.
 func (t Tensor) Len() int {

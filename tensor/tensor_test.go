@@ -88,6 +88,18 @@ func TestEveryDType(t *testing.T) {
 			if c.DType() != tt.want || c.Len() != 1 {
 				t.Fatalf("Clone lost the data: %#v", c)
 			}
+			// CheckInputs reads the same element type and length.
+			info := []tensor.Info{{Name: "a", DType: tt.want, Shape: []int64{1}}}
+			ordered := make([]tensor.Tensor, 1)
+			if err := tensor.CheckInputs("m", info, []tensor.Tensor{tt.t}, ordered); err != nil || ordered[0].DType() != tt.want {
+				t.Fatalf("CheckInputs = %v, ordered %#v", err, ordered[0])
+			}
+			info[0].Shape = []int64{2}
+			var ie *tensor.InputError
+			err := tensor.CheckInputs("m", info, []tensor.Tensor{{Name: "a", Shape: []int64{2}, Data: tt.t.Data}}, ordered)
+			if !errors.As(err, &ie) || ie.Problem != "data length does not match shape" || ie.Got != "1" {
+				t.Fatalf("CheckInputs of 1 element for shape [2] = %v", err)
+			}
 			if seen[tt.want.String()] {
 				t.Fatalf("duplicate name %s", tt.want)
 			}
@@ -220,5 +232,29 @@ func TestCheckInputsAnyRank(t *testing.T) {
 	}
 	if c := (tensor.Signature{Inputs: want}).Clone(); !c.Inputs[0].AnyRank {
 		t.Error("Clone dropped AnyRank")
+	}
+}
+
+// CheckInputs allocates nothing for inputs that fit, in or out of order.
+func TestCheckInputsAllocatesNothing(t *testing.T) {
+	want := []tensor.Info{
+		{Name: "a", DType: tensor.Float32, Shape: []int64{-1, 3}},
+		{Name: "b", DType: tensor.Int64, Shape: []int64{}},
+	}
+	a := tensor.New("a", []int64{2, 3}, make([]float32, 6))
+	b := tensor.Scalar("b", int64(1))
+	ordered := make([]tensor.Tensor, 2)
+	for _, inputs := range [][]tensor.Tensor{{a, b}, {b, a}} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := tensor.CheckInputs("m", want, inputs, ordered); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("CheckInputs allocated %v times", allocs)
+		}
+		if ordered[0].Name != "a" || ordered[1].Name != "b" {
+			t.Errorf("ordered = %v, %v", ordered[0].Name, ordered[1].Name)
+		}
 	}
 }
