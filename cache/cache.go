@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/block"
 	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/tensor"
 	gocache "github.com/patrickmn/go-cache"
@@ -381,21 +382,17 @@ func (s *Store) copyIn(e Entry) *item {
 	return it
 }
 
-// outputs backs the tensor list and shapes of a typical answer in one
-// allocation, for Get's copy.
-type outputs struct {
-	ts   [2]tensor.Tensor
-	dims [8]int64
-}
-
-// copyOut returns a deep copy of outs for a caller of Get: one allocation
-// per output's data, plus one for the list and shapes of a typical answer.
+// copyOut returns a deep copy of outs for a caller of Get: one
+// allocation for a typical answer of one or two small outputs.
 func copyOut(outs []tensor.Tensor) []tensor.Tensor {
-	if len(outs) > len(outputs{}.ts) {
-		return tensor.CloneAll(outs)
+	if outs == nil {
+		return nil
 	}
-	o := &outputs{}
-	return copyInto(outs, o.ts[:0:len(o.ts)], o.dims[:0:len(o.dims)])
+	ts, room := block.New(len(outs))
+	for i, t := range outs {
+		ts[i] = tensor.Tensor{Name: t.Name, Shape: block.Shape(&room, t.Shape), Data: block.CloneData(&room, t.Data)}
+	}
+	return ts
 }
 
 // copyInto deep-copies src into ts, with the shapes in dims, each growing

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ladder-ml/ladder/internal/block"
 	"github.com/ladder-ml/ladder/tensor"
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -503,7 +504,7 @@ func fits(shape, want []int64) bool {
 // tensors returned to the caller. With copyData the data is copied, as
 // [scratch.readOutput] says.
 func (s *scratch) readOutputs(infos []tensor.Info, copyData bool) ([]tensor.Tensor, error) {
-	result, b := newResult(len(s.outs))
+	result, b := block.New(len(s.outs))
 	for i := range s.outs {
 		var err error
 		result[i], err = s.readOutput(i, infos[i], copyData, &b)
@@ -518,7 +519,7 @@ func (s *scratch) readOutputs(infos []tensor.Info, copyData bool) ([]tensor.Tens
 // the data is copied, because the output stays in the scratch for the next
 // run; otherwise its Go-owned buffer is handed to the caller and the
 // output is released by dropOutputs.
-func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) (tensor.Tensor, error) {
+func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *block.Room) (tensor.Tensor, error) {
 	v := s.outs[i] // after a successful run, a live value
 	if v == nil {
 		return tensor.Tensor{}, errors.New("onnxruntime_go returned no value")
@@ -572,9 +573,9 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) 
 	case *ort.CustomDataTensor:
 		switch info.DType {
 		case tensor.Float16:
-			t.Data = box(b, halfData[tensor.F16](b, o.GetData(), o.GetShape()))
+			t.Data = block.Box(b, halfData[tensor.F16](b, o.GetData(), o.GetShape()))
 		case tensor.BFloat16:
-			t.Data = box(b, halfData[tensor.BF16](b, o.GetData(), o.GetShape()))
+			t.Data = block.Box(b, halfData[tensor.BF16](b, o.GetData(), o.GetShape()))
 		default:
 			return tensor.Tensor{}, fmt.Errorf("unexpected %s tensor", info.DType)
 		}
@@ -585,14 +586,14 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) 
 			if err != nil {
 				return tensor.Tensor{}, err
 			}
-			t.Data = box(b, []string{e})
+			t.Data = block.Box(b, []string{e})
 			break
 		}
 		contents, err := o.GetContents()
 		if err != nil {
 			return tensor.Tensor{}, err
 		}
-		t.Data = box(b, contents)
+		t.Data = block.Box(b, contents)
 	default:
 		return tensor.Tensor{}, fmt.Errorf("unsupported output type %T", v)
 	}
@@ -604,7 +605,7 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) 
 	}
 	t.Shape = s.outShapes[i]
 	if copyData {
-		t.Shape = cloneShape(b, t.Shape)
+		t.Shape = block.Shape(b, t.Shape)
 	}
 	if s.preallocated(i, info) && (info.AnyRank || slices.ContainsFunc(info.Shape, func(d int64) bool { return d < 0 })) &&
 		!slices.Equal(s.guesses[i], t.Shape) {
@@ -614,27 +615,27 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *outBuf) 
 }
 
 // halfData copies the elements of a float16 or bfloat16 tensor.
-func halfData[T tensor.F16 | tensor.BF16](b *outBuf, data []byte, shape []int64) []T {
+func halfData[T tensor.F16 | tensor.BF16](b *block.Room, data []byte, shape []int64) []T {
 	n, _ := tensor.NumElements(shape)
-	out := makeElems[T](b, int(n))
+	out := block.Make[T](b, int(n))
 	copy(halfBytes(out), data)
 	return out
 }
 
 // outputData returns the data of t, copied when copyData is set because t
 // stays in the scratch for the next run.
-func outputData[T ort.TensorData](b *outBuf, t *ort.Tensor[T], copyData bool) any {
+func outputData[T ort.TensorData](b *block.Room, t *ort.Tensor[T], copyData bool) any {
 	if copyData {
-		return box(b, cloneElems(b, t.GetData()))
+		return block.Box(b, block.Clone(b, t.GetData()))
 	}
-	return box(b, t.GetData())
+	return block.Box(b, t.GetData())
 }
 
 // scalarData returns v as the data of a scalar tensor.
-func scalarData[T ort.TensorData](b *outBuf, v T) any {
-	d := makeElems[T](b, 1)
+func scalarData[T ort.TensorData](b *block.Room, v T) any {
+	d := block.Make[T](b, 1)
 	d[0] = v
-	return box(b, d)
+	return block.Box(b, d)
 }
 
 // dropOutputs releases the output tensors so the next run allocates fresh
