@@ -49,15 +49,32 @@ func BenchmarkOverhead(b *testing.B) {
 			benchPredict(b, r, in, "backup")
 		})
 		b.Run(pair.prefix+"cache", func(b *testing.B) {
-			primary := chaos.Wrap(load(b, pair.primary), chaos.Fault{})
-			r := newRouter(b, primary, chaos.Wrap(down, chaos.Fault{}))
-			if _, err := r.Predict(context.Background(), in); err != nil { // fills the cache
-				b.Fatal(err)
-			}
-			primary.Set(chaos.Fault{ErrorRate: 1})
-			benchPredict(b, r, in, router.RungCache)
+			benchPredict(b, cachedRouter(b, pair.primary, in), in, router.RungCache)
 		})
 	}
+
+	// The pairs above, interleaved in rounds of 1,000 calls each within
+	// one benchmark, for a machine whose load moves raw itself by ±30%
+	// within a minute: each ratio is taken within a round, then the
+	// median over rounds is reported. ns/op is the router's median.
+	b.Run("interleaved", func(b *testing.B) {
+		raw, free := testenv.Raw(b, "primary.onnx", row)
+		defer free()
+		rawBackup, freeBackup := testenv.Raw(b, "backup.onnx", row)
+		defer freeBackup()
+		ns := testenv.Interleave(b, 1000,
+			raw, predictCall(b, newRouter(b, load(b, "primary.onnx"), load(b, "backup.onnx")), in, "primary"),
+			rawBackup, predictCall(b, newRouter(b, chaos.Wrap(down, chaos.Fault{}), load(b, "backup.onnx")), in, "backup"),
+			predictCall(b, cachedRouter(b, "primary.onnx", in), in, router.RungCache))
+		ratio, over := make([]float64, len(ns[0])), make([]float64, len(ns[0]))
+		for i := range ns[0] {
+			ratio[i], over[i] = ns[1][i]/ns[0][i], ns[3][i]-ns[2][i]
+		}
+		b.ReportMetric(testenv.Median(ns[1]), "ns/op")
+		b.ReportMetric(testenv.Median(ratio), "router/raw")
+		b.ReportMetric(testenv.Median(over), "failover-ns-over-raw-backup")
+		b.ReportMetric(testenv.Median(ns[4]), "cache-ns")
+	})
 
 	// The ladder's own cost, without ONNX Runtime's noise: a Go model that
 	// answers at once, called bare and through a router.
@@ -116,6 +133,33 @@ func newRouter(b *testing.B, primary, backup router.Model) *router.Router {
 	}
 	b.Cleanup(func() { r.Close() })
 	return r
+}
+
+// cachedRouter returns a router whose primary, loaded from file, has
+// answered in once and then fails, and whose backup is down: in is
+// served from the cache.
+func cachedRouter(b *testing.B, file string, in []tensor.Tensor) *router.Router {
+	down := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("backup down")
+	})
+	primary := chaos.Wrap(load(b, file), chaos.Fault{})
+	r := newRouter(b, primary, chaos.Wrap(down, chaos.Fault{}))
+	if _, err := r.Predict(context.Background(), in); err != nil { // fills the cache
+		b.Fatal(err)
+	}
+	primary.Set(chaos.Fault{ErrorRate: 1})
+	return r
+}
+
+// predictCall returns one call of benchPredict's loop.
+func predictCall(b *testing.B, r *router.Router, in []tensor.Tensor, want string) func() {
+	ctx := context.Background()
+	return func() {
+		a, err := r.Predict(ctx, in)
+		if err != nil || a.Tier != want {
+			b.Fatalf("served by %q, %v; want %s", a.Tier, err, want)
+		}
+	}
 }
 
 func benchPredict(b *testing.B, r *router.Router, in []tensor.Tensor, want string) {

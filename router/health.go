@@ -194,8 +194,8 @@ func (h *tierHealth) setDownLocked() {
 	}
 }
 
-// succeeded counts a request served by version v.
-func (h *tierHealth) succeeded(at time.Time, v *version) {
+// succeeded counts a request served by version v, at Unix nanoseconds.
+func (h *tierHealth) succeeded(at int64, v *version) {
 	h.served.Add(1)
 	if v.counting.Load() {
 		v.served.Add(1)
@@ -207,14 +207,15 @@ func (h *tierHealth) succeeded(at time.Time, v *version) {
 // so that a stream of requests writes the cache line once a millisecond
 // rather than once a request; the times in [TierHealth] are to the
 // millisecond.
-func stamp(t *atomic.Int64, at time.Time) {
-	if ns := at.UnixNano(); ns-t.Load() >= int64(time.Millisecond) || ns < t.Load() {
-		t.Store(ns)
+func stamp(t *atomic.Int64, at int64) {
+	if last := t.Load(); at-last >= int64(time.Millisecond) || at < last {
+		t.Store(at)
 	}
 }
 
-// fell counts a request the tier fell for on version v.
-func (h *tierHealth) fell(err error, at time.Time, v *version) {
+// fell counts a request the tier fell for on version v, at Unix
+// nanoseconds.
+func (h *tierHealth) fell(err error, at int64, v *version) {
 	if err != policy.ErrOpen && (errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget)) {
 		return
 	}

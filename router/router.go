@@ -436,23 +436,31 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			var end time.Time
-			var endNS int64
+			var end time.Time // by Config.Now,
+			var endNS int64   // or by clock.Now
 			if l.realClock {
 				endNS = clock.Now()
-				end = clock.Time(endNS)
 			} else {
 				end = l.now()
 			}
 			if p.hs != nil {
-				p.hs.succeeded(end, p.v)
+				if l.realClock {
+					p.hs.succeeded(clock.Unix(endNS), p.v)
+				} else {
+					p.hs.succeeded(end.UnixNano(), p.v)
+				}
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
 				if !req.keyed {
 					req.key, req.keyed = l.safeKey(inputs), true
 				}
-				l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
+				if req.key != "" {
+					if l.realClock {
+						end = clock.Time(endNS)
+					}
+					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
+				}
 			}
 			ans.Tier, ans.Position, ans.Kind = p.name, pos, p.kind
 			ans.Degraded = pos > 0
@@ -489,7 +497,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			nowNS = clock.Now()
 		}
 		if p.hs != nil {
-			p.hs.fell(err, l.timeAt(nowNS), p.v)
+			p.hs.fell(err, l.unixAt(nowNS), p.v)
 		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
@@ -535,6 +543,14 @@ func (l *ladder) timeAt(ns int64) time.Time {
 		return clock.Time(ns)
 	}
 	return l.now()
+}
+
+// unixAt is timeAt in Unix nanoseconds.
+func (l *ladder) unixAt(ns int64) int64 {
+	if l.realClock {
+		return clock.Unix(ns)
+	}
+	return l.now().UnixNano()
 }
 
 // safeKey returns the cache key of inputs, or "" (not cached) when Key

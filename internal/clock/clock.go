@@ -22,10 +22,11 @@ var epoch = time.Now()
 // monotonic clock.
 func Now() int64 { return int64(time.Since(epoch)) }
 
-// anchor is a time.Now reading and its [Now].
+// anchor is a time.Now reading, its [Now] and its Unix time.
 type anchor struct {
 	t    time.Time
 	mono int64
+	unix int64 // t.UnixNano()
 }
 
 var current atomic.Pointer[anchor]
@@ -34,22 +35,36 @@ var current atomic.Pointer[anchor]
 // which bounds how long a step of the wall clock goes unnoticed.
 const reanchor = int64(time.Second)
 
-func init() { current.Store(&anchor{t: epoch, mono: 0}) }
+func init() { current.Store(&anchor{t: epoch, mono: 0, unix: epoch.UnixNano()}) }
 
 // Time returns the time of mono, a reading of [Now], with both its wall
 // clock and monotonic readings, as time.Now would have returned it then.
 func Time(mono int64) time.Time {
+	a := at(mono)
+	return a.t.Add(time.Duration(mono - a.mono))
+}
+
+// Unix returns the time of mono, a reading of [Now], in nanoseconds since
+// the Unix epoch: [Time](mono).UnixNano(), for less.
+func Unix(mono int64) int64 {
+	a := at(mono)
+	return a.unix + (mono - a.mono)
+}
+
+// at returns the anchor for mono, renewed when it is more than a second
+// old.
+func at(mono int64) *anchor {
 	a := current.Load()
 	if mono-a.mono > reanchor {
 		t := time.Now()
-		next := &anchor{t: t, mono: int64(t.Sub(epoch))}
+		next := &anchor{t: t, mono: int64(t.Sub(epoch)), unix: t.UnixNano()}
 		if current.CompareAndSwap(a, next) {
 			a = next
 		} else {
 			a = current.Load()
 		}
 	}
-	return a.t.Add(time.Duration(mono - a.mono))
+	return a
 }
 
 // Of returns t as a reading of [Now]. t must carry a monotonic reading (it

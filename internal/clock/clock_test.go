@@ -25,6 +25,9 @@ func TestTimeFollowsTheWallClock(t *testing.T) {
 
 func TestOfIsTheInverseOfTime(t *testing.T) {
 	n := Now()
+	if Unix(n) != Time(n).UnixNano() {
+		t.Fatalf("Unix(%d) = %d, Time(%[1]d).UnixNano() = %d", n, Unix(n), Time(n).UnixNano())
+	}
 	if got := Of(Time(n)); got != n {
 		t.Fatalf("Of(Time(%d)) = %d", n, got)
 	}
@@ -39,10 +42,11 @@ func TestAStepOfTheWallClockIsNoticedWithinASecond(t *testing.T) {
 	old := current.Load()
 	defer current.Store(old)
 	n := Now()
-	current.Store(&anchor{t: time.Now().Add(-time.Hour).Round(0), mono: n})
+	stale := time.Now().Add(-time.Hour).Round(0)
+	current.Store(&anchor{t: stale, mono: n, unix: stale.UnixNano()})
 	// then readings within a second of it keep its wall time,
-	if got := Time(n).Round(0); time.Since(got) < 59*time.Minute {
-		t.Fatalf("a fresh anchor was replaced: %v", got)
+	if got := Time(n).Round(0); time.Since(got) < 59*time.Minute || Unix(n) != got.UnixNano() {
+		t.Fatalf("a fresh anchor was replaced: %v, %v", got, time.Unix(0, Unix(n)))
 	}
 	// and a reading more than a second later takes a new anchor.
 	if got := Time(n + reanchor + 1).Round(0); time.Until(got) > 2*time.Second || time.Since(got) > time.Second {

@@ -12,8 +12,11 @@
 package testenv
 
 import (
+	"math"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"go.uber.org/goleak"
@@ -80,16 +83,56 @@ func Main(m *testing.M, available *bool) int {
 // packages' overhead benchmarks compare against. The model must take
 // "features" float32 [1,30] and give "probability" float32 [1,1].
 func BenchmarkRaw(b *testing.B, file string, row []float32) {
-	s := rawSession(b, file)
-	defer s.Destroy()
-	ins, outs, free := rawTensors(b, row)
+	run, free := Raw(b, file, row)
 	defer free()
 	b.ReportAllocs()
 	for b.Loop() {
+		run()
+	}
+}
+
+// Raw returns one call of [BenchmarkRaw]'s loop, for a benchmark that
+// interleaves it with other calls, and a func that frees the session.
+func Raw(b *testing.B, file string, row []float32) (run, free func()) {
+	s := rawSession(b, file)
+	ins, outs, freeTensors := rawTensors(b, row)
+	run = func() {
 		if err := s.Run(ins, outs); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return run, func() { freeTensors(); s.Destroy() }
+}
+
+// Interleave times calls in rounds until b.Loop ends: each round makes
+// chunk calls of each of calls in turn. It returns each call's ns per
+// call in every round, so that a comparison takes the ratio within each
+// round, where the machine's load has moved the least, and then the
+// median over rounds.
+func Interleave(b *testing.B, chunk int, calls ...func()) [][]float64 {
+	perRound := make([][]float64, len(calls))
+	for b.Loop() {
+		for i, call := range calls {
+			start := time.Now()
+			for range chunk {
+				call()
+			}
+			perRound[i] = append(perRound[i], float64(time.Since(start).Nanoseconds())/float64(chunk))
+		}
+	}
+	return perRound
+}
+
+// Median returns the median of xs, or NaN when it is empty.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // Parallelism is the number of goroutines per GOMAXPROCS of the parallel
