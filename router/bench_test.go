@@ -131,23 +131,31 @@ func BenchmarkOverhead(b *testing.B) {
 		benchPredict(b, newRouter(b, instant{}, instant{}), in, "primary")
 	})
 
+	// The parallel pair interleaved in rounds, as above: in each round 64
+	// goroutines make 200 calls each through raw, then through the
+	// router. The throughput ratio is the median over rounds.
+	b.Run("parallel/interleaved", func(b *testing.B) {
+		n := testenv.Parallelism * runtime.GOMAXPROCS(0)
+		raws, free := testenv.RawRunners(b, "primary.onnx", row, n)
+		defer free()
+		r := wideRouter(b)
+		routers := make([]func(), n)
+		for i := range routers {
+			routers[i] = predictCall(b, r, in, "primary")
+		}
+		ns := testenv.InterleaveParallel(b, 200, raws, routers)
+		ratio := make([]float64, len(ns[0]))
+		for i := range ratio {
+			ratio[i] = ns[0][i] / ns[1][i]
+		}
+		b.ReportMetric(testenv.Median(ns[1]), "ns/op")
+		b.ReportMetric(testenv.Median(ns[0]), "raw-ns/op")
+		b.ReportMetric(testenv.Median(ratio), "throughput-router/raw")
+	})
+
 	b.Run("parallel/raw", func(b *testing.B) { testenv.BenchmarkRawParallel(b, "primary.onnx", row) })
 	b.Run("parallel/router", func(b *testing.B) {
-		// 64 requests in flight would fill the default bulkhead (4 ×
-		// GOMAXPROCS) and spill to the backup, as it should; and 64
-		// goroutines that never block are time-sliced 10 ms at a time, so
-		// one can wait in the run queue past the default 100ms timeout.
-		// Admit them all and wait for each, so that both sides run the
-		// same model: this pair measures throughput, not latency.
-		wide := policy.Config{MaxConcurrent: 2 * testenv.Parallelism * runtime.GOMAXPROCS(0), Timeout: time.Minute}
-		r, err := router.New(router.Config{Tiers: []router.Tier{
-			{Name: "primary", Model: load(b, "primary.onnx"), Policy: wide},
-			{Name: "backup", Model: load(b, "backup.onnx"), Policy: wide},
-		}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close()
+		r := wideRouter(b)
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.SetParallelism(testenv.Parallelism)
@@ -164,15 +172,35 @@ func BenchmarkOverhead(b *testing.B) {
 }
 
 func newRouter(b *testing.B, primary, backup router.Model) *router.Router {
-	r, err := router.New(router.Config{Tiers: []router.Tier{
+	return newRouterWith(b, router.Config{Tiers: []router.Tier{
 		{Name: "primary", Model: primary},
 		{Name: "backup", Model: backup},
 	}})
+}
+
+// newRouterWith returns a router of cfg, closed when b ends.
+func newRouterWith(b *testing.B, cfg router.Config) *router.Router {
+	r, err := router.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { r.Close() })
 	return r
+}
+
+// wideRouter returns a router for the parallel pairs. 64 requests in
+// flight would fill the default bulkhead (4 × GOMAXPROCS) and spill to
+// the backup, as they should; and 64 goroutines that never block are
+// time-sliced 10 ms at a time, so one can wait in the run queue past the
+// default 100ms timeout. It admits them all and waits for each, so that
+// both sides run the same model: the pairs measure throughput, not
+// latency.
+func wideRouter(b *testing.B) *router.Router {
+	wide := policy.Config{MaxConcurrent: 2 * testenv.Parallelism * runtime.GOMAXPROCS(0), Timeout: time.Minute}
+	return newRouterWith(b, router.Config{Tiers: []router.Tier{
+		{Name: "primary", Model: load(b, "primary.onnx"), Policy: wide},
+		{Name: "backup", Model: load(b, "backup.onnx"), Policy: wide},
+	}})
 }
 
 // cachedRouter returns a router whose primary, loaded from file, has

@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +103,52 @@ func Raw(b *testing.B, file string, row []float32) (run, free func()) {
 		}
 	}
 	return run, func() { freeTensors(); s.Destroy() }
+}
+
+// RawRunners returns n calls like [Raw]'s, sharing one session as a
+// server shares one, each with tensors of its own so that they may run
+// at once, and a func that frees them.
+func RawRunners(b *testing.B, file string, row []float32, n int) (runs []func(), free func()) {
+	s := rawSession(b, file)
+	frees := []func(){func() { s.Destroy() }}
+	for range n {
+		ins, outs, freeTensors := rawTensors(b, row)
+		frees = append(frees, freeTensors)
+		runs = append(runs, func() {
+			if err := s.Run(ins, outs); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	return runs, func() {
+		for i := len(frees) - 1; i >= 0; i-- {
+			frees[i]()
+		}
+	}
+}
+
+// InterleaveParallel is [Interleave] for callers that run at once: in
+// each round, for each of subjects in turn, len(subjects[i]) goroutines
+// make chunk calls each of their own func, and the round's ns per call
+// is the wall time over all their calls: the inverse of throughput.
+func InterleaveParallel(b *testing.B, chunk int, subjects ...[]func()) [][]float64 {
+	perRound := make([][]float64, len(subjects))
+	for b.Loop() {
+		for i, calls := range subjects {
+			var wg sync.WaitGroup
+			start := time.Now()
+			for _, call := range calls {
+				wg.Go(func() {
+					for range chunk {
+						call()
+					}
+				})
+			}
+			wg.Wait()
+			perRound[i] = append(perRound[i], float64(time.Since(start).Nanoseconds())/float64(chunk*len(calls)))
+		}
+	}
+	return perRound
 }
 
 // Interleave times calls in rounds until b.Loop ends: each round makes
