@@ -108,3 +108,52 @@ func TestACachedAnswerStoredDuringTheRequestHasNoNegativeAge(t *testing.T) {
 		t.Fatalf("served by %s with Age %v; want the cache, with an age of zero or more", a.Tier, a.Age)
 	}
 }
+
+// A router on a clock of its own (a test's clock, frozen) keeps storing
+// its tiers' answers as last-good answers after the cache's TTL has
+// passed: the entry that expired is stored again by the next answer.
+func TestAFrozenClockStillRefillsTheCacheAfterItsTTL(t *testing.T) {
+	noLeaks(t)
+	store, err := cache.New(cache.Config{TTL: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var fail atomic.Bool
+	primary := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		if fail.Load() {
+			return nil, errors.New("primary down")
+		}
+		return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.9})}, nil
+	})
+	frozen := time.Now()
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: primary, Policy: policy.Config{MaxAttempts: 1}}},
+		Cache: store,
+		Now:   func() time.Time { return frozen },
+		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
+	// Given an answer stored, then expired,
+	if _, err := r.Predict(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(40 * time.Millisecond)
+	// when the primary answers again,
+	if a, err := r.Predict(ctx, in); err != nil || a.Tier != "primary" {
+		t.Fatalf("got %+v, %v; want the primary", a, err)
+	}
+	time.Sleep(10 * time.Millisecond) // an offered write is visible within about a millisecond
+	// then once it fails, its answer is served from the cache.
+	fail.Store(true)
+	if a, err := r.Predict(ctx, in); err != nil || a.Tier != router.RungCache {
+		t.Fatalf("got %+v, %v; want the cache", a, err)
+	}
+}
