@@ -267,8 +267,10 @@ func (s *Store) Offer(key string, e Entry) bool {
 
 // refresh moves the Stored time of key's entry forward to e.Stored when
 // the entry holds the same answer as e and has more than half its TTL to
-// live, and reports whether it did. It takes no lock, and reads no clock
-// when e.Stored came from one.
+// live, and reports whether it did. It takes no lock. How long the entry
+// has to live is judged by the clock, never by e.Stored: a caller's time
+// may lag (a test's clock, an entry read back from a Get), and an expired
+// entry is never refreshed in place of a write.
 func (s *Store) refresh(key string, e Entry) bool {
 	if e.Stored.IsZero() {
 		return false
@@ -277,7 +279,7 @@ func (s *Store) refresh(key string, e Entry) bool {
 	if it == nil || it.key != key || it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
 		return false
 	}
-	if it.expires-nowOf(e.Stored) < int64(s.ttl/2) {
+	if it.expires-clock.Now() < int64(s.ttl/2) {
 		return false // due for a real write, which restarts the TTL
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
@@ -295,18 +297,6 @@ func (s *Store) refresh(key string, e Entry) bool {
 const recentSize = 1024
 
 func (s *Store) slot(key string) uint64 { return maphash.String(s.seed, key) % recentSize }
-
-// nowOf returns t as a reading of clock.Now when t carries a monotonic
-// reading, as a time from time.Now or the router does: an offered answer
-// was stored just now, so its time saves reading the clock again. A time
-// without one (from a test's clock, say) says nothing about the monotonic
-// clock, which is then read.
-func nowOf(t time.Time) int64 {
-	if t != t.Round(0) { // Round(0) strips the monotonic reading
-		return clock.Of(t)
-	}
-	return clock.Now()
-}
 
 // refreshGrain is how far an Offer of the same answer must move an entry's
 // Stored time forward to be written: the Stored time lags the latest such

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/clock"
 )
 
 // LastGood is the store of last-good answers that the cache rung reads
@@ -84,7 +85,10 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 		return Answer{}, ErrNotCached
 	}
 	l := c.l
-	age := req.now().Sub(e.Stored)
+	// The age is taken now, after the read: the request's last reading may
+	// predate time spent since (a skipped tier's hooks, a store's Get) and
+	// even the answer's own storing by a request that ended meanwhile.
+	age := l.timeAt(clock.Now()).Sub(e.Stored)
 	if age > req.MaxStaleness {
 		if l.r.events.active() {
 			l.r.emit(Event{Kind: CacheStale, Tier: RungCache, Position: l.position(RungCache), Age: age})

@@ -66,15 +66,6 @@ type Request struct {
 	keyed bool
 }
 
-// now returns the time of the request's latest reading of the clock,
-// taken after every rung that may have taken time.
-func (q Request) now() time.Time {
-	if q.l == nil {
-		return time.Now()
-	}
-	return q.l.timeAt(q.at)
-}
-
 // Key returns the cache key of the request's inputs, by [Config].Key:
 // "" when they have none, which means "do not cache". The router computes
 // it at most once per request for its own rungs; a custom rung that calls
