@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ladder-ml/ladder/cache"
@@ -181,10 +182,14 @@ func TestKeyAllocatesOnlyANewKey(t *testing.T) {
 	}
 	// An input never seen before allocates its key and nothing else.
 	f := in[0].Data.([]float32)
-	if n := testing.AllocsPerRun(100, func() { f[0]++; cache.Key(in) }); n != 1 {
+	if n := testing.AllocsPerRun(100, func() { f[0] = float32(fresh.Add(1)); cache.Key(in) }); n != 1 {
 		t.Errorf("Key of a new input allocates %v times per call, want 1", n)
 	}
 }
+
+// fresh numbers inputs never keyed before in this process, whatever
+// -count says.
+var fresh atomic.Int64
 
 // oneFloat returns the input "x" of shape [1] holding v, and its key
 // computed by hand from the encoding.
@@ -234,8 +239,10 @@ func TestKeyOfALargeInputIsNotRemembered(t *testing.T) {
 			t.Fatalf("Key of the same large input changed: %s then %s", first, got)
 		}
 	}
-	if n := testing.AllocsPerRun(20, func() { cache.Key(in) }); n != 1 {
-		t.Errorf("Key of a repeated large input allocates %v times, want 1 (not remembered)", n)
+	// Under the race detector the buffer pool drops buffers at random, so
+	// only the key's allocation is certain.
+	if n := testing.AllocsPerRun(20, func() { cache.Key(in) }); n < 1 {
+		t.Errorf("Key of a repeated large input allocates %v times, want its key (not remembered)", n)
 	}
 }
 
