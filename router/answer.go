@@ -219,15 +219,27 @@ func (e *AbandonedError) Is(target error) bool {
 	return target == ErrAbandoned || target == policy.ErrFull
 }
 
-// StaleError reports a cached answer older than the request accepts.
+// StaleError reports a cached answer older than the request accepts, or
+// one stored further in the future than [MaxClockSkew] allows (a negative
+// Age), whose age is unknown.
 type StaleError struct {
-	Age time.Duration // how old the cached answer is
+	Age time.Duration // how old the cached answer is; negative when stored in the future
 	Max time.Duration // the oldest answer the request accepts
 }
 
 func (e *StaleError) Error() string {
+	if e.Age < 0 {
+		return fmt.Sprintf("router: cached answer stored %v in the future, beyond the %v allowed for clock skew: its age is unknown", (-e.Age).Round(time.Millisecond), MaxClockSkew)
+	}
 	return fmt.Sprintf("router: cached answer too stale: %v old, request accepts at most %v", e.Age.Round(time.Millisecond), e.Max)
 }
+
+// MaxClockSkew is how far in the future a cached answer's Stored time may
+// lie, as when the machine that stored it in a shared store has a clock
+// ahead of this one's: such an answer is taken as just stored (Age 0).
+// One stored further in the future has an unknown age, and the cache rung
+// falls with a [*StaleError] whose Age is negative.
+const MaxClockSkew = time.Second
 
 // Is reports whether target is [ErrTooStale].
 func (e *StaleError) Is(target error) bool { return target == ErrTooStale }

@@ -89,7 +89,10 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 	// predate time spent since (a skipped tier's hooks, a store's Get) and
 	// even the answer's own storing by a request that ended meanwhile.
 	age := l.timeAt(clock.Now()).Sub(e.Stored)
-	if age > req.MaxStaleness {
+	if age < 0 && age >= -MaxClockSkew {
+		age = 0 // stored by a clock a little ahead of this one's
+	}
+	if age > req.MaxStaleness || age < 0 {
 		if l.r.events.active() {
 			l.r.emit(Event{Kind: CacheStale, Tier: RungCache, Position: l.position(RungCache), Age: age})
 		}

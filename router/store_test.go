@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // faultyStore is a last-good store behind a pretend network: a map whose
@@ -248,5 +250,55 @@ func TestCallsLeftRunningInAStoreAreBounded(t *testing.T) {
 	// then once 64 calls are left running, the store is no longer called.
 	if n := s.gets.Load(); n != 64 || skipped != 80-64 {
 		t.Errorf("%d calls reached the store and %d requests skipped it; want 64 and %d", n, skipped, 80-64)
+	}
+}
+
+func TestACachedAnswerFromAClockAheadIsFreshOrRefused(t *testing.T) {
+	// Given a shared store holding answers stored by machines whose clocks
+	// run ahead of this one's,
+	shared := &store{m: map[string]cache.Entry{}}
+	down := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("primary down")
+	})
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: down}},
+		Cache: shared,
+		Key:   func(in []tensor.Tensor) string { return in[0].Name },
+		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("p", []int64{1}, []float32{0.1})}, nil
+		},
+		MaxStaleness: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	put := func(key string, ahead time.Duration) {
+		shared.Put(ctx, key, cache.Entry{Outputs: []tensor.Tensor{tensor.New("p", []int64{1}, []float32{0.9})}, Tier: "primary", Stored: time.Now().Add(ahead).Round(0)})
+	}
+	put("skewed", 500*time.Millisecond)
+	put("future", time.Hour)
+	// when an answer stored within MaxClockSkew ahead is asked for, then it
+	// is served as just stored, not with a negative age,
+	a, err := r.Predict(ctx, []tensor.Tensor{tensor.New("skewed", []int64{1}, []float32{1})})
+	if err != nil || a.Tier != router.RungCache || a.Age != 0 {
+		t.Fatalf("skewed: served by %s with Age %v, %v; want the cache with Age 0", a.Tier, a.Age, err)
+	}
+	// and one stored an hour ahead, whose age is unknown, is refused: the
+	// cache rung falls with a StaleError that says so, and a lower rung
+	// serves.
+	a, err = r.Predict(ctx, []tensor.Tensor{tensor.New("future", []int64{1}, []float32{1})})
+	if err != nil || a.Tier != router.RungHeuristic {
+		t.Fatalf("future: served by %s, %v; want the heuristic", a.Tier, err)
+	}
+	var stale *router.StaleError
+	for _, f := range a.Fell {
+		if errors.As(f.Err, &stale) {
+			break
+		}
+	}
+	if stale == nil || stale.Age >= 0 || !errors.Is(stale, router.ErrTooStale) || !strings.Contains(stale.Error(), "in the future") {
+		t.Fatalf("falls %v; want the cache's StaleError with a negative Age", a.Fell)
 	}
 }
