@@ -175,8 +175,8 @@ func (e *RollbackError) Is(target error) bool { return target == ErrRolledBack }
 // is ReloadFailed, a [ReloadRejected] event is emitted, and Reload returns a
 // [*ReloadError] naming the check. Reloads of one tier are serialised.
 // Reload blocks until the swap or the failure, or until ctx is done (or
-// the router closes), even when the Loader ignores ctx; Tier.Validate
-// must honour ctx itself.
+// the router closes), even when the Loader or Tier.Validate ignores ctx;
+// a model whose Validate is left running is closed when it returns.
 func (r *Router) Reload(ctx context.Context, tier string, from Loader) error {
 	if from == nil {
 		return fmt.Errorf("%w: Reload of %q has no Loader", ErrInvalidConfig, tier)
@@ -273,7 +273,9 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	v.tier = name
 	v.counting.Store(true) // for its rollback watch, from its first request
 	if check, err := r.check(ctx, cur, v); err != nil {
-		_ = v.close()
+		if !errors.Is(err, errStillValidating) {
+			_ = v.close() // else the Validate left running closes it when it returns
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -412,11 +414,47 @@ func (r *Router) check(ctx context.Context, t Tier, v *version) (string, error) 
 		}
 	}
 	if t.Validate != nil {
-		if err := safeValidate(ctx, t, v.model); err != nil {
+		if err := callValidate(ctx, t, v); err != nil {
 			return CheckValidate, err
 		}
 	}
 	return "", nil
+}
+
+// errStillValidating marks a check that stopped waiting for a Validate
+// still running, which then owns the version and closes it.
+var errStillValidating = errors.New("router: Validate still running")
+
+// callValidate runs t.Validate on v's model on a helper goroutine and
+// stops waiting for it when ctx is done (or the router closes), so a
+// Validate that ignores ctx holds up neither Reload nor Close. The
+// Validate left running closes v when it returns; the error then matches
+// errStillValidating and ctx's error.
+func callValidate(ctx context.Context, t Tier, v *version) error {
+	c := &validateCall{done: make(chan struct{})}
+	go func() {
+		c.err = safeValidate(ctx, t, v.model)
+		close(c.done)
+		if !c.state.CompareAndSwap(callRunning, callFinished) {
+			_ = v.close() // nobody waits for it
+		}
+	}()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+			return fmt.Errorf("%w: %w", errStillValidating, ctx.Err())
+		}
+		<-c.done
+	}
+	return c.err
+}
+
+// validateCall is one call of a Tier.Validate, on a helper goroutine.
+type validateCall struct {
+	done  chan struct{}
+	err   error
+	state atomic.Int32 // callRunning, callFinished or callAbandoned
 }
 
 func safeValidate(ctx context.Context, t Tier, m Model) (err error) {

@@ -736,3 +736,55 @@ func TestAFailureOfTheOldVersionAfterASwapDoesNotRollBackTheNewOne(t *testing.T)
 		t.Fatalf("got %+v, %v; want v2 serving", a, err)
 	}
 }
+
+// closedModel answers 0.5 and records its Close.
+type closedModel struct{ closed atomic.Bool }
+
+func (m *closedModel) Predict(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.5})}, nil
+}
+
+func (m *closedModel) Close() error { m.closed.Store(true); return nil }
+
+func TestAValidateThatIgnoresCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
+	noLeaks(t)
+	release := make(chan struct{})
+	v1, v2 := &closedModel{}, &closedModel{}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: v1, Version: "v1",
+			Validate: func(context.Context, router.Model) error {
+				<-release // ignores ctx
+				return nil
+			}}},
+		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Given a reload whose Validate never looks at ctx,
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.Reload(ctx, "primary", modelLoader(v2, "v2"))
+	// then Reload returns at ctx's deadline with ctx's error, v1 serves on,
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Fatalf("Reload returned %v after %v; want DeadlineExceeded at about 50ms", err, time.Since(start))
+	}
+	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
+	if a, err := r.Predict(context.Background(), in); err != nil || a.Version != "v1" {
+		t.Fatalf("got %+v, %v; want v1 serving", a, err)
+	}
+	// Close returns without waiting for the Validate,
+	start = time.Now()
+	if err := r.Close(); err != nil || time.Since(start) > time.Second {
+		t.Fatalf("Close returned %v after %v", err, time.Since(start))
+	}
+	if v2.closed.Load() {
+		t.Fatal("v2 was closed under its running Validate")
+	}
+	// and once the Validate returns, the version it held is closed.
+	close(release)
+	eventually(t, "v2 closed after its Validate returned", v2.closed.Load)
+}
