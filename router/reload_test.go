@@ -788,3 +788,52 @@ func TestAValidateThatIgnoresCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 	close(release)
 	eventually(t, "v2 closed after its Validate returned", v2.closed.Load)
 }
+
+// hungModel ignores ctx and answers only once released; it records its
+// Close.
+type hungModel struct {
+	release chan struct{}
+	closedModel
+}
+
+func (m *hungModel) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+	<-m.release
+	return m.closedModel.Predict(ctx, in)
+}
+
+func TestACallLeftRunningOnALoadedModelDoesNotHoldUpClose(t *testing.T) {
+	noLeaks(t)
+	hung := &hungModel{release: make(chan struct{})}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: &closedModel{}, Version: "v1",
+			Policy:   policy.Config{Timeout: 20 * time.Millisecond, MaxAttempts: 1},
+			Rollback: router.Rollback{Window: -1}}},
+		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Given a model the router loaded, whose call ignores ctx and hangs,
+	if err := r.Reload(context.Background(), "primary", modelLoader(hung, "v2")); err != nil {
+		t.Fatal(err)
+	}
+	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
+	a, err := r.Predict(context.Background(), in)
+	if err != nil || a.Tier != router.RungHeuristic {
+		t.Fatalf("served by %s, %v; want the heuristic once the primary's call is left running", a.Tier, err)
+	}
+	// when the router closes, then Close returns without waiting for the
+	// call, and leaves the model open under it,
+	start := time.Now()
+	if err := r.Close(); err != nil || time.Since(start) > time.Second {
+		t.Fatalf("Close returned %v after %v", err, time.Since(start))
+	}
+	if hung.closed.Load() {
+		t.Fatal("the model was closed under its running call")
+	}
+	// and the model is closed once the call returns.
+	close(hung.release)
+	eventually(t, "the model closed after its last call returned", hung.closed.Load)
+}

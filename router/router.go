@@ -592,16 +592,19 @@ func (r *Router) Warmup(ctx context.Context) error {
 }
 
 // Close stops what the router started: probes, loads, reloads and
-// rollback watches (a Reload in progress returns at once; a Loader that
-// ignores the cancelled ctx is left running, and the model it returns is
-// closed), and the default cache
-// and its sweeper. It closes the models the router loaded ([Tier].Load,
+// rollback watches (a Reload in progress returns at once; a Loader or
+// Validate that ignores the cancelled ctx is left running, and the model
+// it holds is closed when it returns), and the default cache and its
+// sweeper. It closes the models the router loaded ([Tier].Load,
 // [Router.Reload]) once every call on them has returned. Later calls to
 // Predict return [ErrClosed]. It does not close the models given in
 // [Tier].Model, which belong to the caller: close them after the router.
 // It waits for the calls running on the models it closes, and for their
-// Close methods, so a model call that never returns holds it up.
-// Close is idempotent; it returns the errors of closing joined.
+// Close methods, except for calls the router already stopped waiting for
+// (a Model that ignores ctx, past its timeout): such a call is left
+// running, a goroutine that outlives Close until the model returns, and
+// closes its model then. Close is idempotent; it returns the errors of
+// closing joined.
 func (r *Router) Close() error {
 	r.life.Lock()
 	if r.closed.Swap(true) {

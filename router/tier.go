@@ -188,14 +188,16 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 	st, model, v := t.tierState, t.model, t.v
 	v.hold() // the call may outlive Serve: its version must not close under it
 	go func() {
-		defer v.leave()
 		defer func() {
-			if v := recover(); v != nil {
-				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: st.name, Value: v, Stack: debug.Stack()})
+			if p := recover(); p != nil {
+				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: st.name, Value: p, Stack: debug.Stack()})
 			}
 			close(c.done)
-			if !c.state.CompareAndSwap(callRunning, callFinished) {
+			if c.state.CompareAndSwap(callRunning, callFinished) {
+				v.leave()
+			} else {
 				st.abandoned.Add(-1)
+				v.leaveOrphan() // the version may have been closed, or be closed now
 			}
 		}()
 		c.out, c.err = model.Predict(tctx, inputs)
@@ -203,7 +205,10 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 	select {
 	case <-c.done:
 	case <-tctx.Done():
-		if c.state.CompareAndSwap(callRunning, callAbandoned) {
+		v.orphan() // before the call can see itself abandoned and leave
+		if !c.state.CompareAndSwap(callRunning, callAbandoned) {
+			v.unorphan()
+		} else {
 			st.abandoned.Add(1)
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

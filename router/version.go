@@ -31,6 +31,15 @@ type version struct {
 	retired atomic.Bool
 	once    sync.Once
 	drained chan struct{}
+
+	// orphans counts the calls in n that the router stopped waiting for (a
+	// Model that ignores ctx, run aside): retiring the version does not
+	// wait for them, and its model is closed when the last returns.
+	orphans atomic.Int64
+	mu      sync.Mutex // guards changes of orphans and closeLater
+	// closeLater: close was called while orphans ran; the last one out
+	// closes the model.
+	closeLater bool
 }
 
 func newVersion(m Model, label, source string, owned bool) *version {
@@ -54,16 +63,54 @@ func (v *version) hold() { v.n.Add(1) }
 
 // leave ends a call.
 func (v *version) leave() {
-	if v.n.Add(-1) == 0 && v.retired.Load() {
+	if n := v.n.Add(-1); v.retired.Load() && n == v.orphans.Load() {
 		v.once.Do(func() { close(v.drained) })
 	}
 }
 
+// orphan records that the router stopped waiting for a call it holds on
+// v; the call must then end with leaveOrphan. It is called before the
+// call is marked abandoned, and undone with unorphan when the call
+// finished first.
+func (v *version) orphan() {
+	v.mu.Lock()
+	v.orphans.Add(1)
+	v.mu.Unlock()
+	if v.retired.Load() && v.n.Load() == v.orphans.Load() {
+		v.once.Do(func() { close(v.drained) })
+	}
+}
+
+// unorphan undoes orphan for a call that finished before it was
+// abandoned: its model call has returned.
+func (v *version) unorphan() { v.endOrphan() }
+
+// leaveOrphan ends an orphaned call whose model call has returned.
+func (v *version) leaveOrphan() {
+	v.endOrphan()
+	v.leave()
+}
+
+// endOrphan removes one orphan, and closes the model when close was left
+// to the last of them.
+func (v *version) endOrphan() {
+	v.mu.Lock()
+	v.orphans.Add(-1)
+	last := v.closeLater && v.orphans.Load() == 0
+	if last {
+		v.closeLater = false
+	}
+	v.mu.Unlock()
+	if last {
+		_ = v.closeNow() // nobody waits for it
+	}
+}
+
 // retire stops new calls from entering and waits for the running ones to
-// return, or for ctx.
+// return, or for ctx. It does not wait for orphaned calls.
 func (v *version) retire(ctx context.Context) error {
 	v.retired.Store(true)
-	if v.n.Load() == 0 {
+	if v.n.Load() == v.orphans.Load() {
 		v.once.Do(func() { close(v.drained) })
 	}
 	select {
@@ -75,10 +122,23 @@ func (v *version) retire(ctx context.Context) error {
 }
 
 // close closes the model when the router owns it; call it once the version
-// has drained. A panic in the model's Close is returned as a
-// [*PanicError]: it runs on a goroutine of the router's, where it would
-// end the process.
-func (v *version) close() (err error) {
+// has drained. While orphaned calls still run on it, the last of them
+// closes it instead, and close returns nil. A panic in the model's Close
+// is returned as a [*PanicError]: it runs on a goroutine of the router's,
+// where it would end the process.
+func (v *version) close() error {
+	v.mu.Lock()
+	if v.orphans.Load() > 0 {
+		v.closeLater = true
+		v.mu.Unlock()
+		return nil
+	}
+	v.mu.Unlock()
+	return v.closeNow()
+}
+
+// closeNow closes the model when the router owns it.
+func (v *version) closeNow() (err error) {
 	c, ok := v.model.(io.Closer)
 	if !ok || !v.owned {
 		return nil
