@@ -140,17 +140,22 @@ func (r *Router) canary(ctx context.Context, l *ladder, name string, v *version,
 		err error
 	}
 	done := make(chan result, 1)
+	var state atomic.Int32 // callRunning, callFinished or callAbandoned
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	go func() { // leaves the version when the model returns
 		defer busy.Add(-1)
-		defer v.leave()
 		var res result
 		defer func() {
 			if p := recover(); p != nil {
 				res = result{err: &PanicError{Tier: name, Value: p, Stack: debug.Stack()}}
 			}
 			done <- res
+			if state.CompareAndSwap(callRunning, callFinished) {
+				v.leave()
+			} else {
+				v.leaveOrphan() // the version may have been closed, or be closed now
+			}
 		}()
 		in := c.Inputs
 		if adapt != nil {
@@ -164,7 +169,15 @@ func (r *Router) canary(ctx context.Context, l *ladder, name string, v *version,
 	select {
 	case res = <-done:
 	case <-tctx.Done():
-		return fmt.Errorf("%w after %v", policy.ErrTimeout, timeout)
+		// A canary left running is an orphan of its version: retiring the
+		// version does not wait for it, and closing it leaves the model to
+		// the canary, which closes it when it returns.
+		v.orphan() // before the call can see itself abandoned and leave
+		if state.CompareAndSwap(callRunning, callAbandoned) {
+			return fmt.Errorf("%w after %v", policy.ErrTimeout, timeout)
+		}
+		v.unorphan()
+		res = <-done // it has just finished
 	}
 	if res.err != nil {
 		if ctx.Err() == nil && (tctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)) {

@@ -274,8 +274,10 @@ func (r *Router) install(ctx context.Context, name string, from Loader) error {
 	v.counting.Store(true) // for its rollback watch, from its first request
 	if check, err := r.check(ctx, cur, v); err != nil {
 		if !errors.Is(err, errStillValidating) {
-			_ = v.close() // else the Validate left running closes it when it returns
-		}
+			// A canary the check stopped waiting for closes it when it
+			// returns.
+			_ = v.close()
+		} // else the Validate left running closes it when it returns
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -837,3 +837,65 @@ func TestACallLeftRunningOnALoadedModelDoesNotHoldUpClose(t *testing.T) {
 	close(hung.release)
 	eventually(t, "the model closed after its last call returned", hung.closed.Load)
 }
+
+// busyModel answers 0.5 once release is closed, ignoring ctx, and records
+// whether it was closed while a call was still running on it.
+type busyModel struct {
+	release     chan struct{}
+	running     atomic.Int32
+	closed      atomic.Bool
+	closedUnder atomic.Bool
+}
+
+func (m *busyModel) Predict(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	m.running.Add(1)
+	defer m.running.Add(-1)
+	<-m.release
+	return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.5})}, nil
+}
+
+func (m *busyModel) Close() error {
+	if m.running.Load() > 0 {
+		m.closedUnder.Store(true)
+	}
+	m.closed.Store(true)
+	return nil
+}
+
+func TestAVersionRejectedByACanaryIsNotClosedUnderTheCanaryStillRunning(t *testing.T) {
+	noLeaks(t)
+	release := make(chan struct{})
+	v2 := &busyModel{release: release}
+	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: &closedModel{}, Version: "v1",
+			Canaries: []router.Canary{{Inputs: in}}, Probe: router.Probe{Interval: time.Hour}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Given a reload whose model hangs on its canary past the canary's
+	// timeout, ignoring ctx,
+	err = r.Reload(context.Background(), "primary", modelLoader(v2, "v2"))
+	// then the reload is rejected at the canary check,
+	var rerr *router.ReloadError
+	if !errors.As(err, &rerr) || rerr.Check != router.CheckCanary {
+		t.Fatalf("Reload returned %v; want a canary ReloadError", err)
+	}
+	// Close does not wait for the canary left running,
+	start := time.Now()
+	if err := r.Close(); err != nil || time.Since(start) > time.Second {
+		t.Fatalf("Close returned %v after %v", err, time.Since(start))
+	}
+	// and the version is not closed while the canary still runs on it,
+	time.Sleep(20 * time.Millisecond)
+	if v2.closed.Load() {
+		t.Fatal("v2 was closed under its running canary")
+	}
+	// but once the canary returns.
+	close(release)
+	eventually(t, "v2 closed after its canary returned", v2.closed.Load)
+	if v2.closedUnder.Load() {
+		t.Fatal("v2 was closed under a running call")
+	}
+}
