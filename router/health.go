@@ -134,7 +134,7 @@ type tierHealth struct {
 	name      string
 	required  bool
 	reloading chan struct{} // holds a token while a load or reload runs
-	loader    chan struct{} // holds a token while a Loader runs, even one a reload stopped waiting for
+	loader    chan struct{} // holds a token while a Loader or Validate runs, even one a reload stopped waiting for
 	watch     *watch        // the version under rollback watch; guarded by mu
 
 	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier

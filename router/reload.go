@@ -416,7 +416,7 @@ func (r *Router) check(ctx context.Context, t Tier, v *version) (string, error) 
 		}
 	}
 	if t.Validate != nil {
-		if err := callValidate(ctx, t, v); err != nil {
+		if err := callValidate(ctx, r.healths[t.Name], t, v); err != nil {
 			return CheckValidate, err
 		}
 	}
@@ -431,10 +431,19 @@ var errStillValidating = errors.New("router: Validate still running")
 // stops waiting for it when ctx is done (or the router closes), so a
 // Validate that ignores ctx holds up neither Reload nor Close. The
 // Validate left running closes v when it returns; the error then matches
-// errStillValidating and ctx's error.
-func callValidate(ctx context.Context, t Tier, v *version) error {
+// errStillValidating and ctx's error. Like a Loader, it holds the tier's
+// loader token while it runs, so the tier's next load waits for a Validate
+// left running: the tier's Loaders and Validates never run at once, and
+// one left running holds one model at most.
+func callValidate(ctx context.Context, h *tierHealth, t Tier, v *version) error {
+	select {
+	case h.loader <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	c := &validateCall{done: make(chan struct{})}
 	go func() {
+		defer func() { <-h.loader }()
 		c.err = safeValidate(ctx, t, v.model)
 		close(c.done)
 		if !c.state.CompareAndSwap(callRunning, callFinished) {

@@ -899,3 +899,63 @@ func TestAVersionRejectedByACanaryIsNotClosedUnderTheCanaryStillRunning(t *testi
 		t.Fatal("v2 was closed under a running call")
 	}
 }
+
+func TestAValidateLeftRunningHoldsUpTheTiersNextLoad(t *testing.T) {
+	noLeaks(t)
+	release := make(chan struct{})
+	var running, most, loads atomic.Int32
+	var models []*closedModel
+	var mu sync.Mutex
+	r, err := router.New(router.Config{
+		Tiers: []router.Tier{{Name: "primary", Model: &closedModel{}, Version: "v1",
+			Validate: func(context.Context, router.Model) error {
+				n := running.Add(1)
+				defer running.Add(-1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				<-release // ignores ctx
+				return nil
+			}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := router.LoaderFunc(func(context.Context) (router.Loaded, error) {
+		loads.Add(1)
+		m := &closedModel{}
+		mu.Lock()
+		models = append(models, m)
+		mu.Unlock()
+		return router.Loaded{Model: m, Version: "v2"}, nil
+	})
+	// Given reloads, each ending at its deadline while the tier's
+	// Validate ignores ctx,
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		err := r.Reload(ctx, "primary", load)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Reload returned %v; want DeadlineExceeded", err)
+		}
+	}
+	// then the next load waits for the Validate left running, as it waits
+	// for a Loader left running: one model at most is held by it, and the
+	// tier's Validates never run at once.
+	if n, m := loads.Load(), most.Load(); n != 1 || m != 1 {
+		t.Errorf("%d loads and %d Validates at once while a Validate was left running; want 1 and 1", n, m)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	eventually(t, "every loaded model closed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range models {
+			if !m.closed.Load() {
+				return false
+			}
+		}
+		return true
+	})
+}
