@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -229,7 +230,11 @@ type StaleError struct {
 
 func (e *StaleError) Error() string {
 	if e.Age < 0 {
-		return fmt.Sprintf("router: cached answer stored %v in the future, beyond the %v allowed for clock skew: its age is unknown", (-e.Age).Round(time.Millisecond), MaxClockSkew)
+		ahead := -e.Age
+		if ahead < 0 { // -math.MinInt64: an Age saturated by time.Time.Sub
+			ahead = math.MaxInt64
+		}
+		return fmt.Sprintf("router: cached answer stored %v in the future, beyond the %v allowed for clock skew: its age is unknown", ahead.Round(time.Millisecond), MaxClockSkew)
 	}
 	return fmt.Sprintf("router: cached answer too stale: %v old, request accepts at most %v", e.Age.Round(time.Millisecond), e.Max)
 }

@@ -30,8 +30,9 @@ const (
 	BreakerChanged
 	// CacheServed: the last-good cache answered. Age is set.
 	CacheServed
-	// CacheStale: a cached answer existed but was too old for the request.
-	// Age is set.
+	// CacheStale: a cached answer existed but was too old for the request,
+	// or was stored further in the future than [MaxClockSkew] and has an
+	// unknown age. Age is set; it is negative for one stored in the future.
 	CacheStale
 	// HookPanicked: the user's code panicked in a hook (Check, Key,
 	// OnEvent, the Logger's handler, a tier's Inputs, the cache's Get or
@@ -84,7 +85,7 @@ type Event struct {
 	// RolledBack event, and where a reloaded one came from.
 	Version, Source string
 	Err             error         // why a rung fell, or the hook's *PanicError
-	Age             time.Duration // a cached answer's age
+	Age             time.Duration // a cached answer's age; negative for one stored in the future
 	Latency         time.Duration // how long the served request took
 }
 

@@ -111,7 +111,8 @@ const (
 )
 
 // AnyAge is the staleness that accepts every cached answer still in the
-// cache: the default of [Config.MaxStaleness].
+// cache, except one stored further in the future than [MaxClockSkew],
+// whose age is unknown: the default of [Config.MaxStaleness].
 const AnyAge time.Duration = math.MaxInt64
 
 // DefaultReserve is the default of [Config.Reserve].
@@ -172,8 +173,9 @@ type Config struct {
 	Key func(inputs []tensor.Tensor) string
 	// MaxStaleness is the oldest cached answer served when a request does
 	// not say with the [MaxStaleness] option. Zero means the default,
-	// [AnyAge]: any answer still in the cache. Negative is an error; to
-	// never serve cached answers, leave RungCache out of Order.
+	// [AnyAge]: any answer still in the cache whose age is known
+	// ([MaxClockSkew]). Negative is an error; to never serve cached
+	// answers, leave RungCache out of Order.
 	MaxStaleness time.Duration
 
 	// Reserve is the fraction of the caller's remaining time, when ctx

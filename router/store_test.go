@@ -302,3 +302,14 @@ func TestACachedAnswerFromAClockAheadIsFreshOrRefused(t *testing.T) {
 		t.Fatalf("falls %v; want the cache's StaleError with a negative Age", a.Fell)
 	}
 }
+
+func TestAStaleErrorOfAnAnswerStoredCenturiesAheadSaysSo(t *testing.T) {
+	// Given an answer stored so far in the future that its age is beyond
+	// what a Duration holds,
+	err := &router.StaleError{Age: time.Now().Sub(time.Now().AddDate(400, 0, 0)), Max: router.AnyAge}
+	// then its StaleError still says it was stored in the future, by a
+	// positive amount.
+	if msg := err.Error(); !strings.Contains(msg, "in the future") || strings.Contains(msg, "stored -") {
+		t.Fatalf("got %q; want a StaleError saying the answer was stored ahead", msg)
+	}
+}
