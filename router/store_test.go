@@ -306,7 +306,7 @@ func TestACachedAnswerFromAClockAheadIsFreshOrRefused(t *testing.T) {
 func TestAStaleErrorOfAnAnswerStoredCenturiesAheadSaysSo(t *testing.T) {
 	// Given an answer stored so far in the future that its age is beyond
 	// what a Duration holds,
-	err := &router.StaleError{Age: time.Now().Sub(time.Now().AddDate(400, 0, 0)), Max: router.AnyAge}
+	err := &router.StaleError{Age: time.Since(time.Now().AddDate(400, 0, 0)), Max: router.AnyAge}
 	// then its StaleError still says it was stored in the future, by a
 	// positive amount.
 	if msg := err.Error(); !strings.Contains(msg, "in the future") || strings.Contains(msg, "stored -") {
