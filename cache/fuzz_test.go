@@ -1,0 +1,158 @@
+package cache_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/tensor"
+)
+
+// FuzzKey checks, for pairs of inputs of every element type, that a key
+// never changes for the same input however often it is asked for (the
+// remembered keys included), and that two inputs share a key exactly when
+// their names, types, shapes and data are the same, bit for bit.
+func FuzzKey(f *testing.F) {
+	f.Add([]byte{0, 'x', 1, 2, 3, 4}, []byte{0, 'x', 1, 2, 3, 4})
+	f.Add([]byte{0, 'x', 0, 0, 0, 0x80}, []byte{0, 'x', 0, 0, 0, 0}) // -0 and 0
+	f.Add([]byte{1, 'y', 0, 0, 0, 0, 0, 0, 0xf8, 0x7f}, []byte{1, 'y', 1, 0, 0, 0, 0, 0, 0xf8, 0x7f})
+	f.Add([]byte{13, 's', 'a', 'b'}, []byte{13, 's', 'a', 'b', 0})
+	f.Add([]byte{5, 'b', 1, 0, 1}, []byte{5, 'b', 1, 0, 2})
+	f.Fuzz(func(t *testing.T, x, y []byte) {
+		a, b := fuzzInput(x), fuzzInput(y)
+		ka := cache.Key(a)
+		kb := cache.Key(b)
+		for range 2 {
+			if k := cache.Key(a); k != ka {
+				t.Fatalf("the key of %v changed from %s to %s", a, ka, k)
+			}
+			if k := cache.Key(b); k != kb {
+				t.Fatalf("the key of %v changed from %s to %s", b, kb, k)
+			}
+		}
+		if same := bytes.Equal(fuzzBits(a), fuzzBits(b)); same != (ka == kb) {
+			t.Fatalf("inputs %v and %v: same %v, but keys %s and %s", a, b, same, ka, kb)
+		}
+	})
+}
+
+// fuzzInput makes one tensor from data: the element type from its first
+// byte, the name from its second, the elements from the rest.
+func fuzzInput(data []byte) []tensor.Tensor {
+	if len(data) < 2 {
+		return nil
+	}
+	kind, name, rest := data[0]%14, string(data[1:2]), data[2:]
+	le := binary.LittleEndian
+	var d any
+	switch kind {
+	case 0:
+		v := make([]float32, len(rest)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(le.Uint32(rest[4*i:]))
+		}
+		d = v
+	case 1:
+		v := make([]float64, len(rest)/8)
+		for i := range v {
+			v[i] = math.Float64frombits(le.Uint64(rest[8*i:]))
+		}
+		d = v
+	case 2:
+		v := make([]int32, len(rest)/4)
+		for i := range v {
+			v[i] = int32(le.Uint32(rest[4*i:]))
+		}
+		d = v
+	case 3:
+		v := make([]int64, len(rest)/8)
+		for i := range v {
+			v[i] = int64(le.Uint64(rest[8*i:]))
+		}
+		d = v
+	case 4:
+		v := make([]uint8, len(rest))
+		copy(v, rest)
+		d = v
+	case 5:
+		v := make([]bool, len(rest))
+		for i := range v {
+			v[i] = rest[i]&1 == 1
+		}
+		d = v
+	case 6:
+		v := make([]int8, len(rest))
+		for i := range v {
+			v[i] = int8(rest[i])
+		}
+		d = v
+	case 7:
+		v := make([]int16, len(rest)/2)
+		for i := range v {
+			v[i] = int16(le.Uint16(rest[2*i:]))
+		}
+		d = v
+	case 8:
+		v := make([]uint16, len(rest)/2)
+		for i := range v {
+			v[i] = le.Uint16(rest[2*i:])
+		}
+		d = v
+	case 9:
+		v := make([]uint32, len(rest)/4)
+		for i := range v {
+			v[i] = le.Uint32(rest[4*i:])
+		}
+		d = v
+	case 10:
+		v := make([]uint64, len(rest)/8)
+		for i := range v {
+			v[i] = le.Uint64(rest[8*i:])
+		}
+		d = v
+	case 11:
+		v := make([]tensor.F16, len(rest)/2)
+		for i := range v {
+			v[i] = tensor.F16(le.Uint16(rest[2*i:]))
+		}
+		d = v
+	case 12:
+		v := make([]tensor.BF16, len(rest)/2)
+		for i := range v {
+			v[i] = tensor.BF16(le.Uint16(rest[2*i:]))
+		}
+		d = v
+	default:
+		v := make([]string, 0, 2)
+		for s := range bytes.SplitSeq(rest, []byte{0}) {
+			v = append(v, string(s))
+		}
+		d = v
+	}
+	t := tensor.Tensor{Name: name, Data: d}
+	t.Shape = []int64{int64(t.Len())}
+	return []tensor.Tensor{t}
+}
+
+// fuzzBits is what identifies an input from fuzzInput: its type, name,
+// shape and elements, bit for bit.
+func fuzzBits(in []tensor.Tensor) []byte {
+	var b bytes.Buffer
+	for _, t := range in {
+		b.WriteString(t.DType().String())
+		b.WriteByte(0)
+		b.WriteString(t.Name)
+		binary.Write(&b, binary.LittleEndian, t.Shape)
+		if s, ok := t.Data.([]string); ok {
+			for _, v := range s {
+				binary.Write(&b, binary.LittleEndian, int64(len(v)))
+				b.WriteString(v)
+			}
+			continue
+		}
+		binary.Write(&b, binary.LittleEndian, t.Data)
+	}
+	return b.Bytes()
+}
