@@ -505,6 +505,9 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return Answer{}, err // it ended as the last rungs were skipped
+	}
 	return Answer{}, &NoAnswerError{Falls: falls}
 }
 
