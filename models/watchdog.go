@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ladder-ml/ladder/internal/clock"
 )
 
 // watchdog enforces the timeouts of a Model's runs with one timer for the
@@ -17,7 +19,7 @@ import (
 // and not at all when they stop.
 //
 // A scratch's deadline is 0 while no timeout watches it, the monotonic
-// instant (nanoseconds since epoch) when its run is late while one does,
+// instant (by clock.Now) when its run is late while one does,
 // and fired once the watchdog has claimed the run to terminate it.
 type watchdog struct {
 	// next is when the timer fires: 0 when it is not armed, scanning while
@@ -33,13 +35,6 @@ const (
 	fired    int64 = -1
 	scanning int64 = math.MaxInt64
 )
-
-// epoch anchors monotonic.
-var epoch = time.Now()
-
-// monotonic returns nanoseconds since epoch on the monotonic clock: one
-// read of the runtime's clock, cheaper than time.Now.
-func monotonic() int64 { return int64(time.Since(epoch)) }
 
 func (w *watchdog) add(s *scratch) {
 	w.mu.Lock()
@@ -63,7 +58,7 @@ func (w *watchdog) remove(s *scratch) {
 // watch sets s's deadline to timeout from now and makes sure the timer
 // fires by then.
 func (w *watchdog) watch(s *scratch, timeout time.Duration) {
-	now := monotonic()
+	now := clock.Now()
 	dl := now + int64(timeout)
 	if dl <= 0 { // overflow: a timeout too long to matter
 		dl = scanning - 1
@@ -99,7 +94,7 @@ func (w *watchdog) fire() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.next.Store(scanning)
-	now := monotonic()
+	now := clock.Now()
 	next := int64(0)
 	for s := range w.scratchs {
 		dl := s.deadline.Load()
