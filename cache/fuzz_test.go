@@ -49,81 +49,31 @@ func fuzzInput(data []byte) []tensor.Tensor {
 	var d any
 	switch kind {
 	case 0:
-		v := make([]float32, len(rest)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(le.Uint32(rest[4*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
 	case 1:
-		v := make([]float64, len(rest)/8)
-		for i := range v {
-			v[i] = math.Float64frombits(le.Uint64(rest[8*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
 	case 2:
-		v := make([]int32, len(rest)/4)
-		for i := range v {
-			v[i] = int32(le.Uint32(rest[4*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
 	case 3:
-		v := make([]int64, len(rest)/8)
-		for i := range v {
-			v[i] = int64(le.Uint64(rest[8*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
 	case 4:
-		v := make([]uint8, len(rest))
-		copy(v, rest)
-		d = v
+		d = decodeEach(rest, 1, func(b []byte) uint8 { return b[0] })
 	case 5:
-		v := make([]bool, len(rest))
-		for i := range v {
-			v[i] = rest[i]&1 == 1
-		}
-		d = v
+		d = decodeEach(rest, 1, func(b []byte) bool { return b[0]&1 == 1 })
 	case 6:
-		v := make([]int8, len(rest))
-		for i := range v {
-			v[i] = int8(rest[i])
-		}
-		d = v
+		d = decodeEach(rest, 1, func(b []byte) int8 { return int8(b[0]) })
 	case 7:
-		v := make([]int16, len(rest)/2)
-		for i := range v {
-			v[i] = int16(le.Uint16(rest[2*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
 	case 8:
-		v := make([]uint16, len(rest)/2)
-		for i := range v {
-			v[i] = le.Uint16(rest[2*i:])
-		}
-		d = v
+		d = decodeEach(rest, 2, le.Uint16)
 	case 9:
-		v := make([]uint32, len(rest)/4)
-		for i := range v {
-			v[i] = le.Uint32(rest[4*i:])
-		}
-		d = v
+		d = decodeEach(rest, 4, le.Uint32)
 	case 10:
-		v := make([]uint64, len(rest)/8)
-		for i := range v {
-			v[i] = le.Uint64(rest[8*i:])
-		}
-		d = v
+		d = decodeEach(rest, 8, le.Uint64)
 	case 11:
-		v := make([]tensor.F16, len(rest)/2)
-		for i := range v {
-			v[i] = tensor.F16(le.Uint16(rest[2*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 2, func(b []byte) tensor.F16 { return tensor.F16(le.Uint16(b)) })
 	case 12:
-		v := make([]tensor.BF16, len(rest)/2)
-		for i := range v {
-			v[i] = tensor.BF16(le.Uint16(rest[2*i:]))
-		}
-		d = v
+		d = decodeEach(rest, 2, func(b []byte) tensor.BF16 { return tensor.BF16(le.Uint16(b)) })
 	default:
 		v := make([]string, 0, 2)
 		for s := range bytes.SplitSeq(rest, []byte{0}) {
@@ -134,6 +84,15 @@ func fuzzInput(data []byte) []tensor.Tensor {
 	t := tensor.Tensor{Name: name, Data: d}
 	t.Shape = []int64{int64(t.Len())}
 	return []tensor.Tensor{t}
+}
+
+// decodeEach decodes every whole size-byte element of b with one.
+func decodeEach[T any](b []byte, size int, one func([]byte) T) []T {
+	out := make([]T, len(b)/size)
+	for i := range out {
+		out[i] = one(b[size*i:])
+	}
+	return out
 }
 
 // fuzzBits is what identifies an input from fuzzInput: its type, name,
