@@ -14,7 +14,7 @@ STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The library packages that must build without cgo: only models, the ONNX
 # Runtime adapter, needs it.
-PURE_GO = ./router ./cache ./chaos ./policy ./tensor ./ladderhttp ./ladderprom ./source
+PURE_GO = ./router ./cache ./chaos ./clock ./policy ./tensor ./ladderhttp ./ladderprom ./source
 
 .PHONY: run test ort testdata bench lint serve load
 

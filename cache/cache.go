@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/internal/block"
-	"github.com/ladder-ml/ladder/internal/clock"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/tensor"
 	gocache "github.com/patrickmn/go-cache"
 )
@@ -124,7 +124,7 @@ type item struct {
 	e       Entry
 	seq     uint64
 	key     string
-	expires int64 // when go-cache drops it, by clock.Now
+	expires int64 // when go-cache drops it, by mono.Now
 	// later is how much later than e.Stored the same answer was last
 	// offered, in nanoseconds: Offer moves an entry's Stored time forward
 	// in place rather than storing an identical copy ([Store.Offer]).
@@ -279,7 +279,7 @@ func (s *Store) refresh(key string, e Entry) bool {
 	if it == nil || it.key != key || it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
 		return false
 	}
-	if it.expires-clock.Now() < int64(s.ttl/2) {
+	if it.expires-mono.Now() < int64(s.ttl/2) {
 		return false // due for a real write, which restarts the TTL
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
@@ -437,7 +437,7 @@ func (s *Store) put(key string, it *item) {
 	if s.closed.Load() {
 		return
 	}
-	it.key, it.expires = key, clock.Now()+int64(s.ttl)
+	it.key, it.expires = key, mono.Now()+int64(s.ttl)
 	s.recent[s.slot(key)].Store(it)
 	if old, ok := s.c.Get(key); ok {
 		// Live key: replace the value, keep its slot.
@@ -489,7 +489,7 @@ func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 			return Entry{}, false, nil
 		}
 		it = v.(*item)
-	} else if it.expires <= clock.Now() {
+	} else if it.expires <= mono.Now() {
 		return Entry{}, false, nil
 	}
 	e := it.e

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/clock"
+	"github.com/ladder-ml/ladder/internal/mono"
 )
 
 // watchdog enforces the timeouts of a Model's runs with one timer for the
@@ -19,7 +19,7 @@ import (
 // and not at all when they stop.
 //
 // A scratch's deadline is 0 while no timeout watches it, the monotonic
-// instant (by clock.Now) when its run is late while one does,
+// instant (by mono.Now) when its run is late while one does,
 // and fired once the watchdog has claimed the run to terminate it.
 type watchdog struct {
 	// next is when the timer fires: 0 when it is not armed, scanning while
@@ -58,7 +58,7 @@ func (w *watchdog) remove(s *scratch) {
 // watch sets s's deadline to timeout from now and makes sure the timer
 // fires by then.
 func (w *watchdog) watch(s *scratch, timeout time.Duration) {
-	now := clock.Now()
+	now := mono.Now()
 	dl := now + int64(timeout)
 	if dl <= 0 { // overflow: a timeout too long to matter
 		dl = scanning - 1
@@ -94,7 +94,7 @@ func (w *watchdog) fire() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.next.Store(scanning)
-	now := clock.Now()
+	now := mono.Now()
 	next := int64(0)
 	for s := range w.scratchs {
 		dl := s.deadline.Load()

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/clock"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -317,7 +317,7 @@ func (t *tierRung) nudge(ctx context.Context, cs []Canary) {
 			in, err = t.adaptInputs(in)
 		}
 		if err == nil {
-			_, _, err = t.policy.Do(ctx, clock.Now(), in, t.attempt)
+			_, _, err = t.policy.Do(ctx, mono.Now(), in, t.attempt)
 		}
 		t.v.leave()
 		if err != nil {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/executor"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -385,13 +385,13 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	// that ran an attempt, or any other rung. A tier skipped without an
 	// attempt (an open breaker) reuses the last reading.
 	var start time.Time // the request's start, by Config.Now
-	var startNS int64   // or by clock.Now, when Now is time.Now
+	var startNS int64   // or by mono.Now, when Now is time.Now
 	if l.realClock {
-		startNS = clock.Now()
+		startNS = mono.Now()
 	} else {
 		start = l.now()
 	}
-	nowNS := startNS // the latest reading of clock.Now
+	nowNS := startNS // the latest reading of mono.Now
 	stale, lowest := l.stale, len(l.rungs)-1
 	if len(opts) > 0 {
 		var err error
@@ -439,15 +439,15 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		}
 		if err == nil {
 			var end time.Time // by Config.Now,
-			var endNS int64   // or by clock.Now
+			var endNS int64   // or by mono.Now
 			if l.realClock {
-				endNS = clock.Now()
+				endNS = mono.Now()
 			} else {
 				end = l.now()
 			}
 			if p.hs != nil {
 				if l.realClock {
-					p.hs.succeeded(clock.Unix(endNS), p.v)
+					p.hs.succeeded(mono.Unix(endNS), p.v)
 				} else {
 					p.hs.succeeded(end.UnixNano(), p.v)
 				}
@@ -459,7 +459,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 				}
 				if req.key != "" {
 					if l.realClock {
-						end = clock.Time(endNS)
+						end = mono.Time(endNS)
 					}
 					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
 				}
@@ -496,7 +496,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		}
 		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
 		if l.realClock && (p.kind != KindModel || ans.Attempts > 0) {
-			nowNS = clock.Now()
+			nowNS = mono.Now()
 		}
 		if p.hs != nil {
 			p.hs.fell(err, l.unixAt(nowNS), p.v)
@@ -541,11 +541,11 @@ func (r *Router) position(name string) int {
 	return -1
 }
 
-// timeAt returns the time of ns, a reading of clock.Now, or the time by
+// timeAt returns the time of ns, a reading of mono.Now, or the time by
 // [Config].Now when the ladder has a clock of its own.
 func (l *ladder) timeAt(ns int64) time.Time {
 	if l.realClock {
-		return clock.Time(ns)
+		return mono.Time(ns)
 	}
 	return l.now()
 }
@@ -553,7 +553,7 @@ func (l *ladder) timeAt(ns int64) time.Time {
 // unixAt is timeAt in Unix nanoseconds.
 func (l *ladder) unixAt(ns int64) int64 {
 	if l.realClock {
-		return clock.Unix(ns)
+		return mono.Unix(ns)
 	}
 	return l.now().UnixNano()
 }

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/executor"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -74,7 +74,7 @@ func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
 	}
 	now := req.at
 	if !t.l.realClock {
-		now = clock.Now()
+		now = mono.Now()
 	}
 	if t.policy.Skips(now) {
 		return Answer{Version: t.version}, policy.ErrOpen

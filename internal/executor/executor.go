@@ -26,8 +26,8 @@ import (
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
-	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/mark"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -131,7 +131,7 @@ type Tier struct {
 	// Under load a mutex asked on every request becomes the hot spot and
 	// puts parked goroutines in the tail latency.
 	//
-	// openUntil: while the breaker is open, the instant (by clock.Now)
+	// openUntil: while the breaker is open, the instant (by mono.Now)
 	// until which requests skip the tier.
 	// closed: the breaker is closed and counts by executions, so attempts
 	// need no permit and successes are only counted (pendingOK), to be
@@ -245,7 +245,7 @@ func (t *Tier) syncMirror(now time.Time) {
 	case circuitbreaker.OpenState:
 		t.closed.Store(false)
 		t.halfOpen.Store(false)
-		t.openUntil.Store(clock.Now() + int64(max(t.breaker.RemainingDelay(), 1)))
+		t.openUntil.Store(mono.Now() + int64(max(t.breaker.RemainingDelay(), 1)))
 	case circuitbreaker.HalfOpenState:
 		t.probe.Lock()
 		t.probe.round++
@@ -302,7 +302,7 @@ func (t *Tier) State() policy.State { return t.Status().State }
 // moved to half-open first, so a healed tier is not reported open until
 // traffic happens to probe it.
 func (t *Tier) Status() policy.Status {
-	t.probeDue(clock.Now())
+	t.probeDue(mono.Now())
 	t.flush()
 	t.mirror.Lock()
 	defer t.mirror.Unlock()
@@ -329,7 +329,7 @@ func (t *Tier) probeDue(now int64) bool {
 }
 
 // Skips reports whether the tier's open breaker refuses a request at now,
-// a reading of clock.Now, as [Tier.Do] would at once with
+// a reading of mono.Now, as [Tier.Do] would at once with
 // [policy.ErrOpen]. It reads two atomics and nothing else, so a caller can
 // skip the tier before preparing an attempt.
 func (t *Tier) Skips(now int64) bool {
@@ -345,7 +345,7 @@ func (t *Tier) Skips(now int64) bool {
 // When a retry is refused (the breaker opened, the budget is spent) the
 // error joins the last attempt's own error with the refusal.
 //
-// now is a recent reading of clock.Now, which saves the first attempt
+// now is a recent reading of mono.Now, which saves the first attempt
 // reading the clock again.
 func (t *Tier) Do(ctx context.Context, now int64, inputs []tensor.Tensor, attempt Attempt) ([]tensor.Tensor, int, error) {
 	out, ran, err := t.once(ctx, now, inputs, attempt)
@@ -369,7 +369,7 @@ func (t *Tier) Do(ctx context.Context, now int64, inputs []tensor.Tensor, attemp
 			return nil, policy.ErrBudget
 		}
 		t.budget.waiting.Add(-1)
-		out, ran, err := t.once(exec.Context(), clock.Now(), inputs, attempt)
+		out, ran, err := t.once(exec.Context(), mono.Now(), inputs, attempt)
 		t.budget.waiting.Add(1)
 		t.budget.retryDone()
 		if ran {

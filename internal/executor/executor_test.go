@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/clock"
 	"github.com/ladder-ml/ladder/internal/executor"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -87,7 +87,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		if i == 8 {
 			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
 		}
-		_, attempts, err := p.Do(context.Background(), clock.Now(), nil, fail)
+		_, attempts, err := p.Do(context.Background(), mono.Now(), nil, fail)
 		if err == nil || attempts < 1 {
 			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
 		}
@@ -96,7 +96,7 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
 	}
 	before := calls
-	_, attempts, err := p.Do(context.Background(), clock.Now(), nil, fail)
+	_, attempts, err := p.Do(context.Background(), mono.Now(), nil, fail)
 	if !errors.Is(err, policy.ErrOpen) || attempts != 0 || calls != before {
 		t.Fatalf("open breaker: attempts %d, err %v, calls %d→%d", attempts, err, before, calls)
 	}
@@ -113,7 +113,7 @@ func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
 		policy.Permanent(errors.New("NaN")),
 	} {
 		calls := 0
-		_, attempts, got := p.Do(context.Background(), clock.Now(), nil, func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		_, attempts, got := p.Do(context.Background(), mono.Now(), nil, func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 			calls++
 			return nil, err
 		})
@@ -137,7 +137,7 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		if i%10 == 0 {
 			attempt = fail
 		}
-		p.Do(context.Background(), clock.Now(), nil, attempt)
+		p.Do(context.Background(), mono.Now(), nil, attempt)
 	}
 	if p.State() != policy.Closed {
 		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
@@ -152,7 +152,7 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 			}
 			break
 		}
-		p.Do(context.Background(), clock.Now(), nil, fail)
+		p.Do(context.Background(), mono.Now(), nil, fail)
 	}
 	if p.State() != policy.Open {
 		t.Fatalf("state %s after 15 straight failures, want open", p.State())
@@ -169,7 +169,7 @@ func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
 	// when a failure opens the breaker,
 	recovered := func() (v any) {
 		defer func() { v = recover() }()
-		p.Do(context.Background(), clock.Now(), nil, fail)
+		p.Do(context.Background(), mono.Now(), nil, fail)
 		return nil
 	}()
 	// then the panic reaches the caller, who can recover it, instead of
@@ -180,7 +180,7 @@ func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
 	if s := p.Status(); s.State != policy.Open || s.RetryAfter.IsZero() {
 		t.Fatalf("status %v, want open with a retry time", s)
 	}
-	if _, n, err := p.Do(context.Background(), clock.Now(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
+	if _, n, err := p.Do(context.Background(), mono.Now(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
 		t.Fatalf("after the panic: %d attempts, %v; want the open breaker's refusal", n, err)
 	}
 }
@@ -193,7 +193,7 @@ func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
 		return nil, policy.Uncounted(errors.New("same poison input"))
 	}
 	for range 100 {
-		if _, _, err := p.Do(context.Background(), clock.Now(), nil, repeat); executor.Classify(context.Background(), err) != executor.Fall {
+		if _, _, err := p.Do(context.Background(), mono.Now(), nil, repeat); executor.Classify(context.Background(), err) != executor.Fall {
 			t.Fatalf("err %v classified %v, want fall", err, executor.Classify(context.Background(), err))
 		}
 	}
@@ -208,7 +208,7 @@ func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
 	ok := func(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) { return nil, ctx.Err() }
 	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
 	// Given a breaker that opened and whose OpenFor has passed,
-	p.Do(context.Background(), clock.Now(), nil, fail)
+	p.Do(context.Background(), mono.Now(), nil, fail)
 	time.Sleep(20 * time.Millisecond)
 	if s := p.State(); s != policy.HalfOpen {
 		t.Fatalf("state %v after OpenFor, want half-open", s)
@@ -219,7 +219,7 @@ func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
 		if i%2 == 1 {
 			cancel()
 		}
-		p.Do(ctx, clock.Now(), nil, ok)
+		p.Do(ctx, mono.Now(), nil, ok)
 		cancel()
 	}
 	// then three good probes close it, and it never reopened.

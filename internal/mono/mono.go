@@ -1,4 +1,4 @@
-// Package clock reads the time for the request path at the cost of one
+// Package mono reads the time for the request path at the cost of one
 // read of the monotonic clock.
 //
 // time.Now reads two clocks, the wall clock and the monotonic one, and
@@ -8,9 +8,10 @@
 // health record): the wall time is the monotonic reading placed on an
 // anchor taken with time.Now, so it follows the wall clock exactly while
 // nobody sets it, and within a second of a step when somebody does.
-package clock
+package mono
 
 import (
+	"github.com/ladder-ml/ladder/clock"
 	"sync/atomic"
 	"time"
 )
@@ -71,3 +72,55 @@ func at(mono int64) *anchor {
 // came from time.Now or [Time]); otherwise the result follows the wall
 // clock.
 func Of(t time.Time) int64 { return int64(t.Sub(epoch)) }
+
+// Reader reads a [clock.Clock] as nanoseconds on one scale: [Now]'s on
+// the real clock, which costs one read of the monotonic clock, and the
+// clock's Unix nanoseconds on any other, such as a test's clock.Fake. The
+// zero value reads the real clock. Readings of two Readers do not mix.
+type Reader struct{ c clock.Clock }
+
+// For returns the Reader of c; nil means the real clock.
+func For(c clock.Clock) Reader {
+	if clock.IsReal(c) {
+		return Reader{}
+	}
+	return Reader{c}
+}
+
+// Real reports whether r reads the real clock.
+func (r Reader) Real() bool { return r.c == nil }
+
+// Clock returns the clock r reads.
+func (r Reader) Clock() clock.Clock { return clock.Or(r.c) }
+
+// Now returns a reading.
+func (r Reader) Now() int64 {
+	if r.c == nil {
+		return Now()
+	}
+	return r.c.Now().UnixNano()
+}
+
+// Time returns the time of ns, a reading of r.
+func (r Reader) Time(ns int64) time.Time {
+	if r.c == nil {
+		return Time(ns)
+	}
+	return time.Unix(0, ns)
+}
+
+// Unix returns the time of ns, a reading of r, in Unix nanoseconds.
+func (r Reader) Unix(ns int64) int64 {
+	if r.c == nil {
+		return Unix(ns)
+	}
+	return ns
+}
+
+// Of returns t as a reading of r.
+func (r Reader) Of(t time.Time) int64 {
+	if r.c == nil {
+		return Of(t)
+	}
+	return t.UnixNano()
+}
