@@ -348,7 +348,7 @@ func (h *Handler) noteFalls(a router.Answer, err error) {
 		if f.Position < 0 || f.Position >= len(h.fell) || errors.Is(f.Err, router.ErrNotAccepted) {
 			continue
 		}
-		h.fell[f.Position].Store(&fallNote{reason: rungstate.Reason(f.Err), err: f.Err.Error(), at: now})
+		h.fell[f.Position].Store(&fallNote{reason: string(f.Outcome), err: f.Err.Error(), at: now})
 	}
 }
 
@@ -374,7 +374,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, id string, st
 			}
 			s.WriteString(f.Tier)
 			s.WriteByte('=')
-			s.WriteString(rungstate.Reason(f.Err))
+			s.WriteString(string(f.Outcome))
 		}
 		hd[HeaderFell] = []string{s.String()}
 	}
@@ -447,7 +447,7 @@ func appendFall(b []byte, f router.Fall) []byte {
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(f.Attempts), 10)
 	b = append(b, `,"reason":"`...)
-	b = append(b, rungstate.Reason(f.Err)...)
+	b = append(b, string(f.Outcome)...)
 	b = append(b, `","error":`...)
 	b = appendString(b, f.Err.Error())
 	return append(b, '}')
@@ -457,7 +457,7 @@ func appendFall(b []byte, f router.Fall) []byte {
 func fallsAttr(falls []router.Fall) []string {
 	out := make([]string, len(falls))
 	for i, f := range falls {
-		out[i] = f.Tier + "=" + rungstate.Reason(f.Err) + ": " + f.Err.Error()
+		out[i] = f.Tier + "=" + string(f.Outcome) + ": " + f.Err.Error()
 	}
 	return out
 }
@@ -549,7 +549,7 @@ func (h *Handler) fail(w http.ResponseWriter, req *http.Request, id string, star
 		body.Error.Expected, body.Error.Got = ie.Expected, ie.Got
 	}
 	for _, f := range falls {
-		body.Tiers = append(body.Tiers, tierFall{Tier: f.Tier, Position: f.Position, Attempts: f.Attempts, Reason: rungstate.Reason(f.Err), Error: f.Err.Error()})
+		body.Tiers = append(body.Tiers, tierFall{Tier: f.Tier, Position: f.Position, Attempts: f.Attempts, Reason: string(f.Outcome), Error: f.Err.Error()})
 	}
 	if status != StatusClientClosedRequest {
 		var b bytes.Buffer

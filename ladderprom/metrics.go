@@ -35,6 +35,7 @@
 package ladderprom
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync"
@@ -43,9 +44,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ladder-ml/ladder/internal/rungstate"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // Options configures [New]. The zero value is the documented default of
@@ -240,15 +241,15 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 		}
 	}
 	for _, f := range falls {
-		reason := rungstate.Reason(f.Err)
-		if reason == "not_accepted" {
+		reason := string(f.Outcome)
+		if f.Outcome == router.NotAccepted {
 			continue
 		}
 		m.falls.WithLabelValues(f.Tier, reason).Inc()
 		switch reason {
-		case "not_cached":
+		case string(router.NotCached):
 			m.cacheMisses.Inc()
-		case "too_stale":
+		case string(router.TooStale):
 			m.cacheStale.Inc()
 		}
 		if w != nil && f.Position >= 0 && f.Position < len(w.rungs) {
@@ -295,17 +296,17 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 	// The version of a watched router's tiers is read at scrape time.
 }
 
+// outcome labels the error Predict returned.
 func outcome(err error) string {
-	switch rungstate.Reason(err) {
-	case "invalid_input":
-		return "invalid_input"
-	case "deadline":
-		return "deadline_exceeded"
-	case "canceled":
-		return "canceled"
-	}
-	if errors.Is(err, router.ErrNoAnswer) {
+	switch {
+	case errors.Is(err, router.ErrNoAnswer):
 		return "no_answer"
+	case errors.Is(err, tensor.ErrInvalidInput):
+		return "invalid_input"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
 	}
 	return "error"
 }

@@ -84,9 +84,10 @@ type Event struct {
 	// Version and Source are the version of a Reloaded, ReloadRejected or
 	// RolledBack event, and where a reloaded one came from.
 	Version, Source string
-	Err             error         // why a rung fell, or the hook's *PanicError
-	Age             time.Duration // a cached answer's age; negative for one stored in the future
-	Latency         time.Duration // how long the served request took
+	Outcome         policy.Outcome // a Fell event's verdict, e.g. "breaker_open"
+	Err             error          // why a rung fell, or the hook's *PanicError
+	Age             time.Duration  // a cached answer's age; negative for one stored in the future
+	Latency         time.Duration  // how long the served request took
 }
 
 // HealthChange reports a tier moving from one [Condition] to another.

@@ -64,6 +64,9 @@ func (e *UnavailableError) Error() string {
 // Is reports whether target is [ErrUnavailable].
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
+// Outcome returns [Unavailable].
+func (e *UnavailableError) Outcome() policy.Outcome { return Unavailable }
+
 // TierHealth is a model tier's health, as [Router.Health] reports it.
 //
 // The embedded [policy.Status] is the tier's breaker, as before: State,
@@ -215,8 +218,8 @@ func stamp(t *atomic.Int64, at int64) {
 
 // fell counts a request the tier fell for on version v, at Unix
 // nanoseconds.
-func (h *tierHealth) fell(err error, at int64, v *version) {
-	if err != policy.ErrOpen && (errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget)) {
+func (h *tierHealth) fell(o policy.Outcome, err error, at int64, v *version) {
+	if o == policy.BulkheadFull || o == policy.BudgetSpent || o == policy.Abandoned {
 		return
 	}
 	h.failed.Add(1)
@@ -267,7 +270,7 @@ func (r *Router) Health() map[string]TierHealth {
 func (t *tierRung) health() TierHealth {
 	h := t.hs
 	th := TierHealth{
-		Status:       t.policy.Status(),
+		Status:       t.guard.Status(),
 		Abandoned:    t.abandoned.Load(),
 		Version:      t.version,
 		Served:       h.served.Load(),
@@ -310,7 +313,7 @@ func (r *Router) Ready() bool {
 		switch rg := p.rung.(type) {
 		case *cacheRung:
 		case *tierRung:
-			ok := rg.hs.down.Load() == nil && rg.policy.Status().State != policy.Open
+			ok := rg.hs.down.Load() == nil && rg.guard.Status().State != policy.Open
 			if !ok && rg.hs.required {
 				return false
 			}

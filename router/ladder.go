@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -37,10 +38,7 @@ type ladder struct {
 	check   func([]tensor.Tensor) error
 	stale   time.Duration
 	reserve float64
-	now     func() time.Time
-	// realClock: now is time.Now, so the start of a request may be read
-	// from the cheaper monotonic clock alone.
-	realClock bool
+	clk     mono.Reader // the router's clock
 
 	tiers  map[string]*tierState // by name
 	byTier map[string]*tierRung  // by name
@@ -78,7 +76,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		stale:        cfg.MaxStaleness,
 		reserve:      cfg.Reserve,
 		storeTimeout: cfg.StoreTimeout,
-		now:          cfg.Now,
+		clk:          mono.For(cfg.Clock),
 		tiers:        map[string]*tierState{},
 		byTier:       map[string]*tierRung{},
 	}
@@ -87,9 +85,6 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	}
 	if l.key == nil {
 		l.key = cache.Key
-	}
-	if l.now == nil {
-		l.now, l.realClock = time.Now, true
 	}
 	switch {
 	case l.stale < 0:
@@ -180,7 +175,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		var st *tierState
 		if old != nil {
-			if prev := old.tiers[t.Name]; prev != nil && prev.policy.Config() == resolved {
+			if prev := old.tiers[t.Name]; prev != nil && prev.guard.Config() == resolved {
 				st = prev
 			}
 		}
@@ -191,7 +186,8 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		tr.tierState = st
 		tr.timeout = resolved.Timeout
-		tr.attempt = tr.try
+		tr.attempt = tr.run
+		tr.validate = func(out []tensor.Tensor) error { return l.validate(t.Name, out) }
 		if t.v == nil {
 			t.v = newVersion(t.Model, tr.version, "", false)
 			cfg.Tiers[i].v = t.v // kept in the config for the next ladder
@@ -270,7 +266,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		p := placed{rung: rg, name: name, kind: kinds[name]}
 		switch rg := rg.(type) {
 		case *tierRung:
-			p.builtin, p.hs, p.v, p.kind = true, rg.hs, rg.v, KindModel
+			p.builtin, p.tier, p.hs, p.v, p.kind = true, rg, rg.hs, rg.v, KindModel
 		case *funcRung:
 			p.builtin, p.kind = true, rg.kind
 		case *cacheRung:

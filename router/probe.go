@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -284,7 +283,7 @@ func (r *Router) probe(name string, cs []Canary, p Probe) {
 			// A canary left running past its timeout still has not
 			// returned: the model is hung, and this probe fails too, so
 			// that a model ignoring ctx is taken out like a slow one.
-			r.probed(t.hs, fmt.Errorf("%w: a canary run is still running past its timeout of %v", policy.ErrTimeout, p.Timeout), p, l.now())
+			r.probed(t.hs, fmt.Errorf("%w: a canary run is still running past its timeout of %v", policy.ErrTimeout, p.Timeout), p, l.clk.Time(l.clk.Now()))
 			timer.Reset(jittered(p.Interval, p.Jitter))
 			continue
 		}
@@ -292,10 +291,10 @@ func (r *Router) probe(name string, cs []Canary, p Probe) {
 		stop := context.AfterFunc(r.stopCtx, cancel)
 		err := r.canaries(ctx, l, name, t.v, t.adapt, cs, p.Timeout, busy)
 		if err == nil && r.stopCtx.Err() == nil {
-			r.probed(t.hs, nil, p, l.now())
+			r.probed(t.hs, nil, p, l.clk.Time(l.clk.Now()))
 			t.nudge(ctx, cs)
 		} else if !errors.Is(err, ErrClosed) && r.stopCtx.Err() == nil {
-			r.probed(t.hs, err, p, l.now())
+			r.probed(t.hs, err, p, l.clk.Time(l.clk.Now()))
 		}
 		stop()
 		cancel()
@@ -309,7 +308,7 @@ func (r *Router) probe(name string, cs []Canary, p Probe) {
 // A canary that fails there re-opens it, as a request would.
 func (t *tierRung) nudge(ctx context.Context, cs []Canary) {
 	for _, c := range cs {
-		if t.policy.Status().State != policy.HalfOpen || !t.v.enter() {
+		if t.guard.Status().State != policy.HalfOpen || !t.v.enter() {
 			return
 		}
 		in, err := c.Inputs, error(nil)
@@ -317,7 +316,7 @@ func (t *tierRung) nudge(ctx context.Context, cs []Canary) {
 			in, err = t.adaptInputs(in)
 		}
 		if err == nil {
-			_, _, err = t.policy.Do(ctx, mono.Now(), in, t.attempt)
+			err = t.guard.Do(ctx, policy.Call{Inputs: in, Version: t.version, Validate: t.validate}, t.attempt).Err
 		}
 		t.v.leave()
 		if err != nil {

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/internal/executor"
-	"github.com/ladder-ml/ladder/internal/mono"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -201,8 +200,19 @@ type Config struct {
 	// Warn, falls and hook panics at Info, the rest at Debug.
 	Logger *slog.Logger
 
-	// Now is the clock. The default is time.Now.
-	Now func() time.Time
+	// Clock is the time the router reads: request latencies and cached
+	// answers' ages, the tiers' breakers and poison windows, probes,
+	// reloads, rollback windows and watches. Nil means [clock.Real]. It
+	// does not reach the default cache, which has a Clock of its own
+	// ([cache.Config]): to move both, build the store with the same clock.
+	Clock clock.Clock
+
+	// OnDone, when set, is called after every attempt at a model tier,
+	// with its verdict ([policy.Done]): the seam through which outlier
+	// ejection, hedging or a metrics adapter follows each attempt. It runs
+	// on the request path, under no lock; keep it fast. A panic in it is
+	// recovered and reported as a [HookPanicked] event.
+	OnDone func(policy.Done)
 
 	// MustLoad makes New wait for every tier's [Tier].Load and fail when
 	// one fails, as [Tier].MustLoad does for one tier.
@@ -222,6 +232,8 @@ type Router struct {
 
 	events emitter
 	seed   maphash.Seed
+	clock  clock.Clock       // Config.Clock; nil for the real clock
+	onDone func(policy.Done) // Config.OnDone
 
 	serving    atomic.Pointer[string] // name of the rung that served last
 	storeCalls atomic.Int64           // store calls it stopped waiting for, still running
@@ -250,8 +262,12 @@ func New(cfg Config) (*Router, error) {
 	r := &Router{
 		events:  emitter{listen: cfg.OnEvent, log: cfg.Logger},
 		seed:    maphash.MakeSeed(),
+		onDone:  cfg.OnDone,
 		healths: map[string]*tierHealth{},
 		stop:    make(chan struct{}),
+	}
+	if !clock.IsReal(cfg.Clock) {
+		r.clock = cfg.Clock
 	}
 	r.stopCtx, r.stopCancel = context.WithCancel(context.Background())
 	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
@@ -384,14 +400,8 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	// between only after a rung that may have taken time: a model tier
 	// that ran an attempt, or any other rung. A tier skipped without an
 	// attempt (an open breaker) reuses the last reading.
-	var start time.Time // the request's start, by Config.Now
-	var startNS int64   // or by mono.Now, when Now is time.Now
-	if l.realClock {
-		startNS = mono.Now()
-	} else {
-		start = l.now()
-	}
-	nowNS := startNS // the latest reading of mono.Now
+	startNS := l.clk.Now()
+	nowNS := startNS // the latest reading
 	stale, lowest := l.stale, len(l.rungs)-1
 	if len(opts) > 0 {
 		var err error
@@ -421,7 +431,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			return Answer{}, err
 		}
 		if pos > lowest {
-			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: ErrNotAccepted})
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Outcome: NotAccepted, Err: ErrNotAccepted})
 			continue
 		}
 		if p.needsKey && !req.keyed && stale > 0 {
@@ -430,27 +440,21 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		req.rung, req.below, req.at = p.name, pos < last, nowNS
 		var (
 			ans Answer
+			o   policy.Outcome
 			err error
 		)
-		if p.builtin {
+		switch {
+		case p.tier != nil:
+			ans, o, err = p.tier.serve(ctx, req)
+		case p.builtin:
 			ans, err = p.rung.Serve(ctx, req)
-		} else {
+		default:
 			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			var end time.Time // by Config.Now,
-			var endNS int64   // or by mono.Now
-			if l.realClock {
-				endNS = mono.Now()
-			} else {
-				end = l.now()
-			}
+			endNS := l.clk.Now()
 			if p.hs != nil {
-				if l.realClock {
-					p.hs.succeeded(mono.Unix(endNS), p.v)
-				} else {
-					p.hs.succeeded(end.UnixNano(), p.v)
-				}
+				p.hs.succeeded(l.clk.Unix(endNS), p.v)
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
@@ -458,51 +462,44 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 					req.key, req.keyed = l.safeKey(inputs), true
 				}
 				if req.key != "" {
-					if l.realClock {
-						end = mono.Time(endNS)
-					}
-					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
+					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: l.clk.Time(endNS)})
 				}
 			}
 			ans.Tier, ans.Position, ans.Kind = p.name, pos, p.kind
 			ans.Degraded = pos > 0
 			ans.Fell = falls
-			if l.realClock {
-				ans.Latency = time.Duration(endNS - startNS)
-			} else {
-				ans.Latency = end.Sub(start)
-			}
+			ans.Latency = time.Duration(endNS - startNS)
 			r.served(&ans, &p.name)
 			return ans, nil
 		}
-		if err == ErrNotAccepted {
-			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: err})
-			continue
+		if o == "" {
+			o = policy.Judge(ctx, err)
 		}
-		if err != policy.ErrOpen { // a skip, the common fall, needs no classifying
-			switch executor.Classify(ctx, err) {
-			case executor.Reject:
-				if l.inputs == nil {
-					// No contract to judge by: the tier's word is taken.
-					return Answer{}, err
-				}
-			case executor.Abandon:
-				return Answer{}, ctx.Err()
+		switch o {
+		case NotAccepted:
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Outcome: o, Err: err})
+			continue
+		case policy.InvalidInput:
+			if l.inputs == nil {
+				// No contract to judge by: the tier's word is taken.
+				return Answer{}, err
 			}
+		case policy.Canceled:
+			return Answer{}, ctx.Err()
 		}
 		if falls == nil {
 			// Room for the usual one or two falls in one allocation.
 			falls = make([]Fall, 0, min(2, len(l.rungs)-pos))
 		}
-		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
-		if l.realClock && (p.kind != KindModel || ans.Attempts > 0) {
-			nowNS = mono.Now()
+		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Outcome: o, Err: err})
+		if p.kind != KindModel || ans.Attempts > 0 {
+			nowNS = l.clk.Now()
 		}
 		if p.hs != nil {
-			p.hs.fell(err, l.unixAt(nowNS), p.v)
+			p.hs.fell(o, err, l.clk.Unix(nowNS), p.v)
 		}
 		if r.events.active() {
-			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
+			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Outcome: o, Err: err})
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -541,21 +538,14 @@ func (r *Router) position(name string) int {
 	return -1
 }
 
-// timeAt returns the time of ns, a reading of mono.Now, or the time by
-// [Config].Now when the ladder has a clock of its own.
-func (l *ladder) timeAt(ns int64) time.Time {
-	if l.realClock {
-		return mono.Time(ns)
-	}
-	return l.now()
-}
-
-// unixAt is timeAt in Unix nanoseconds.
-func (l *ladder) unixAt(ns int64) int64 {
-	if l.realClock {
-		return mono.Unix(ns)
-	}
-	return l.now().UnixNano()
+// done reports an attempt to [Config].OnDone, recovering its panic.
+func (r *Router) done(d policy.Done) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.hookPanicked("OnDone", d.Member, v)
+		}
+	}()
+	r.onDone(d)
 }
 
 // safeKey returns the cache key of inputs, or "" (not cached) when Key

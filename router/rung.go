@@ -61,7 +61,7 @@ type Request struct {
 	l     *ladder
 	rung  string // the name of the rung being asked
 	below bool   // a rung follows the one being asked
-	at    int64  // a recent reading of clock.Now, when l.realClock
+	at    int64  // a recent reading of the ladder's clock
 	key   string
 	keyed bool
 }
@@ -98,21 +98,7 @@ func (q Request) Budget(ctx context.Context, timeout time.Duration) time.Duratio
 	if q.l != nil && q.below {
 		reserve = q.l.reserve
 	}
-	return budget(ctx, timeout, reserve)
-}
-
-// budget returns timeout, shortened to ctx's remaining time less the
-// reserve fraction of it.
-func budget(ctx context.Context, timeout time.Duration, reserve float64) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return timeout
-	}
-	left := time.Until(dl)
-	if reserve > 0 {
-		left = time.Duration(float64(left) * (1 - reserve))
-	}
-	return min(timeout, left)
+	return policy.Budget(ctx, timeout, reserve)
 }
 
 // placed is a rung at its place in a ladder.
@@ -127,6 +113,9 @@ type placed struct {
 	// then computes before asking it, when the request accepts cached
 	// answers.
 	needsKey bool
+	// tier is a model tier, which the request path asks for its verdict
+	// as well as its answer; nil for other rungs.
+	tier *tierRung
 	// hs is a model tier's health, counted by the request path; nil for
 	// other rungs.
 	hs *tierHealth
