@@ -3,7 +3,6 @@ package router
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,11 +133,8 @@ func (h TierHealth) String() string {
 // and counts with atomic adds; the rest is guarded by mu, which is never
 // held while user code runs.
 type tierHealth struct {
-	name      string
-	required  bool
-	reloading chan struct{} // holds a token while a load or reload runs
-	loader    chan struct{} // holds a token while a Loader or Validate runs, even one a reload stopped waiting for
-	watch     *watch        // the version under rollback watch; guarded by mu
+	name     string
+	required bool
 
 	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier
 	served    atomic.Uint64
@@ -152,25 +148,15 @@ type tierHealth struct {
 	mu        sync.Mutex
 	loading   bool
 	unhealthy bool
-	streak    int // consecutive probe results: > 0 passes, < 0 failures
 	reloadErr error
 	lastGood  string
 	reloads   uint64
 	rejected  uint64
 	rollbacks uint64
-	installed time.Time // when the version serving was swapped in
 }
 
 func newTierHealth(name string, required bool) *tierHealth {
-	return &tierHealth{name: name, required: required, reloading: make(chan struct{}, 1), loader: make(chan struct{}, 1)}
-}
-
-// installedAt returns when the version serving was swapped in; zero for a
-// model given in [Tier].Model.
-func (h *tierHealth) installedAt() time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.installed
+	return &tierHealth{name: name, required: required}
 }
 
 // condition returns the health condition apart from the breaker; mu is
@@ -323,12 +309,4 @@ func (r *Router) Ready() bool {
 		}
 	}
 	return some
-}
-
-// jittered returns d varied at random by up to ±jitter of itself.
-func jittered(d time.Duration, jitter float64) time.Duration {
-	if jitter <= 0 {
-		return d
-	}
-	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
 }

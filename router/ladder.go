@@ -138,13 +138,8 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 			return nil, bad("Tiers[%d] is named %q, which is reserved; expected another name", i, t.Name)
 		case byName[t.Name] != nil:
 			return nil, bad("two tiers are named %q; expected unique names", t.Name)
-		case t.Probe.Interval > 0 && t.Probe.Interval < time.Millisecond:
-			return nil, bad("tier %q: Probe.Interval is %v; expected at least 1ms, 0 for the default %v, or negative for no probes",
-				t.Name, t.Probe.Interval, DefaultProbeInterval)
-		case t.Watch.Interval > 0 && t.Watch.Interval < time.Millisecond:
-			return nil, bad("tier %q: Watch.Interval is %v; expected at least 1ms, or 0 for the default 2s", t.Name, t.Watch.Interval)
 		case isNil(t.Model):
-			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model", t.Name, t.Model)
+			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model, or a manager in Manage that loads one (package reload)", t.Name, t.Model)
 		}
 		tr := &tierRung{l: l, model: t.Model, version: t.Version, adapt: t.Inputs}
 		tr.timed, _ = t.Model.(TimeoutPredictor)

@@ -18,6 +18,7 @@ import (
 	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
+	"golang.org/x/sync/errgroup"
 )
 
 // Model is anything that can answer a prediction: a models.Model, a
@@ -47,7 +48,8 @@ type Tier struct {
 	// unique among the ladder's rungs; "cache", "heuristic" and "default"
 	// name the built-in rungs.
 	Name string
-	// Model answers for the tier. Required, unless Load is set.
+	// Model answers for the tier. Required, unless a manager in Manage
+	// loads it.
 	Model Model
 	// Version labels the tier's answers. The default is [VersionOf] the
 	// model.
@@ -62,41 +64,15 @@ type Tier struct {
 	// the zero value means the defaults documented on [policy.Config].
 	Policy policy.Config
 
-	// Load, when set and Model is nil, loads the tier's model after New
-	// returns, in the background, retried with LoadRetry's backoff until
-	// it loads and passes its checks (as [Router.Reload] checks) or the
-	// router closes. Until then the tier's condition is Loading and it is
-	// skipped without an attempt. The router owns and closes the models
-	// Load returns. With a Model set, Load is only the default loader of
-	// Watch.
-	Load Loader
-	// MustLoad makes New wait for Load, and fail when it fails after
-	// LoadRetry's attempts. [Config].MustLoad sets it for every tier.
-	MustLoad bool
-	// LoadRetry is how loads at start-up and in [Router.Reload] are
-	// retried; the zero value means the defaults documented on [Retry].
-	LoadRetry Retry
-
-	// Canaries are inputs with known answers. Every reload must answer
-	// them, and the tier's health probes run them ([Probe]).
-	Canaries []Canary
-	// Probe configures the health probes that run Canaries in the
-	// background; the zero value means the defaults documented on
-	// [Probe]. Without Canaries there are no probes.
-	Probe Probe
-	// Validate, when set, is a last check of a reloaded model before it is
-	// swapped in, e.g. its accuracy on a labelled sample
-	// ([AccuracyAtLeast]). An error or a panic rejects the version.
-	Validate func(ctx context.Context, m Model) error
-	// Rollback watches a reloaded version under traffic and restores the
-	// previous one when it fails; the zero value means the defaults
-	// documented on [Rollback].
-	Rollback Rollback
 	// Required makes [Router.Ready] false while the tier cannot serve.
 	Required bool
-	// Watch, when its Path is set, reloads the tier whenever that model
-	// file changes ([Watch]).
-	Watch Watch
+
+	// Manage are the tier's managers: reloads of new versions (package
+	// reload), health probes (package probe), and the like, each driving
+	// the tier through a [Handle]. With a manager that loads the tier's
+	// first version, Model may be nil: the tier is Loading, skipped
+	// without an attempt, until a version is swapped in.
+	Manage []Manager
 
 	v *version // the model's version; set by New and by reloads
 }
@@ -213,10 +189,6 @@ type Config struct {
 	// on the request path, under no lock; keep it fast. A panic in it is
 	// recovered and reported as a [HookPanicked] event.
 	OnDone func(policy.Done)
-
-	// MustLoad makes New wait for every tier's [Tier].Load and fail when
-	// one fails, as [Tier].MustLoad does for one tier.
-	MustLoad bool
 }
 
 // Router routes each prediction down a ladder of rungs and returns the
@@ -253,11 +225,10 @@ type Router struct {
 // [ErrInvalidConfig] (or policy.ErrInvalidConfig, cache.ErrInvalidConfig)
 // that names the bad setting.
 //
-// New never blocks on a model: tiers with a [Tier].Load and no Model load
-// concurrently in the background, and the router answers from the other
-// rungs meanwhile, unless [Tier].MustLoad or [Config].MustLoad asks New to
-// wait and fail with a [*ReloadError] instead. Tiers with [Tier].Canaries
-// are probed in the background until [Router.Close].
+// New starts every tier's managers ([Tier].Manage) and returns the first
+// error of their Start. A manager that loads a tier's first version in
+// the background leaves New free to return: the router answers from the
+// other rungs meanwhile.
 func New(cfg Config) (*Router, error) {
 	r := &Router{
 		events:  emitter{listen: cfg.OnEvent, log: cfg.Logger},
@@ -274,7 +245,8 @@ func New(cfg Config) (*Router, error) {
 	for i, t := range cfg.Tiers {
 		h := newTierHealth(t.Name, t.Required)
 		cfg.Tiers[i].v = nil // build makes the version of a caller's model
-		if t.Model == nil && t.Load != nil {
+		cfg.Tiers[i].Manage = slices.Clone(t.Manage)
+		if isNil(t.Model) && len(t.Manage) > 0 {
 			cfg.Tiers[i].Model = unloaded{name: t.Name}
 			cfg.Tiers[i].v = newVersion(cfg.Tiers[i].Model, "", "", false)
 			h.loading = true
@@ -297,31 +269,38 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.cfg = cfg
 	r.ladder.Store(l)
-	for _, t := range cfg.Tiers {
-		if len(t.Canaries) > 0 && t.Probe.Interval >= 0 {
-			r.bg.Add(1)
-			go r.probe(t.Name, t.Canaries, t.Probe.resolve(l.byTier[t.Name].timeout))
-		}
-	}
-	for _, t := range cfg.Tiers {
-		if t.Watch.Path != "" {
-			if t.Watch.Loader == nil {
-				t.Watch.Loader = t.Load
-			}
-			if t.Watch.Loader == nil {
-				r.Close()
-				return nil, fmt.Errorf("%w: tier %q watches %s but has neither Watch.Loader nor Load", ErrInvalidConfig, t.Name, t.Watch.Path)
-			}
-			r.bg.Add(1)
-			go r.poll(t.Name, t.Watch)
-		}
-	}
-	if err := r.startLoads(cfg.Tiers, cfg.MustLoad); err != nil {
+	if err := r.startManagers(cfg.Tiers); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
+
+// startManagers starts every tier's managers concurrently, and returns
+// the first error; that error's ctx ends the others' Start.
+func (r *Router) startManagers(tiers []Tier) error {
+	g, ctx := errgroup.WithContext(r.stopCtx)
+	for _, t := range tiers {
+		h := &Handle{r: r, name: t.Name, hs: r.healths[t.Name]}
+		for i, m := range t.Manage {
+			if isNil(m) {
+				return fmt.Errorf("%w: tier %q: Manage[%d] is nil", ErrInvalidConfig, t.Name, i)
+			}
+			g.Go(func() (err error) {
+				defer func() {
+					if v := recover(); v != nil {
+						err = &PanicError{Tier: t.Name, Hook: "Manager", Value: v, Stack: debug.Stack()}
+					}
+				}()
+				return m.Start(ctx, h)
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// now reads the router's clock.
+func (r *Router) now() time.Time { return clock.Or(r.clock).Now() }
 
 func cloneInfos(in []tensor.Info) []tensor.Info {
 	if in == nil {
@@ -586,20 +565,14 @@ func (r *Router) Warmup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops what the router started: probes, loads, reloads and
-// rollback watches (a Reload in progress returns at once; a Loader or
-// Validate that ignores the cancelled ctx is left running, and the model
-// it holds is closed when it returns), and the default cache and its
-// sweeper. It closes the models the router loaded ([Tier].Load,
-// [Router.Reload]) once every call on them has returned. Later calls to
-// Predict return [ErrClosed]. It does not close the models given in
-// [Tier].Model, which belong to the caller: close them after the router.
-// It waits for the calls running on the models it closes, and for their
-// Close methods, except for calls the router already stopped waiting for
-// (a Model that ignores ctx, past its timeout): such a call is left
-// running, a goroutine that outlives Close until the model returns, and
-// closes its model then. Close is idempotent; it returns the errors of
-// closing joined.
+// Close stops the managers' work ([Handle.Go], [Handle.Run]) and waits
+// for it, then closes the models the router owns (those of
+// [Handle.Prepare]) once every call on them has returned, and the default
+// cache. Later calls to Predict return [ErrClosed]. The models given in
+// [Tier].Model are the caller's: close them after the router. A call the
+// router stopped waiting for (a Model that ignores ctx, past its timeout)
+// is left running, and closes its model when it returns. Close is
+// idempotent; it returns the errors of closing joined.
 func (r *Router) Close() error {
 	r.life.Lock()
 	if r.closed.Swap(true) {
