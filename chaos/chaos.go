@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -54,8 +55,8 @@ func (f Func) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Ten
 type Option func(*config)
 
 type config struct {
-	seed uint64
-	now  func() time.Time
+	seed  uint64
+	clock clock.Clock
 }
 
 // WithSeed seeds the random draws, so that a run can be repeated. Without
@@ -64,16 +65,17 @@ func WithSeed(seed uint64) Option {
 	return func(c *config) { c.seed = seed }
 }
 
-// WithClock makes the [Faulty] read the time from now instead of
-// [time.Now]. The clock times outages ([Fault].DownFor, UpFor and Start);
-// latency still sleeps on real timers. A nil now is ignored. now must be
-// safe for concurrent use.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
+// WithClock makes the [Faulty] tell the time by c instead of the system
+// clock. The clock times outages ([Fault].DownFor, UpFor and Start) and
+// every wait the Faulty injects: Latency and SlowLatency, and the bound
+// of [Faulty.PredictTimeout] on a hang or a delay. A test that gives a
+// [clock.Fake] then steps through a flap, or ends an injected delay, by
+// advancing it; a wait still ends as soon as the call's context is done.
+// The inner model's own call under PredictTimeout is bounded by a
+// context deadline, which is real time whatever the clock. nil means
+// [clock.Real].
+func WithClock(c clock.Clock) Option {
+	return func(cfg *config) { cfg.clock = clock.Or(c) }
 }
 
 // Faulty is a [Model] that injects the faults of a [Fault] into the calls it
@@ -92,7 +94,7 @@ func WithClock(now func() time.Time) Option {
 type Faulty struct {
 	m     Model
 	seed  uint64
-	now   func() time.Time
+	clock clock.Clock
 	state atomic.Pointer[state]
 
 	calls    atomic.Int64
@@ -116,11 +118,11 @@ func Wrap(m Model, fault Fault, opts ...Option) *Faulty {
 	if m == nil {
 		panic("chaos: Wrap of nil Model")
 	}
-	c := config{seed: rand.Uint64(), now: time.Now}
+	c := config{seed: rand.Uint64(), clock: clock.Real}
 	for _, o := range opts {
 		o(&c)
 	}
-	f := &Faulty{m: m, seed: c.seed, now: c.now}
+	f := &Faulty{m: m, seed: c.seed, clock: c.clock}
 	f.Set(fault)
 	return f
 }
@@ -129,7 +131,7 @@ func Wrap(m Model, fault Fault, opts ...Option) *Faulty {
 // where they read the fault finish under the old one. Set restarts the
 // outage cycle when fault.Start is zero.
 func (f *Faulty) Set(fault Fault) {
-	f.state.Store(&state{fault: fault, start: f.now()})
+	f.state.Store(&state{fault: fault, start: f.clock.Now()})
 }
 
 // Fault returns the fault being injected, as last given to [Wrap] or
@@ -208,7 +210,7 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 	if fires(ft.HangRate, f.seed, n, drawHang) {
 		f.injected.Add(1)
 		if timeout > 0 {
-			if err := sleep(ctx, timeout); err != nil {
+			if err := f.sleep(ctx, timeout); err != nil {
 				return nil, err
 			}
 			return nil, timedOut(timeout)
@@ -216,7 +218,7 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	if ft.DownFor > 0 && ft.down(f.now(), s.start) {
+	if ft.DownFor > 0 && ft.down(f.clock.Now(), s.start) {
 		f.injected.Add(1)
 		return nil, errDown
 	}
@@ -238,12 +240,12 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 		injected = true
 		if timeout > 0 && delay >= timeout {
 			f.injected.Add(1)
-			if err := sleep(ctx, timeout); err != nil {
+			if err := f.sleep(ctx, timeout); err != nil {
 				return nil, err
 			}
 			return nil, timedOut(timeout)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := f.sleep(ctx, delay); err != nil {
 			f.injected.Add(1)
 			return nil, err
 		}
@@ -296,14 +298,15 @@ func (f *Faulty) Close() error {
 	return f.closeErr
 }
 
-// sleep waits for d, or returns ctx.Err() as soon as ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleep waits for d on f's clock, or returns ctx.Err() as soon as ctx is
+// done.
+func (f *Faulty) sleep(ctx context.Context, d time.Duration) error {
+	t := f.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-t.C():
 		return nil
 	}
 }

@@ -43,6 +43,7 @@
 // seed, so two wrapped models with the same rates do not fail on the same
 // calls.
 //
-// Outages are timed by a clock that [WithClock] replaces, so a test can
-// step through a flap without sleeping. Latency always uses real timers.
+// Outages and injected latency are timed by a clock that [WithClock]
+// replaces, so a test can step through a flap, or end a delay, by
+// advancing a [clock.Fake] instead of sleeping.
 package chaos

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -16,22 +17,21 @@ func Example() {
 	model := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return []tensor.Tensor{tensor.New("score", []int64{1}, []float32{0.9})}, nil
 	})
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clk := clock.NewFake(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 
-	primary := chaos.Wrap(model, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clock))
+	primary := chaos.Wrap(model, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clk))
 	predict := func() {
 		out, err := primary.Predict(context.Background(), nil)
 		if errors.Is(err, chaos.ErrInjected) {
-			fmt.Println(now.Format(time.TimeOnly), "down:", err)
+			fmt.Println(clk.Now().Format(time.TimeOnly), "down:", err)
 			return
 		}
 		score, _ := tensor.Data[float32](out[0])
-		fmt.Println(now.Format(time.TimeOnly), "up:", score)
+		fmt.Println(clk.Now().Format(time.TimeOnly), "up:", score)
 	}
 
 	predict()
-	now = now.Add(time.Minute)
+	clk.Advance(time.Minute)
 	predict()
 
 	primary.Set(chaos.Fault{NaNRate: 1}) // now it answers garbage
