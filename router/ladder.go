@@ -339,7 +339,7 @@ func (r *Router) replaceTier(t Tier) error {
 		}
 		if l.ownStore {
 			if r.owned == nil { // not so far: the cache setting is old's
-				if r.owned, err = cache.New(cache.Config{}); err != nil {
+				if r.owned, err = cache.New(cache.Config{Clock: r.clock}); err != nil {
 					r.swap.Unlock()
 					return fmt.Errorf("router: %w", err)
 				}

@@ -178,9 +178,9 @@ type Config struct {
 
 	// Clock is the time the router reads: request latencies and cached
 	// answers' ages, the tiers' breakers and poison windows, probes,
-	// reloads, rollback windows and watches. Nil means [clock.Real]. It
-	// does not reach the default cache, which has a Clock of its own
-	// ([cache.Config]): to move both, build the store with the same clock.
+	// reloads, rollback windows and watches, and the default cache's TTL.
+	// Nil means [clock.Real]. A store set as Cache has a clock of its own
+	// ([cache.Config].Clock): give it the same one.
 	Clock clock.Clock
 
 	// OnDone, when set, is called after every attempt at a model tier,
@@ -262,7 +262,7 @@ func New(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	if l.ownStore {
-		if r.owned, err = cache.New(cache.Config{}); err != nil {
+		if r.owned, err = cache.New(cache.Config{Clock: r.clock}); err != nil {
 			return nil, fmt.Errorf("router: %w", err)
 		}
 		l.useStore(r.owned)
