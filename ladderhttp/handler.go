@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/rungstate"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -521,9 +520,9 @@ func (h *Handler) failed(w http.ResponseWriter, req *http.Request, id string, st
 // probe through, when one will.
 func (h *Handler) retryAfter() (int, bool) {
 	var first time.Time
-	for _, g := range rungstate.Rungs(h.r) {
-		if !g.RetryAfter.IsZero() && (first.IsZero() || g.RetryAfter.Before(first)) {
-			first = g.RetryAfter
+	for _, g := range h.r.Status() {
+		if !g.Until.IsZero() && (first.IsZero() || g.Until.Before(first)) {
+			first = g.Until
 		}
 	}
 	if first.IsZero() {

@@ -359,7 +359,7 @@ func (h *Handle) Probed(err error, unhealthy bool) {
 	from, to := hs.change(func() {
 		if err != nil {
 			hs.lastErrAt.Store(at)
-			hs.lastErr.Store(&boxed{err})
+			hs.lastErr.Store(&boxed{err, policy.Judge(context.Background(), err)})
 		}
 		hs.unhealthy = unhealthy
 	})

@@ -215,12 +215,30 @@ func (h *tierHealth) fell(o policy.Outcome, err error, at int64, v *version) {
 	stamp(&h.lastErrAt, at)
 	// A run of the same error (an open breaker's skips) allocates nothing.
 	if last := h.lastErr.Load(); last == nil || last.err != err {
-		h.lastErr.Store(&boxed{err})
+		h.lastErr.Store(&boxed{err, o})
 	}
 }
 
-// boxed holds an error for an atomic.Pointer.
-type boxed struct{ err error }
+// boxed holds an error and its verdict for an atomic.Pointer.
+type boxed struct {
+	err error
+	o   policy.Outcome
+}
+
+// rungNote is what the router knows of a rung other than a model tier:
+// the last time it served, and the last time it fell and why.
+type rungNote struct {
+	lastOK    atomic.Int64 // Unix nanoseconds
+	lastErr   atomic.Pointer[boxed]
+	lastErrAt atomic.Int64
+}
+
+func (n *rungNote) fell(o policy.Outcome, err error, at int64) {
+	stamp(&n.lastErrAt, at)
+	if last := n.lastErr.Load(); last == nil || last.err != err {
+		n.lastErr.Store(&boxed{err, o})
+	}
+}
 
 // change applies f under mu and reports the condition before and after.
 func (h *tierHealth) change(f func()) (from, to Condition) {
@@ -281,32 +299,4 @@ func (t *tierRung) health() TierHealth {
 		th.Condition = BreakerOpen
 	}
 	return th
-}
-
-// Ready reports whether the router should receive traffic, with
-// Kubernetes readiness semantics: true once at least one rung can answer
-// (a model tier that is neither loading, unhealthy nor behind an open
-// breaker, the heuristic, the default or a rung of [Config].Rungs; the
-// cache alone does not count), and false while a tier marked
-// [Tier].Required cannot serve, or after Close.
-func (r *Router) Ready() bool {
-	if r.closed.Load() {
-		return false
-	}
-	l := r.ladder.Load()
-	some := false
-	for _, p := range l.rungs {
-		switch rg := p.rung.(type) {
-		case *cacheRung:
-		case *tierRung:
-			ok := rg.hs.down.Load() == nil && rg.guard.Status().State != policy.Open
-			if !ok && rg.hs.required {
-				return false
-			}
-			some = some || ok
-		default:
-			some = true
-		}
-	}
-	return some
 }

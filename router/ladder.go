@@ -267,6 +267,16 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		case *cacheRung:
 			p.builtin, p.needsKey, p.kind = true, true, KindCache
 		}
+		if p.tier == nil {
+			// New's build makes the notes; a later one, with the same rungs,
+			// only reads them.
+			if old == nil && r.notes[name] == nil {
+				r.notes[name] = new(rungNote)
+			}
+			if p.note = r.notes[name]; p.note == nil {
+				p.note = new(rungNote)
+			}
+		}
 		l.rungs = append(l.rungs, p)
 	}
 	if len(l.rungs) == 0 {

@@ -212,6 +212,7 @@ type Router struct {
 	closed     atomic.Bool
 
 	healths map[string]*tierHealth // by tier name; the map is never changed after New
+	notes   map[string]*rungNote   // by name, for the other rungs; made by the first build
 
 	life       sync.Mutex     // orders begin against Close
 	bg         sync.WaitGroup // probes, loads, reloads, watches and drains
@@ -235,6 +236,7 @@ func New(cfg Config) (*Router, error) {
 		seed:    maphash.MakeSeed(),
 		onDone:  cfg.OnDone,
 		healths: map[string]*tierHealth{},
+		notes:   map[string]*rungNote{},
 		stop:    make(chan struct{}),
 	}
 	if !clock.IsReal(cfg.Clock) {
@@ -434,6 +436,8 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			endNS := l.clk.Now()
 			if p.hs != nil {
 				p.hs.succeeded(l.clk.Unix(endNS), p.v)
+			} else {
+				stamp(&p.note.lastOK, l.clk.Unix(endNS))
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
@@ -476,6 +480,8 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		}
 		if p.hs != nil {
 			p.hs.fell(o, err, l.clk.Unix(nowNS), p.v)
+		} else {
+			p.note.fell(o, err, l.clk.Unix(nowNS))
 		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Outcome: o, Err: err})

@@ -119,6 +119,9 @@ type placed struct {
 	// hs is a model tier's health, counted by the request path; nil for
 	// other rungs.
 	hs *tierHealth
+	// note is what the router knows of a rung other than a model tier,
+	// by name across ladders; nil for model tiers.
+	note *rungNote
 	// v is a model tier's version in this ladder, which the request path
 	// counts each request against; nil for other rungs.
 	v *version
