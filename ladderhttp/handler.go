@@ -30,7 +30,8 @@ const (
 
 	// HeaderMaxStaleness sets the oldest cached answer the caller
 	// accepts, as a Go duration ("2s", "500ms"); "0" means never a cached
-	// answer. Query parameter max_staleness does the same.
+	// answer (router.MaxStaleness of a negative duration). Query parameter
+	// max_staleness does the same.
 	HeaderMaxStaleness = "Ladder-Max-Staleness"
 	// HeaderLowestTier sets the lowest rung the caller accepts, by name.
 	// Query parameter lowest_tier does the same.
@@ -263,10 +264,10 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64, buf []byte)
 }
 
 // options reads the caller's limits from the headers or the query.
-func (h *Handler) options(req *http.Request, start time.Time) (context.Context, []router.Option, context.CancelFunc, error) {
+func (h *Handler) options(req *http.Request, start time.Time) (context.Context, []router.CallOption, context.CancelFunc, error) {
 	var (
 		query url.Values // nil, and free, without a query string
-		opts  []router.Option
+		opts  []router.CallOption
 	)
 	if req.URL.RawQuery != "" {
 		query = req.URL.Query()
@@ -275,6 +276,9 @@ func (h *Handler) options(req *http.Request, start time.Time) (context.Context, 
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			return nil, nil, nil, &RequestError{Field: name, Problem: "not a duration", Expected: `a Go duration ≥ 0, such as "2s" or "0"`, Got: strconv.Quote(v)}
+		}
+		if d == 0 {
+			d = -1 // never a cached answer
 		}
 		opts = append(opts, router.MaxStaleness(d))
 	}

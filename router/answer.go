@@ -95,7 +95,7 @@ var (
 	ErrTooStale = errors.New("router: cached answer too stale")
 
 	// ErrNotAccepted is the reason of a rung the request ruled out, with
-	// [LowestTier] or [MaxStaleness](0).
+	// [LowestTier] or a negative [MaxStaleness].
 	ErrNotAccepted error = &verdictError{"router: tier not accepted by this request", NotAccepted}
 
 	// ErrAbandoned matches every [*AbandonedError].
@@ -267,7 +267,7 @@ const (
 	// its age is unknown.
 	TooStale policy.Outcome = "too_stale"
 	// NotAccepted: the request ruled the rung out ([LowestTier],
-	// [MaxStaleness](0)).
+	// a negative [MaxStaleness]).
 	NotAccepted policy.Outcome = "not_accepted"
 	// Unavailable: the tier is loading or its probes found it unhealthy,
 	// so it was skipped without an attempt.

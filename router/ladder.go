@@ -86,12 +86,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	if l.key == nil {
 		l.key = cache.Key
 	}
-	switch {
-	case l.stale < 0:
-		return nil, bad("MaxStaleness is %v; expected 0 (any age) or more", l.stale)
-	case l.stale == 0:
-		l.stale = AnyAge
-	}
+	l.stale = staleness(l.stale)
 	switch {
 	case l.reserve >= 1:
 		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", l.reserve, DefaultReserve)

@@ -147,10 +147,9 @@ type Config struct {
 	// reported, and that request is not cached.
 	Key func(inputs []tensor.Tensor) string
 	// MaxStaleness is the oldest cached answer served when a request does
-	// not say with the [MaxStaleness] option. Zero means the default,
-	// [AnyAge]: any answer still in the cache whose age is known
-	// ([MaxClockSkew]). Negative is an error; to never serve cached
-	// answers, leave RungCache out of Order.
+	// not say with the [MaxStaleness] call option, which takes the same
+	// values: zero means [AnyAge], any answer still in the cache whose age
+	// is known ([MaxClockSkew]); negative means no cached answer.
 	MaxStaleness time.Duration
 
 	// Reserve is the fraction of the caller's remaining time, when ctx
@@ -325,41 +324,65 @@ func infosString(infos []tensor.Info) string {
 	return "(" + strings.Join(s, ", ") + ")"
 }
 
-// Option sets a per-request limit on [Router.Predict].
-type Option func(*request)
+// CallOption sets a limit or a value of one call of [Router.Predict],
+// apart from the options of the ladder itself ([Config]).
+type CallOption func(*call)
 
-type request struct {
+type call struct {
 	stale  time.Duration
 	lowest string
+	values []callValue
 }
 
-// MaxStaleness sets the oldest cached answer this request accepts, as
-// [Config.MaxStaleness] does for requests that do not say, except that
-// here the value is taken as it is: zero or less accepts no cached answer
-// (fail rather than answer stale), and [AnyAge] accepts any.
-func MaxStaleness(d time.Duration) Option {
-	return func(r *request) { r.stale = max(d, 0) }
+type callValue struct{ key, value any }
+
+// MaxStaleness sets the oldest cached answer this call accepts, taking
+// the same values as [Config.MaxStaleness]: a positive bound; zero for
+// [AnyAge]; negative for no cached answer (fail rather than answer
+// stale).
+func MaxStaleness(d time.Duration) CallOption {
+	return func(c *call) { c.stale = staleness(d) }
 }
 
-// LowestTier sets the lowest rung this request accepts, by name: rungs
-// below it are not tried, and the request fails with a [*NoAnswerError]
-// instead. For "models only", name the last model tier.
-func LowestTier(name string) Option {
-	return func(r *request) { r.lowest = name }
+// staleness turns a MaxStaleness setting into the bound a request
+// carries, where zero or less accepts no cached answer.
+func staleness(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return AnyAge
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
-func (l *ladder) options(opts []Option) (stale time.Duration, lowest int, err error) {
-	req := request{stale: l.stale}
+// LowestTier sets the lowest rung this call accepts, by name: rungs below
+// it are not tried, and the call fails with a [*NoAnswerError] instead.
+// For "models only", name the last model tier.
+func LowestTier(name string) CallOption {
+	return func(c *call) { c.lowest = name }
+}
+
+// CallValue attaches value to the call under key, for a [Rung] to read
+// with [Request.Value]: the way a package outside router adds a value of
+// its own to a call, such as a stream's identity. Like a context key,
+// key should be of a type of that package's own.
+func CallValue(key, value any) CallOption {
+	return func(c *call) { c.values = append(c.values, callValue{key, value}) }
+}
+
+func (l *ladder) options(opts []CallOption) (c call, lowest int, err error) {
+	c.stale = l.stale
 	for _, o := range opts {
-		o(&req)
+		o(&c)
 	}
 	lowest = len(l.rungs) - 1
-	if req.lowest != "" {
-		if lowest = l.position(req.lowest); lowest < 0 {
-			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, strings.Join(l.names(), ", "))
+	if c.lowest != "" {
+		if lowest = l.position(c.lowest); lowest < 0 {
+			return c, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", c.lowest, strings.Join(l.names(), ", "))
 		}
 	}
-	return req.stale, lowest, nil
+	return c, lowest, nil
 }
 
 // Predict returns the best answer available now for inputs, labelled with
@@ -372,7 +395,7 @@ func (l *ladder) options(opts []Option) (stale time.Duration, lowest int, err er
 //   - ctx is done: ctx's error, returned promptly;
 //   - no rung can answer within the request's limits: a [*NoAnswerError]
 //     listing each rung's reason.
-func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Option) (Answer, error) {
+func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...CallOption) (Answer, error) {
 	if r.closed.Load() {
 		return Answer{}, ErrClosed
 	}
@@ -384,11 +407,13 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	startNS := l.clk.Now()
 	nowNS := startNS // the latest reading
 	stale, lowest := l.stale, len(l.rungs)-1
+	var values []callValue
 	if len(opts) > 0 {
-		var err error
-		if stale, lowest, err = l.options(opts); err != nil {
+		c, low, err := l.options(opts)
+		if err != nil {
 			return Answer{}, err
 		}
+		stale, lowest, values = c.stale, low, c.values
 	}
 	if l.inputs != nil {
 		var buf [4]tensor.Tensor // on the stack for up to four inputs
@@ -404,7 +429,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	}
 
 	var falls []Fall
-	req := Request{Inputs: inputs, MaxStaleness: stale, l: l}
+	req := Request{Inputs: inputs, MaxStaleness: stale, l: l, values: values}
 	last := len(l.rungs) - 1
 	for pos := range l.rungs {
 		p := &l.rungs[pos]

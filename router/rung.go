@@ -62,6 +62,8 @@ type Request struct {
 	rung  string // the name of the rung being asked
 	below bool   // a rung follows the one being asked
 	at    int64  // a recent reading of the ladder's clock
+	// values are the call's [CallValue]s.
+	values []callValue
 	key   string
 	keyed bool
 }
@@ -75,6 +77,17 @@ func (q Request) Key() string {
 		return q.key
 	}
 	return q.l.safeKey(q.Inputs)
+}
+
+// Value returns the value the call attached under key with [CallValue],
+// or nil. When key was attached twice, the last value wins.
+func (q Request) Value(key any) any {
+	for i := len(q.values) - 1; i >= 0; i-- {
+		if q.values[i].key == key {
+			return q.values[i].value
+		}
+	}
+	return nil
 }
 
 // Validate checks outputs as the router checks every answer before it is
