@@ -253,7 +253,14 @@ func (g *Guard) Do(ctx context.Context, call Call, attempt Attempt) Result {
 	g.budget.waiting.Add(1)
 
 	// Slow path: failsafe-go's retry executor replays the first failure as
-	// its own first attempt, then schedules the retries.
+	// its own first attempt, then schedules the retries. It works on a
+	// copy of the call, so that the fast path's call stays on the stack.
+	return g.retryCall(ctx, call, attempt, err, o)
+}
+
+// retryCall retries a call whose first attempt failed with err, judged o.
+func (g *Guard) retryCall(ctx context.Context, call Call, attempt Attempt, err error, o Outcome) Result {
+	var out []tensor.Tensor
 	attempts, last, lastO := 1, err, o
 	out, err = g.retry.WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[[]tensor.Tensor]) ([]tensor.Tensor, error) {
 		if exec.Attempts() == 1 {

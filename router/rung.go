@@ -64,8 +64,8 @@ type Request struct {
 	at    int64  // a recent reading of the ladder's clock
 	// values are the call's [CallValue]s.
 	values []callValue
-	key   string
-	keyed bool
+	key    string
+	keyed  bool
 }
 
 // Key returns the cache key of the request's inputs, by [Config].Key:
