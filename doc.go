@@ -14,6 +14,9 @@
 //     through ONNX Runtime, the only package that needs cgo;
 //   - [github.com/ladder-ml/ladder/router]: the ladder itself, with
 //     provenance, per-request consistency and events;
+//   - [github.com/ladder-ml/ladder/reload] and
+//     [github.com/ladder-ml/ladder/probe]: what manages a tier over time,
+//     hot reload with checks and rollback, and canary probes;
 //   - [github.com/ladder-ml/ladder/policy]: a tier's timeout, retry, breaker
 //     and bulkhead settings, on failsafe-go;
 //   - [github.com/ladder-ml/ladder/cache]: the bounded last-good store, and

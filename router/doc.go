@@ -70,9 +70,10 @@
 //
 // User code cannot break the router. Every call into it is recovered:
 // models, Tier.Inputs, Heuristic, Key, Check, OnEvent, the Logger's
-// handler, a store's Get and Put, a Loader, Tier.Validate, the Close of a
-// model the router loaded (its panic is in [Router.Close]'s error) and a
-// custom rung (New refuses a nil one, or one whose Name or Kind panics).
+// handler, a store's Get and Put, a [Manager]'s Start (package reload
+// recovers its Loader and Validate too), the Close of a model the router
+// loaded (its panic is in [Router.Close]'s error) and a custom rung (New
+// refuses a nil one, or one whose Name or Kind panics).
 // None runs while a lock is held: breaker changes are delivered after the
 // call that caused them. A panicking model or heuristic makes its rung fall
 // with a [*PanicError] holding the stack. A panicking hook is a
@@ -84,8 +85,9 @@
 // bounds its own run on the request's goroutine; any other Model runs on a
 // helper goroutine, and the calls left running past their timeout are
 // counted ([TierHealth].Abandoned): while MaxConcurrent of them run, the
-// tier is skipped like a full bulkhead. Neither a reload nor Close waits
-// for them; a model the router loaded is closed when the last returns.
+// tier is skipped like a full bulkhead. Neither a version swap nor Close
+// waits for them; a model the router loaded is closed when the last
+// returns.
 // Timeouts are Go timers: on a machine starved of CPU a run can outlive its
 // timeout by as long as the process waits to be scheduled. When ctx has a
 // deadline, an attempt gets the smaller of its Timeout and the remaining
@@ -113,9 +115,11 @@
 // [Config].OnEvent and [Config].Logger receive every [Event]; without them
 // the router is silent. [Router.Health] reports each model tier's breaker
 // state (a breaker whose OpenFor has passed reads half-open), condition,
-// version and counts. Health probes, readiness, hot reload with validation
-// and rollback, background start-up and file watching are set on [Tier]
-// and described in the repository's docs/operations.md.
+// version and counts, and [Router.Ready] answers a readiness probe. What
+// manages a tier over time is a [Manager] in [Tier].Manage, which drives
+// the tier through a [Handle]: package reload loads, checks, swaps in and
+// rolls back versions and watches model files; package probe runs canaries
+// in the background. The repository's docs/operations.md describes them.
 //
 // A Router is safe for concurrent use.
 package router
