@@ -82,10 +82,12 @@
 //
 // [Handler.Healthz] answers 200 while the process serves HTTP; it never
 // looks at the models, so an outage or a reload never gets the pod
-// restarted. [Handler.Readyz] answers 200 while at least one rung can
-// answer a new input (a model tier whose breaker is not open, the
-// heuristic or the default; not the cache, which answers only inputs it has
-// seen) and every rung in [Options].Required can serve, 503 with the reason
-// otherwise; with ?verbose it reports every rung's state, whether it can
-// serve, since and until when, and why it last fell, as JSON.
+// restarted. [Handler.Readyz] applies router.Readiness, the rule
+// router.Router.Ready applies too: 200 while at least one rung can answer
+// a new input (a model tier neither loading, unhealthy nor behind an open
+// breaker, the heuristic or the default; not the cache, which answers only
+// inputs it has seen) and every required rung can serve (the tiers marked
+// Required, and [Options].Required), 503 with the reason otherwise. With
+// ?verbose it reports every rung's state, whether it can serve, since and
+// until when, and why it last fell, as JSON.
 package ladderhttp

@@ -115,7 +115,8 @@
 // [Config].OnEvent and [Config].Logger receive every [Event]; without them
 // the router is silent. [Router.Health] reports each model tier's breaker
 // state (a breaker whose OpenFor has passed reads half-open), condition,
-// version and counts, and [Router.Ready] answers a readiness probe. What
+// version and counts; [Router.Status] reports every rung's kind, state and
+// last verdict, and [Router.Ready] applies [Readiness] to it. What
 // manages a tier over time is a [Manager] in [Tier].Manage, which drives
 // the tier through a [Handle]: package reload loads, checks, swaps in and
 // rolls back versions and watches model files; package probe runs canaries
