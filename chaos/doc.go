@@ -9,10 +9,19 @@
 // watch the ladder fall to the backup and climb back:
 //
 //	primary := chaos.Wrap(model, chaos.Fault{}, chaos.WithSeed(1))
-//	// ... route traffic ...
+//	r, err := router.New(router.Config{Tiers: []router.Tier{
+//		{Name: "primary", Model: primary},
+//		{Name: "backup", Model: backup},
+//	}})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer r.Close()
+//	predict(r)
 //	primary.Set(chaos.Fault{ErrorRate: 1}) // the primary is down
-//	// ... traffic is served by the backup ...
-//	primary.Set(chaos.Fault{}) // and back
+//	predict(r)                             // the backup serves
+//	primary.Set(chaos.Fault{})             // and back
+//	predict(r)
 //
 // Every injected error wraps [ErrInjected], and an injected panic panics
 // with [ErrPanic], which also matches ErrInjected under [errors.Is]. A call

@@ -50,4 +50,8 @@
 // with a [*RunError], never a Go out-of-memory crash.
 //
 // ONNX Runtime's own log is silenced except for fatal messages.
+//
+// The repository's docs/models.md has the table of element types, what
+// Load refuses and why, examples of scalars and warm-up inputs, and how
+// ONNX Runtime is installed and found.
 package models
