@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -106,9 +107,10 @@ type Options struct {
 	// rung can answer a new input.
 	Required []string
 
-	// Now is the clock, for Retry-After and the readiness report. The
-	// default is time.Now.
-	Now func() time.Time
+	// Clock is the clock, for latencies, Retry-After and the readiness
+	// report; give it the router's ([router.Config].Clock). Nil means
+	// clock.Real.
+	Clock clock.Clock
 }
 
 // Handler serves a [router.Router] over HTTP: predictions at ServeHTTP,
@@ -146,7 +148,7 @@ func New(r *router.Router, opts Options) (*Handler, error) {
 		vector:   opts.VectorInput,
 		required: slices.Clone(opts.Required),
 		rungs:    r.Rungs(),
-		now:      opts.Now,
+		now:      clock.Or(opts.Clock).Now,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -159,9 +161,6 @@ func New(r *router.Router, opts Options) (*Handler, error) {
 	}
 	if h.vector == "" {
 		h.vector = "features"
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	for _, name := range h.required {
 		if !slices.Contains(h.rungs, name) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
@@ -25,9 +26,9 @@ type Options struct {
 	Buckets []float64
 	// ConstLabels are added to every metric, e.g. the service's name.
 	ConstLabels prometheus.Labels
-	// Now is the clock for the time until the next probe. The default is
-	// time.Now.
-	Now func() time.Time
+	// Clock is the clock for the time until an open breaker's next probe;
+	// give it the router's ([router.Config].Clock). Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // Metrics turns a ladder's answers, events and state into Prometheus
@@ -85,10 +86,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	}
 	c := opts.ConstLabels
-	m := &Metrics{reg: reg, ns: ns, consts: c, now: opts.Now}
-	if m.now == nil {
-		m.now = time.Now
-	}
+	m := &Metrics{reg: reg, ns: ns, consts: c, now: clock.Or(opts.Clock).Now}
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "predictions_total", ConstLabels: c,
 		Help: "Predictions by serving rung and outcome (ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled, error)."}, []string{"tier", "outcome"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "prediction_duration_seconds", ConstLabels: c, Buckets: buckets,

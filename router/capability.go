@@ -7,23 +7,6 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-// A [Model] may do more than Predict. Each optional capability is a small
-// interface of its own, detected with a type assertion, as net/http does
-// with [net/http.Flusher]. *models.Model implements all of them.
-//
-// A wrapper around a model (a fault injector, a metrics decorator) hides
-// these methods unless it forwards them. It forwards them in one of two
-// ways:
-//   - by implementing the capability itself, calling the inner model's
-//     method when it has one (see [PredictTimeout] for the timeout path);
-//   - for the descriptive capabilities ([SignatureReporter], [Versioner]),
-//     by implementing [Unwrapper]: [SignatureOf] and [VersionOf] look
-//     through wrappers, as [net/http.ResponseController] does.
-//
-// The router never looks through [Unwrapper] for [TimeoutPredictor],
-// [Warmer] or [io.Closer]: calling the inner model's method directly
-// would bypass the wrapper.
-
 // TimeoutPredictor is a Model that bounds a run itself: PredictTimeout
 // returns by the time timeout passes, with an error matching
 // context.DeadlineExceeded when the timeout cut the run short, and stops

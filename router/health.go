@@ -17,11 +17,12 @@ type Condition int
 const (
 	// Healthy: the tier is tried.
 	Healthy Condition = iota
-	// Loading: the tier's model is not loaded yet ([Tier].Load keeps
-	// trying in the background); the tier is skipped without an attempt.
+	// Loading: the tier has no version yet (a manager, such as package
+	// reload's, is loading it); the tier is skipped without an attempt.
 	Loading
-	// Unhealthy: [Probe].FailAfter canaries in a row failed; the tier is
-	// skipped without an attempt until [Probe].PassAfter pass in a row.
+	// Unhealthy: the tier's probes found it unhealthy ([Handle.Probed],
+	// package probe); it is skipped without an attempt until they find it
+	// healthy.
 	Unhealthy
 	// BreakerOpen: the tier's breaker is open; see TierHealth.Since and
 	// RetryAfter.
@@ -68,8 +69,8 @@ func (e *UnavailableError) Outcome() policy.Outcome { return Unavailable }
 
 // TierHealth is a model tier's health, as [Router.Health] reports it.
 //
-// The embedded [policy.Status] is the tier's breaker, as before: State,
-// Since and RetryAfter (the "until" of an open breaker).
+// The embedded [policy.Status] is the tier's breaker: State, Since and
+// RetryAfter (the "until" of an open breaker).
 type TierHealth struct {
 	policy.Status
 	// Condition sums the tier up: loading, healthy, unhealthy (by its
