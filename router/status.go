@@ -20,7 +20,7 @@ type RungStatus struct {
 	// the cache's is "on-hit" (it answers only inputs it has seen); the
 	// heuristic's and the default's "available"; a custom rung's is its
 	// own ([StatusReporter]), by default "available". After Close every
-	// rung's is "closed".
+	// rung's is "shut-down".
 	State string
 	// CanServe reports whether the rung can answer a new input now. The
 	// cache never counts: it answers only repeated inputs.
@@ -89,7 +89,7 @@ func (r *Router) Status() []RungStatus {
 			s.Outcome, s.At = policy.Served, time.Unix(0, lastOK)
 		}
 		if closed {
-			s.State, s.CanServe = "closed", false
+			s.State, s.CanServe = "shut-down", false
 		}
 		out[i] = s
 	}
@@ -119,6 +119,9 @@ func (r *Router) Ready() bool {
 // [Tier].Required can serve, and so can every rung named in required.
 // When not ready, why says so.
 func Readiness(status []RungStatus, required ...string) (ready bool, why string) {
+	if len(status) > 0 && status[0].State == "shut-down" {
+		return false, "the router is closed"
+	}
 	for _, name := range required {
 		i := slices.IndexFunc(status, func(s RungStatus) bool { return s.Name == name })
 		if i < 0 {
@@ -134,9 +137,6 @@ func Readiness(status []RungStatus, required ...string) (ready bool, why string)
 		}
 	}
 	if !slices.ContainsFunc(status, func(s RungStatus) bool { return s.CanServe }) {
-		if len(status) > 0 && status[0].State == "closed" {
-			return false, "the router is closed"
-		}
 		return false, "no rung can serve a new input"
 	}
 	return true, ""
