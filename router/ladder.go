@@ -89,17 +89,17 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	l.stale = staleness(l.stale)
 	switch {
 	case l.reserve >= 1:
-		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", l.reserve, DefaultReserve)
+		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", l.reserve, defaultReserve)
 	case l.reserve == 0:
-		l.reserve = DefaultReserve
+		l.reserve = defaultReserve
 	case l.reserve < 0:
 		l.reserve = 0
 	}
 	switch {
 	case l.storeTimeout < 0:
-		return nil, bad("StoreTimeout is %v; expected a positive duration, or 0 for the default %v", l.storeTimeout, DefaultStoreTimeout)
+		return nil, bad("StoreTimeout is %v; expected a positive duration, or 0 for the default %v", l.storeTimeout, defaultStoreTimeout)
 	case l.storeTimeout == 0:
-		l.storeTimeout = DefaultStoreTimeout
+		l.storeTimeout = defaultStoreTimeout
 	}
 
 	l.inputs, l.outputs = cloneInfos(cfg.Inputs), cloneInfos(cfg.Outputs)

@@ -45,8 +45,8 @@ type Offerer interface {
 	Offer(key string, e cache.Entry) bool
 }
 
-// DefaultStoreTimeout is the default of [Config].StoreTimeout.
-const DefaultStoreTimeout = 20 * time.Millisecond
+// defaultStoreTimeout is the default of [Config].StoreTimeout.
+const defaultStoreTimeout = 20 * time.Millisecond
 
 // cacheRung is the last-good cache in one ladder.
 type cacheRung struct {

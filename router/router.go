@@ -37,10 +37,6 @@ func (f ModelFunc) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tenso
 	return f(ctx, inputs)
 }
 
-// HeuristicFunc is the rule-based rung: a plain function of the input, such
-// as a few rules or a base rate. Its answers are validated like a model's
-// but never cached.
-type HeuristicFunc func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 
 // Tier is one model rung of the ladder.
 type Tier struct {
@@ -90,8 +86,8 @@ const (
 // whose age is unknown: the default of [Config.MaxStaleness].
 const AnyAge time.Duration = math.MaxInt64
 
-// DefaultReserve is the default of [Config.Reserve].
-const DefaultReserve = 0.2
+// defaultReserve is the default of [Config.Reserve].
+const defaultReserve = 0.2
 
 // Config describes a ladder. Only Tiers, or a Heuristic or Default, is
 // required; every other zero value means the documented default.
@@ -99,8 +95,11 @@ type Config struct {
 	// Tiers are the model tiers, best first.
 	Tiers []Tier
 
-	// Heuristic, when set, answers when the tiers and the cache cannot.
-	Heuristic HeuristicFunc
+	// Heuristic, when set, is the rule-based rung: a plain function of the
+	// input, such as a few rules or a base rate, that answers when the
+	// tiers and the cache cannot. Its answers are validated like a
+	// model's but never cached.
+	Heuristic ModelFunc
 
 	// Default, when set, is the static answer of last resort. New checks
 	// it like any answer and refuses one that would never be served.
@@ -139,7 +138,7 @@ type Config struct {
 	// StoreTimeout bounds each Get and Put of a Cache other than a
 	// [*cache.Store], which never blocks: a Get that runs past it, or past
 	// the request's deadline budget ([Config].Reserve), makes the cache
-	// rung fall. Zero means [DefaultStoreTimeout] (20ms); negative is an
+	// rung fall. Zero means 20ms; negative is an
 	// error.
 	StoreTimeout time.Duration
 	// Key maps inputs to a cache key, e.g. an entity ID. The default,
@@ -157,7 +156,7 @@ type Config struct {
 	// below it: an attempt gets the smaller of its Timeout and the
 	// remaining time × (1 − Reserve), so a lower rung still answers in
 	// time. An attempt cut short this way is the tier's timeout. The last
-	// rung keeps no reserve. Zero means [DefaultReserve] (0.2); a negative
+	// rung keeps no reserve. Zero means 0.2; a negative
 	// value means none; 1 or more is an error.
 	Reserve float64
 
