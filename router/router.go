@@ -37,7 +37,6 @@ func (f ModelFunc) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tenso
 	return f(ctx, inputs)
 }
 
-
 // Tier is one model rung of the ladder.
 type Tier struct {
 	// Name labels the tier in answers, errors and events. Required and
