@@ -415,7 +415,11 @@ func (g *Guard) try(ctx context.Context, now int64, call *Call, attempt Attempt,
 			err = Permanent(err)
 		}
 	}
-	if o == "" {
+	switch {
+	case o != "":
+	case err == nil:
+		return out, Served, false, nil
+	default:
 		o = Judge(ctx, err)
 	}
 	switch o {
