@@ -11,7 +11,10 @@
 // the next rung at once.
 //
 // An [Answer] carries its provenance, [Answer].Fell says why each rung
-// above it fell, and a degraded answer is a success (err is nil). When a
+// above it fell, and a degraded answer is a success (err is nil). Each
+// fall carries its verdict ([Fall].Outcome, such as "breaker_open"),
+// decided once where the rung fell, and [Config].OnDone sees every
+// attempt's; nothing downstream judges an error again. When a
 // retry is refused (the breaker just opened, the budget is spent), the
 // fall's error joins the attempt's own error and the refusal, so
 // [errors.Is] finds both. [MaxStaleness] and [LowestTier] put consistency
@@ -121,6 +124,10 @@
 // the tier through a [Handle]: package reload loads, checks, swaps in and
 // rolls back versions and watches model files; package probe runs canaries
 // in the background. The repository's docs/operations.md describes them.
+//
+// Everything that reads time reads [Config].Clock: breakers, poison
+// windows, probes, reloads, rollback windows, watches and the default
+// cache, so a test moves a clock.Fake instead of sleeping.
 //
 // A Router is safe for concurrent use.
 package router
