@@ -166,7 +166,10 @@ func (f *Faulty) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.
 // injected hang or delay that outlasts timeout ends at the timeout with an
 // error matching context.DeadlineExceeded. The inner model is called through its
 // own PredictTimeout when it has one, so a wrapped ONNX model still has its
-// native run terminated. A timeout of zero or less means none.
+// native run terminated. One without it runs on a goroutine of its own,
+// which PredictTimeout stops waiting for at the timeout, as the router does
+// for a model that may ignore ctx: so a Faulty around any model returns by
+// its timeout. A timeout of zero or less means none.
 func (f *Faulty) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f.predict(ctx, timeout, inputs)
 }
@@ -264,7 +267,12 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 	return out, err
 }
 
-// call runs the inner model, bounded by timeout when it is positive.
+// call runs the inner model, bounded by timeout when it is positive: by
+// its own PredictTimeout when it has one, else on a goroutine of its own
+// that call stops waiting for at the timeout, so that an inner model that
+// ignores ctx cannot hold the caller past it. Such a call runs on until
+// the inner model returns; a panic in it is raised again on the caller's
+// goroutine while the caller still waits.
 func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if timeout <= 0 {
 		return f.m.Predict(ctx, inputs)
@@ -273,12 +281,39 @@ func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []tenso
 		return tp.PredictTimeout(ctx, timeout, inputs)
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out, err := f.m.Predict(tctx, inputs)
-	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %w", timedOut(timeout), err)
+	type result struct {
+		out      []tensor.Tensor
+		err      error
+		panicked bool
+		value    any
 	}
-	return out, err
+	done := make(chan result, 1)
+	go func() {
+		defer cancel()
+		var r result
+		defer func() {
+			if v := recover(); v != nil {
+				r = result{panicked: true, value: v}
+			}
+			done <- r
+		}()
+		r.out, r.err = f.m.Predict(tctx, inputs)
+	}()
+	select {
+	case r := <-done:
+		if r.panicked {
+			panic(r.value)
+		}
+		if r.err != nil && ctx.Err() == nil && tctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", timedOut(timeout), r.err)
+		}
+		return r.out, r.err
+	case <-tctx.Done():
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, timedOut(timeout)
+	}
 }
 
 func timedOut(timeout time.Duration) error {
