@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -37,8 +38,8 @@ var (
 	errDown = fmt.Errorf("%w: model down", ErrInjected)
 )
 
-// Model is anything that predicts. It is the interface the router consumes,
-// declared again here so that chaos depends only on [tensor.Tensor].
+// Model is anything that predicts: every [router.Model] is a Model, and
+// every Model a router.Model.
 type Model interface {
 	Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
@@ -86,8 +87,10 @@ func WithClock(c clock.Clock) Option {
 // model's own bounded run, so a wrapped ONNX model still has its native
 // run terminated), Signature (output validation and the input contract),
 // Version (the answers' label), Warmup and Close. These are the router's
-// TimeoutPredictor, SignatureReporter, Versioner, Warmer and io.Closer,
-// matched by method set: chaos does not import the router.
+// TimeoutPredictor, SignatureReporter, Versioner, Warmer and io.Closer. A
+// Faulty is also a [router.Unwrapper], so that [router.SignatureOf] and
+// [router.VersionOf] see through it to an inner model that reports its
+// signature and version only through an Unwrap of its own.
 //
 // A Faulty is safe for concurrent use. Its hot path takes no lock: it loads
 // the current fault with one atomic read and bumps atomic counters.
@@ -200,6 +203,9 @@ func (f *Faulty) Warmup(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unwrap returns the inner model.
+func (f *Faulty) Unwrap() router.Model { return f.m }
 
 type timeoutPredictor interface {
 	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
