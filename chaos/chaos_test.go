@@ -12,16 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // probs is the fixed output of the inner model the tests wrap.
 var probs = []float32{0.25, 0.75}
