@@ -32,29 +32,17 @@ const (
 	callsEach  = 20
 )
 
-// answer is the model's answer to the options' inputs, which the checks
-// compare other answers with. It reports a problem and returns false
-// when there is none.
-func (c *checker) answer(m router.Model) ([]tensor.Tensor, bool) {
-	out, err, ok := c.predict("Predict(Options.Inputs)", patient, m, context.Background(), c.inputs())
-	switch {
-	case !ok:
-		return nil, false
-	case err != nil:
-		c.errorf("Predict(Options.Inputs) = %v; the suite needs inputs that the model answers", err)
-		return nil, false
-	}
-	return out, true
+// answer is the model's answer to in, by [reference].
+func (c *checker) answer(m router.Model, in []tensor.Tensor) ([]tensor.Tensor, bool) {
+	return reference(c, "Predict(Options.Inputs)", "model", func() ([]tensor.Tensor, error) {
+		return m.Predict(context.Background(), in)
+	})
 }
 
 func answers(c *checker, m router.Model) {
 	in := c.inputs()
-	out, err, ok := c.predict("Predict(Options.Inputs)", patient, m, context.Background(), in)
-	switch {
-	case !ok:
-		return
-	case err != nil:
-		c.errorf("Predict(Options.Inputs) = %v; the suite needs inputs that the model answers", err)
+	out, ok := c.answer(m, in)
+	if !ok {
 		return
 	}
 	if p := malformed(out); p != "" {
@@ -73,7 +61,7 @@ func honoursCtx(c *checker, m router.Model) {
 }
 
 func refusesBadInputs(c *checker, m router.Model) {
-	want, ok := c.answer(m)
+	want, ok := c.answer(m, c.inputs())
 	if !ok {
 		return
 	}
@@ -84,7 +72,7 @@ func refusesBadInputs(c *checker, m router.Model) {
 		}
 	}
 	// Then the model still answers as it did.
-	if out, ok := c.answer(m); ok {
+	if out, ok := c.answer(m, c.inputs()); ok {
 		if d := differ(out, want); d != "" {
 			c.errorf("after the bad inputs, Predict(Options.Inputs) answers differently (%s); a bad input must not leave the model unfit for the next call", d)
 		}
@@ -139,7 +127,7 @@ func (c *checker) concurrently(what string, call func() error) {
 }
 
 func concurrentPredicts(c *checker, m router.Model) {
-	want, ok := c.answer(m)
+	want, ok := c.answer(m, c.inputs())
 	if !ok {
 		return
 	}
@@ -260,7 +248,7 @@ func boundsItself(c *checker, m router.Model) {
 	if !ok {
 		return
 	}
-	want, ok := c.answer(m)
+	want, ok := c.answer(m, c.inputs())
 	if !ok {
 		return
 	}
@@ -304,7 +292,7 @@ func warmsUp(c *checker, m router.Model) {
 			c.errorf("Warmup with %s = %v; want nil or an error matching %s", d.name, err, d.says)
 		}
 	}
-	if out, ok := c.answer(m); ok {
+	if out, ok := c.answer(m, c.inputs()); ok {
 		if p := malformed(out); p != "" {
 			c.errorf("after Warmup, Predict(Options.Inputs) answered %s", p)
 		}

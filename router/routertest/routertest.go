@@ -79,40 +79,24 @@ func (f *Failure) Error() string { return "routertest: " + f.Check + ": " + f.Pr
 // subtest ends. opts.Inputs is required.
 func TestModel(t *testing.T, newModel func(t *testing.T) router.Model, opts Options) {
 	t.Helper()
-	if err := opts.check(); err != nil {
-		t.Fatal(err)
-	}
-	run(t, modelChecks, opts, newModel)
+	runWithInputs(t, modelChecks, opts, newModel)
 }
 
 // CheckModel runs the checks of [TestModel] on m, and returns every
 // [*Failure] joined, or nil. The last check closes m when it is an
 // [io.Closer].
-func CheckModel(m router.Model, opts Options) error {
-	if err := opts.check(); err != nil {
-		return err
-	}
-	return check(modelChecks, opts, m)
-}
+func CheckModel(m router.Model, opts Options) error { return checkWithInputs(modelChecks, opts, m) }
 
 // TestRung runs the checks of a [router.Rung] as subtests of t, each on a
 // fresh rung from newRung. opts.Inputs is required.
 func TestRung(t *testing.T, newRung func(t *testing.T) router.Rung, opts Options) {
 	t.Helper()
-	if err := opts.check(); err != nil {
-		t.Fatal(err)
-	}
-	run(t, rungChecks, opts, newRung)
+	runWithInputs(t, rungChecks, opts, newRung)
 }
 
 // CheckRung runs the checks of [TestRung] on r, and returns every
 // [*Failure] joined, or nil.
-func CheckRung(r router.Rung, opts Options) error {
-	if err := opts.check(); err != nil {
-		return err
-	}
-	return check(rungChecks, opts, r)
-}
+func CheckRung(r router.Rung, opts Options) error { return checkWithInputs(rungChecks, opts, r) }
 
 // TestWrapper runs the checks of a wrapper as subtests of t. wrap wraps
 // inner, a model of the suite's own, in the wrapper under test, as it
@@ -151,6 +135,23 @@ type wrapFunc = func(inner router.Model) router.Model
 type namedCheck[T any] struct {
 	name string
 	run  func(c *checker, x T)
+}
+
+// runWithInputs is run for checks that need opts.Inputs.
+func runWithInputs[T any](t *testing.T, checks []namedCheck[T], opts Options, newX func(t *testing.T) T) {
+	t.Helper()
+	if err := opts.check(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, checks, opts, newX)
+}
+
+// checkWithInputs is check for checks that need opts.Inputs.
+func checkWithInputs[T any](checks []namedCheck[T], opts Options, x T) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	return check(checks, opts, x)
 }
 
 // run runs each check in a subtest of its own, on a fresh x.
@@ -271,6 +272,25 @@ func (c *checker) wait(what string, limit time.Duration, r *running, why string)
 	}
 	c.errorf("%s has not returned after %v; %s", what, limit, why)
 	return false
+}
+
+// reference is the implementation's answer to the options' inputs, from
+// call, which the checks compare other answers with. It reports a problem
+// and returns false when there is none. what names the call, and who the
+// implementation, in a failure message.
+func reference[A any](c *checker, what, who string, call func() (A, error)) (A, bool) {
+	var (
+		a   A
+		err error
+	)
+	if !c.call(what, patient, func() { a, err = call() }) {
+		return a, false
+	}
+	if err != nil {
+		c.errorf("%s = %v; the suite needs inputs that the %s answers", what, err, who)
+		return a, false
+	}
+	return a, true
 }
 
 // predict calls m.Predict through [checker.call].

@@ -124,24 +124,26 @@ func (w meteredTimed) PredictTimeout(ctx context.Context, timeout time.Duration,
 	return w.tp.PredictTimeout(ctx, timeout, inputs)
 }
 
-// mean is a correct custom rung: an ensemble that averages the answers
-// of its members.
-type mean struct{ members []router.Model }
+// replicas is a correct custom rung: a set of replicas of one model,
+// asked in turn until one answers.
+type replicas struct{ members []router.Model }
 
-func (mean) Name() string      { return "mean" }
-func (mean) Kind() router.Kind { return "ensemble" }
+func (replicas) Name() string      { return "replicas" }
+func (replicas) Kind() router.Kind { return "replicas" }
 
-func (e mean) Serve(ctx context.Context, req router.Request) (router.Answer, error) {
-	var sum float32
-	for _, m := range e.members {
+func (r replicas) Serve(ctx context.Context, req router.Request) (router.Answer, error) {
+	var errs []error
+	for i, m := range r.members {
 		out, err := m.Predict(ctx, req.Inputs)
-		if err != nil {
-			return router.Answer{Attempts: 1}, err
+		if err == nil {
+			return router.Answer{Outputs: out, Attempts: i + 1}, nil
 		}
-		sum += out[0].Data.([]float32)[0]
+		if ctx.Err() != nil {
+			return router.Answer{Attempts: i + 1}, ctx.Err()
+		}
+		errs = append(errs, err)
 	}
-	p := sum / float32(len(e.members))
-	return router.Answer{Outputs: []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{p})}, Attempts: 1}, nil
+	return router.Answer{Attempts: len(r.members)}, errors.Join(errs...)
 }
 
 func TestModelFuncConforms(t *testing.T) {
@@ -165,7 +167,10 @@ func TestAWrappedModelConforms(t *testing.T) {
 
 func TestACustomRungConforms(t *testing.T) {
 	routertest.TestRung(t, func(*testing.T) router.Rung {
-		return mean{members: []router.Model{router.ModelFunc(score), &scorer{}}}
+		down := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return nil, errors.New("replica down")
+		})
+		return replicas{members: []router.Model{down, router.ModelFunc(score), &scorer{}}}
 	}, routertest.Options{Inputs: features()})
 }
 
@@ -420,7 +425,7 @@ func (w withWarmup) Warmup(ctx context.Context) error { return w.warmup(ctx) }
 func (w withWarmup) Unwrap() router.Model             { return w.Model.(router.Unwrapper).Unwrap() }
 func (w withWarmup) Close() error                     { return w.Model.(interface{ Close() error }).Close() }
 
-// rung is a rung made of functions, each defaulting to mean's.
+// rung is a rung made of functions.
 type rung struct {
 	name  func() string
 	kind  func() router.Kind
@@ -433,9 +438,9 @@ func (r rung) Serve(ctx context.Context, req router.Request) (router.Answer, err
 	return r.serve(ctx, req)
 }
 
-// wrongRung returns mean with some of its methods replaced.
+// wrongRung returns replicas of score with some of its methods replaced.
 func wrongRung(name func() string, kind func() router.Kind, serve func(ctx context.Context, req router.Request) (router.Answer, error)) router.Rung {
-	m := mean{members: []router.Model{router.ModelFunc(score)}}
+	m := replicas{members: []router.Model{router.ModelFunc(score)}}
 	r := rung{m.Name, m.Kind, m.Serve}
 	if name != nil {
 		r.name = name
@@ -464,7 +469,7 @@ func TestCheckRungFailsEachBrokenRung(t *testing.T) {
 		"has no kind":            {wrongRung(nil, func() router.Kind { return "" }, nil), "Name and Kind are set, stable and not reserved"},
 		"panics on the zero Request": {wrongRung(nil, nil, func(ctx context.Context, req router.Request) (router.Answer, error) {
 			_ = req.Inputs[0]
-			return mean{members: []router.Model{router.ModelFunc(score)}}.Serve(ctx, req)
+			return replicas{members: []router.Model{router.ModelFunc(score)}}.Serve(ctx, req)
 		}), "a zero Request and bad inputs never panic"},
 		"answers whatever ctx says": {wrongRung(nil, nil, func(context.Context, router.Request) (router.Answer, error) {
 			return answer(0.5), nil
@@ -492,7 +497,7 @@ func TestCheckRungFailsEachBrokenRung(t *testing.T) {
 func TestTheSuitesRefuseToRunWithoutInputs(t *testing.T) {
 	for name, err := range map[string]error{
 		"CheckModel": routertest.CheckModel(router.ModelFunc(score), routertest.Options{}),
-		"CheckRung":  routertest.CheckRung(mean{}, routertest.Options{}),
+		"CheckRung":  routertest.CheckRung(replicas{}, routertest.Options{}),
 	} {
 		var f *routertest.Failure
 		if !errors.As(err, &f) || f.Check != "Options" || !strings.Contains(f.Problem, "Inputs is empty") {

@@ -214,37 +214,49 @@ func passesCtx(c *checker, wrap wrapFunc) {
 func reachesInner(c *checker, wrap wrapFunc) {
 	inner := newFull()
 	m := wrap(inner)
-	if tp, ok := m.(router.TimeoutPredictor); ok {
-		var err error
-		if c.call("PredictTimeout(1m)", patient, func() { _, err = tp.PredictTimeout(marked(), time.Minute, innerInputs()) }) {
-			switch {
-			case err != nil:
-				c.errorf("PredictTimeout(1m) of inputs the inner model answers = %v", err)
-			case inner.timeouts.Load() == 0:
-				c.errorf("PredictTimeout did not call the inner model's PredictTimeout; it must pass on the inner model's own bounded run (router.PredictTimeout does)")
+	// Each capability the wrapper has, called; has is false when it lacks
+	// it, which the model checks report.
+	for _, r := range []struct {
+		what    string
+		call    func() (has bool, err error)
+		reached *atomic.Int64
+		must    string
+	}{
+		{"PredictTimeout(1m)", func() (bool, error) {
+			tp, ok := m.(router.TimeoutPredictor)
+			if !ok {
+				return false, nil
 			}
+			_, err := tp.PredictTimeout(marked(), time.Minute, innerInputs())
+			return true, err
+		}, &inner.timeouts, "it must pass on the inner model's own bounded run (router.PredictTimeout does)"},
+		{"Warmup", func() (bool, error) {
+			w, ok := m.(router.Warmer)
+			if !ok {
+				return false, nil
+			}
+			return true, w.Warmup(marked())
+		}, &inner.warmups, "it must call the inner model's Warmup"},
+		{"Close", func() (bool, error) {
+			cl, ok := m.(io.Closer)
+			if !ok {
+				return false, nil
+			}
+			return true, cl.Close()
+		}, &inner.closes, "it must call the inner model's Close"},
+	} {
+		var (
+			has bool
+			err error
+		)
+		if !c.call(r.what, patient, func() { has, err = r.call() }) || !has {
+			continue
 		}
-	}
-	if w, ok := m.(router.Warmer); ok {
-		var err error
-		if c.call("Warmup", patient, func() { err = w.Warmup(marked()) }) {
-			switch {
-			case err != nil:
-				c.errorf("Warmup = %v; the inner model warms up", err)
-			case inner.warmups.Load() == 0:
-				c.errorf("Warmup did not warm the inner model up; it must call the inner model's Warmup")
-			}
-		}
-	}
-	if cl, ok := m.(io.Closer); ok {
-		var err error
-		if c.call("Close", patient, func() { err = cl.Close() }) {
-			switch {
-			case err != nil:
-				c.errorf("Close = %v; the inner model closes cleanly", err)
-			case inner.closes.Load() == 0:
-				c.errorf("Close did not close the inner model; it must call the inner model's Close")
-			}
+		switch {
+		case err != nil:
+			c.errorf("%s = %v, though the inner model's succeeds", r.what, err)
+		case r.reached.Load() == 0:
+			c.errorf("%s did not reach the inner model; %s", r.what, r.must)
 		}
 	}
 }
