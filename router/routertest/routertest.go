@@ -21,8 +21,9 @@
 //
 // Each suite has two forms: TestModel, TestWrapper and TestRung run the
 // checks as subtests of t, each on a fresh implementation; [CheckModel],
-// [CheckWrapper] and [CheckRung] run them on one and return what failed as
-// [*Failure]s joined into one error, for callers without a *testing.T.
+// [CheckWrapper] and [CheckRung] run them on one and return every problem,
+// each a [*Failure], joined into one error, for callers without a
+// *testing.T.
 //
 // The suites call the implementation from many goroutines at once: run
 // them with -race. A call whose ctx is done, or whose timeout has passed,
@@ -43,8 +44,8 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-// Options say how the suites call the implementation under test. The
-// zero value is for [TestWrapper], which brings inputs of its own.
+// Options says how the suites call the implementation under test. The
+// suites only read it, and copy the inputs before each call.
 type Options struct {
 	// Inputs are inputs that the implementation answers, the same way
 	// every time, with an answer the router serves (at least one
@@ -63,7 +64,8 @@ type Options struct {
 }
 
 // Failure is one problem a check found. [CheckModel], [CheckWrapper] and
-// [CheckRung] return every Failure, joined.
+// [CheckRung] return every Failure, joined; find them with errors.As, or
+// through the joined error's Unwrap() []error.
 type Failure struct {
 	// Check names the check, as the subtest that [TestModel],
 	// [TestWrapper] or [TestRung] runs it in is named.
@@ -72,6 +74,7 @@ type Failure struct {
 	Problem string
 }
 
+// Error returns "routertest: ", the check's name and the problem.
 func (f *Failure) Error() string { return "routertest: " + f.Check + ": " + f.Problem }
 
 // TestModel runs the checks of a [router.Model] as subtests of t, each on
