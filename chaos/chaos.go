@@ -273,53 +273,16 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 	return out, err
 }
 
-// call runs the inner model, bounded by timeout when it is positive: by
-// its own PredictTimeout when it has one, else on a goroutine of its own
-// that call stops waiting for at the timeout, so that an inner model that
-// ignores ctx cannot hold the caller past it. Such a call runs on until
-// the inner model returns; a panic in it is raised again on the caller's
-// goroutine while the caller still waits.
+// call runs the inner model, bounded by timeout when it is positive, as
+// router.PredictTimeout does: by its own PredictTimeout when it has one,
+// else on a goroutine of its own that call stops waiting for at the
+// timeout, so that an inner model that ignores ctx cannot hold the caller
+// past it.
 func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if timeout <= 0 {
 		return f.m.Predict(ctx, inputs)
 	}
-	if tp, ok := f.m.(timeoutPredictor); ok {
-		return tp.PredictTimeout(ctx, timeout, inputs)
-	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	type result struct {
-		out      []tensor.Tensor
-		err      error
-		panicked bool
-		value    any
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer cancel()
-		var r result
-		defer func() {
-			if v := recover(); v != nil {
-				r = result{panicked: true, value: v}
-			}
-			done <- r
-		}()
-		r.out, r.err = f.m.Predict(tctx, inputs)
-	}()
-	select {
-	case r := <-done:
-		if r.panicked {
-			panic(r.value)
-		}
-		if r.err != nil && ctx.Err() == nil && tctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", timedOut(timeout), r.err)
-		}
-		return r.out, r.err
-	case <-tctx.Done():
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		return nil, timedOut(timeout)
-	}
+	return router.PredictTimeout(ctx, f.m, timeout, inputs)
 }
 
 func timedOut(timeout time.Duration) error {

@@ -204,13 +204,15 @@ func (o oneLevel) Version() string {
 	return ""
 }
 
-// naive forwards PredictTimeout through router.PredictTimeout whatever
-// it wraps, so around a model that ignores ctx it waits as long as the
-// model does.
+// naive forwards PredictTimeout as Predict under a context that ends at
+// the timeout, whatever it wraps, so around a model that ignores ctx it
+// waits as long as the model does.
 type naive struct{ *metered }
 
 func (n naive) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
-	return router.PredictTimeout(ctx, n.m, timeout, inputs)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return n.m.Predict(ctx, inputs)
 }
 
 // withMethods overrides some of a scorer's methods.
