@@ -34,10 +34,11 @@ type version struct {
 	served, failed atomic.Uint64
 	counting       atomic.Bool
 
-	n       atomic.Int64
-	retired atomic.Bool
-	once    sync.Once
-	drained chan struct{}
+	n        atomic.Int64
+	retired  atomic.Bool
+	released atomic.Bool // discarded: a second discard does nothing
+	once     sync.Once
+	drained  chan struct{}
 
 	// orphans counts the calls in n that the router stopped waiting for (a
 	// Model that ignores ctx, run aside): retiring the version does not
@@ -159,9 +160,10 @@ func (v *version) closeNow() (err error) {
 }
 
 // discard retires v in the background, then closes it once drained, when
-// the router owns it. The router's Close waits for it.
+// the router owns it. The router's Close waits for it. Discarding v again
+// does nothing.
 func (r *Router) discard(v *version) {
-	if v == nil {
+	if v == nil || !v.released.CompareAndSwap(false, true) {
 		return
 	}
 	if !v.owned {
