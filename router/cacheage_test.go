@@ -9,6 +9,7 @@ import (
 
 	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
@@ -17,9 +18,10 @@ import (
 // cacheBehindAnOpenPrimary returns a router whose primary's breaker is
 // open, so requests skip it without an attempt and reach the cache; hook
 // runs in OnEvent on each of the primary's falls, and store is the cache.
-func cacheBehindAnOpenPrimary(t *testing.T, maxStale time.Duration, hook func()) (*router.Router, *cache.Store, []tensor.Tensor) {
+// The router and the store run on clk.
+func cacheBehindAnOpenPrimary(t *testing.T, maxStale time.Duration, clk *clock.Fake, hook func()) (*router.Router, *cache.Store, []tensor.Tensor) {
 	t.Helper()
-	store, err := cache.New(cache.Config{TTL: time.Hour})
+	store, err := cache.New(cache.Config{TTL: time.Hour, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,6 +33,7 @@ func cacheBehindAnOpenPrimary(t *testing.T, maxStale time.Duration, hook func())
 		Tiers: []router.Tier{{Name: "primary", Model: down,
 			Policy: policy.Config{MaxAttempts: 1, Executions: 1, FailureRate: 1, OpenFor: time.Hour}}},
 		Cache:        store,
+		Clock:        clk,
 		MaxStaleness: maxStale,
 		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
@@ -63,15 +66,16 @@ func cached(v float32, at time.Time) cache.Entry {
 // spent before it (here a slow event hook after the primary was skipped)
 // makes the answer older, and one older than MaxStaleness is not served.
 func TestACachedAnswerOlderThanMaxStalenessWhenReadIsNotServed(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	var slow atomic.Bool
-	r, store, in := cacheBehindAnOpenPrimary(t, 30*time.Millisecond, func() {
+	f := clock.NewFake(time.Now())
+	r, store, in := cacheBehindAnOpenPrimary(t, 30*time.Millisecond, f, func() {
 		if slow.Load() {
-			time.Sleep(80 * time.Millisecond)
+			f.Advance(80 * time.Millisecond) // the hook takes 80ms
 		}
 	})
 	// Given an answer cached just now,
-	if err := store.Put(context.Background(), cache.Key(in), cached(0.9, time.Now())); err != nil {
+	if err := store.Put(context.Background(), cache.Key(in), cached(0.9, f.Now())); err != nil {
 		t.Fatal(err)
 	}
 	// when a request reads it 80ms later, after the primary was skipped,
@@ -89,13 +93,14 @@ func TestACachedAnswerOlderThanMaxStalenessWhenReadIsNotServed(t *testing.T) {
 // An answer stored after the request started (by another request ending
 // meanwhile) is served with an age of zero or more, never a negative one.
 func TestACachedAnswerStoredDuringTheRequestHasNoNegativeAge(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	var store *cache.Store
 	var key atomic.Pointer[string]
-	r, s, in := cacheBehindAnOpenPrimary(t, time.Minute, func() {
+	f := clock.NewFake(time.Now())
+	r, s, in := cacheBehindAnOpenPrimary(t, time.Minute, f, func() {
 		if k := key.Load(); k != nil {
-			time.Sleep(5 * time.Millisecond)
-			_ = store.Put(context.Background(), *k, cached(0.9, time.Now()))
+			f.Advance(5 * time.Millisecond)
+			_ = store.Put(context.Background(), *k, cached(0.9, f.Now()))
 		}
 	})
 	store = s
@@ -114,8 +119,11 @@ func TestACachedAnswerStoredDuringTheRequestHasNoNegativeAge(t *testing.T) {
 // its tiers' answers as last-good answers after the cache's TTL has
 // passed: the entry that expired is stored again by the next answer.
 func TestAFrozenClockStillRefillsTheCacheAfterItsTTL(t *testing.T) {
-	noLeaks(t)
-	store, err := cache.New(cache.Config{TTL: 30 * time.Millisecond})
+	testenv.NoLeaks(t)
+	// (The store's clock moves apart from the router's, which is frozen.)
+	frozen := time.Now()
+	storeClock := clock.NewFake(frozen)
+	store, err := cache.New(cache.Config{TTL: 30 * time.Millisecond, Clock: storeClock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +135,6 @@ func TestAFrozenClockStillRefillsTheCacheAfterItsTTL(t *testing.T) {
 		}
 		return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.9})}, nil
 	})
-	frozen := time.Now()
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{{Name: "primary", Model: primary, Policy: policy.Config{MaxAttempts: 1}}},
 		Cache: store,
@@ -146,12 +153,14 @@ func TestAFrozenClockStillRefillsTheCacheAfterItsTTL(t *testing.T) {
 	if _, err := r.Predict(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(40 * time.Millisecond)
+	storeClock.Advance(40 * time.Millisecond)
 	// when the primary answers again,
 	if a, err := r.Predict(ctx, in); err != nil || a.Tier != "primary" {
 		t.Fatalf("got %+v, %v; want the primary", a, err)
 	}
-	time.Sleep(10 * time.Millisecond) // an offered write is visible within about a millisecond
+	if err := store.Flush(ctx); err != nil { // the write the router offered
+		t.Fatal(err)
+	}
 	// then once it fails, its answer is served from the cache.
 	fail.Store(true)
 	if a, err := r.Predict(ctx, in); err != nil || a.Tier != router.RungCache {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ladder-ml/ladder/reload"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -110,4 +111,33 @@ func ExampleRung() {
 	// Output:
 	// [primary vote cache]
 	// [1] vote ensemble true <nil>
+}
+
+// A tier whose model is still loading is skipped while the heuristic
+// answers, and the router is ready all the same, unless that tier is
+// required.
+func ExampleRouter_Ready() {
+	slow := reload.LoaderFunc(func(ctx context.Context) (reload.Loaded, error) {
+		<-ctx.Done() // a download that never finishes
+		return reload.Loaded{}, ctx.Err()
+	})
+	heuristic := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.63})}, nil
+	}
+	for _, required := range []bool{false, true} {
+		r, err := router.New(router.Config{
+			Tiers: []router.Tier{{Name: "primary", Required: required,
+				Manage: []router.Manager{reload.New(reload.Config{Load: slow})}}},
+			Heuristic: heuristic,
+		})
+		if err != nil {
+			panic(err)
+		}
+		a, _ := r.Predict(context.Background(), nil)
+		fmt.Println(r.Health()["primary"].Condition, a.Tier, a.Fell[0].Err, "ready:", r.Ready())
+		r.Close()
+	}
+	// Output:
+	// loading heuristic router: tier unavailable: primary is loading ready: true
+	// loading heuristic router: tier unavailable: primary is loading ready: false
 }

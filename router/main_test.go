@@ -6,6 +6,7 @@ import (
 
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/router"
 )
 
 var haveRuntime bool
@@ -21,4 +22,11 @@ func load(t testing.TB, name string) *models.Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// newLadder builds the test ladder ([testenv.NewLadder]) on the primary
+// model file primaryFile and backup.onnx.
+func newLadder(t *testing.T, primaryFile string, opts ...func(*router.Config)) *testenv.Ladder {
+	t.Helper()
+	return testenv.NewLadder(t, load(t, primaryFile), load(t, "backup.onnx"), opts...)
 }

@@ -23,42 +23,6 @@ import (
 // The README promises five things. These scenarios try to break each of
 // them as an adversary would, through the public API only.
 
-// events records a router's events for a test.
-type events struct {
-	mu  sync.Mutex
-	all []router.Event
-}
-
-func (e *events) add(ev router.Event) {
-	e.mu.Lock()
-	e.all = append(e.all, ev)
-	e.mu.Unlock()
-}
-
-func (e *events) of(kind router.EventKind) []router.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []router.Event
-	for _, ev := range e.all {
-		if ev.Kind == kind {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-// hookPanics returns the hooks whose panics were reported.
-func (e *events) hookPanics() []string {
-	var hooks []string
-	for _, ev := range e.of(router.HookPanicked) {
-		var pe *router.PanicError
-		if errors.As(ev.Err, &pe) {
-			hooks = append(hooks, pe.Hook)
-		}
-	}
-	return hooks
-}
-
 // sigModel is a hand-written model with a signature.
 type sigModel struct {
 	sig tensor.Signature
@@ -74,26 +38,6 @@ func probability(p float32) []tensor.Tensor {
 	return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}
 }
 
-// openBreakers drives requests until every model tier's breaker is open.
-func openBreakers(t *testing.T, l *ladder, tiers ...string) {
-	t.Helper()
-	for i := 0; ; i++ {
-		open := 0
-		for _, name := range tiers {
-			if l.r.Health()[name].State == policy.Open {
-				open++
-			}
-		}
-		if open == len(tiers) {
-			return
-		}
-		if i == 100 {
-			t.Fatalf("breakers %v not open after 100 requests", l.r.Health())
-		}
-		l.predict(t, i)
-	}
-}
-
 func TestInvalidInputIsRefusedWhateverTheBreakers(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given a ladder whose model tiers are down, with their breakers open,
@@ -105,9 +49,9 @@ func TestInvalidInputIsRefusedWhateverTheBreakers(t *testing.T) {
 			return h(ctx, in)
 		}
 	})
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
-	openBreakers(t, l, "primary", "backup")
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
+	l.OpenBreakers(t, "primary", "backup")
 	before := heuristicCalls.Load()
 
 	for name, in := range map[string][]tensor.Tensor{
@@ -119,7 +63,7 @@ func TestInvalidInputIsRefusedWhateverTheBreakers(t *testing.T) {
 		"short of data": {tensor.New("features", []int64{1, 30}, make([]float32, 3))},
 	} {
 		// when a request that does not fit the contract arrives,
-		a, err := l.r.Predict(context.Background(), in)
+		a, err := l.R.Predict(context.Background(), in)
 		// then it is the caller's error, not a degraded answer.
 		var ie *tensor.InputError
 		if !errors.Is(err, tensor.ErrInvalidInput) || !errors.As(err, &ie) {
@@ -163,10 +107,10 @@ func TestTiersWithOtherInputs(t *testing.T) {
 
 	t.Run("with an adapter the backup serves", func(t *testing.T) {
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
-			c.Tiers[1] = router.Tier{Name: "backup", Model: idsBackup, Inputs: toIDs, Policy: fast}
+			c.Tiers[1] = router.Tier{Name: "backup", Model: idsBackup, Inputs: toIDs, Policy: testenv.Fast}
 		})
-		l.primary.Set(chaos.Fault{ErrorRate: 1})
-		if a := l.predict(t, 0); a.Tier != "backup" {
+		l.Primary.Set(chaos.Fault{ErrorRate: 1})
+		if a := l.Predict(t, 0); a.Tier != "backup" {
 			t.Fatalf("served by %s, want the adapted backup", a.Tier)
 		}
 	})
@@ -174,12 +118,12 @@ func TestTiersWithOtherInputs(t *testing.T) {
 	t.Run("a lower tier refusing a valid input falls, and the heuristic answers", func(t *testing.T) {
 		// Given a backup whose adapter produces what it cannot take,
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
-			c.Tiers[1] = router.Tier{Name: "backup", Model: idsBackup, Policy: fast,
+			c.Tiers[1] = router.Tier{Name: "backup", Model: idsBackup, Policy: testenv.Fast,
 				Inputs: func(in []tensor.Tensor) ([]tensor.Tensor, error) { return in, nil }}
 		})
-		l.primary.Set(chaos.Fault{ErrorRate: 1})
+		l.Primary.Set(chaos.Fault{ErrorRate: 1})
 		// when the primary is down,
-		a, err := l.r.Predict(context.Background(), l.in(1))
+		a, err := l.R.Predict(context.Background(), l.In(1))
 		// then the backup's refusal is its own failure, not the caller's.
 		if err != nil || a.Tier != router.RungHeuristic {
 			t.Fatalf("got %+v, %v; want the heuristic", a, err)
@@ -195,87 +139,87 @@ func TestUserCodeCannotBreakTheRouter(t *testing.T) {
 
 	t.Run("a panicking OnEvent and Logger during a breaker change", func(t *testing.T) {
 		// Given listeners that panic on every breaker change,
-		var ev events
+		var ev testenv.Events
 		logger := slog.New(panicHandler{})
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
 			c.Logger = logger
 			c.OnEvent = func(e router.Event) {
-				ev.add(e)
+				ev.Add(e)
 				if e.Kind == router.BreakerChanged {
 					panic("listener bug")
 				}
 			}
 		})
 		// when the primary fails until its breaker opens,
-		l.primary.Set(chaos.Fault{ErrorRate: 1})
-		openBreakers(t, l, "primary")
+		l.Primary.Set(chaos.Fault{ErrorRate: 1})
+		l.OpenBreakers(t, "primary")
 		// then the process lives, the backup serves, and the panics are
 		// reported.
-		if a := l.predict(t, 0); a.Tier != "backup" {
+		if a := l.Predict(t, 0); a.Tier != "backup" {
 			t.Fatalf("served by %s, want backup", a.Tier)
 		}
-		hooks := strings.Join(ev.hookPanics(), ",")
+		hooks := strings.Join(ev.HookPanics(), ",")
 		if !strings.Contains(hooks, "OnEvent") || !strings.Contains(hooks, "Logger") {
 			t.Errorf("reported hook panics %q, want OnEvent and Logger", hooks)
 		}
 	})
 
 	t.Run("a panicking Key or OnEvent never loses the answer", func(t *testing.T) {
-		var ev events
+		var ev testenv.Events
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
 			c.Key = func([]tensor.Tensor) string { panic("key bug") }
 			c.OnEvent = func(e router.Event) {
-				ev.add(e)
+				ev.Add(e)
 				if e.Kind == router.Served {
 					panic("listener bug")
 				}
 			}
 		})
 		for i := range 5 {
-			a, err := l.r.Predict(context.Background(), l.in(i))
+			a, err := l.R.Predict(context.Background(), l.In(i))
 			if err != nil || a.Tier != "primary" {
 				t.Fatalf("got %+v, %v; want the primary's answer", a, err)
 			}
 		}
-		hooks := strings.Join(ev.hookPanics(), ",")
+		hooks := strings.Join(ev.HookPanics(), ",")
 		if !strings.Contains(hooks, "Key") || !strings.Contains(hooks, "OnEvent") {
 			t.Errorf("reported hook panics %q, want Key and OnEvent", hooks)
 		}
 	})
 
 	t.Run("a panicking Check is not blamed on the tiers", func(t *testing.T) {
-		var ev events
+		var ev testenv.Events
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
 			c.Check = func([]tensor.Tensor) error { panic("check bug") }
-			c.OnEvent = ev.add
+			c.OnEvent = ev.Add
 		})
 		for i := range 40 {
-			if a := l.predict(t, i); a.Tier != "primary" || a.Fell != nil {
+			if a := l.Predict(t, i); a.Tier != "primary" || a.Fell != nil {
 				t.Fatalf("request %d: served by %s after %v; want the primary", i, a.Tier, a.Fell)
 			}
 		}
-		if h := l.r.Health()["primary"]; h.State != policy.Closed {
+		if h := l.R.Health()["primary"]; h.State != policy.Closed {
 			t.Errorf("primary breaker %v, want closed", h)
 		}
-		if len(ev.hookPanics()) == 0 {
+		if len(ev.HookPanics()) == 0 {
 			t.Error("Check's panics were not reported")
 		}
 	})
 
 	t.Run("a panicking store falls to the heuristic", func(t *testing.T) {
-		var ev events
+		var ev testenv.Events
 		l := newLadder(t, "primary.onnx", func(c *router.Config) {
 			c.Cache = panicStore{}
-			c.OnEvent = ev.add
+			c.OnEvent = ev.Add
 		})
-		l.predict(t, 0) // the Put panics
-		l.primary.Set(chaos.Fault{ErrorRate: 1})
-		l.backup.Set(chaos.Fault{ErrorRate: 1})
-		a := l.predict(t, 0) // the Get panics
+		l.Predict(t, 0) // the Put panics
+		l.Primary.Set(chaos.Fault{ErrorRate: 1})
+		l.Backup.Set(chaos.Fault{ErrorRate: 1})
+		a := l.Predict(t, 0) // the Get panics
 		if a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrPanic) {
 			t.Fatalf("got %+v; want the heuristic after the cache's panic", a)
 		}
-		hooks := strings.Join(ev.hookPanics(), ",")
+		hooks := strings.Join(ev.HookPanics(), ",")
 		if !strings.Contains(hooks, "Cache.Put") {
 			t.Errorf("reported hook panics %q, want Cache.Put", hooks)
 		}
@@ -297,7 +241,7 @@ func (panicStore) Put(context.Context, string, cache.Entry) error         { pani
 func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given a primary that hangs until ctx is done on marked rows,
-	var ev events
+	var ev testenv.Events
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		inner := c.Tiers[0].Model
 		c.Tiers[0].Model = router.ModelFunc(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
@@ -307,23 +251,23 @@ func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 			}
 			return inner.Predict(ctx, in)
 		})
-		c.OnEvent = ev.add
+		c.OnEvent = ev.Add
 	})
-	marked := append([]float32(nil), l.rows[0]...)
+	marked := append([]float32(nil), l.Rows[0]...)
 	marked[29] = -1
 	// and whose breaker opened during an outage that has ended,
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	openBreakers(t, l, "primary")
-	l.primary.Set(chaos.Fault{})
-	healed := len(ev.of(router.BreakerChanged))
-	time.Sleep(fast.OpenFor + 20*time.Millisecond)
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.OpenBreakers(t, "primary")
+	l.Primary.Set(chaos.Fault{})
+	healed := len(ev.Of(router.BreakerChanged))
+	l.Clock.Advance(testenv.Fast.OpenFor)
 
 	// when every third request is cancelled by its caller during a probe,
 	for i := range 9 {
 		if i%3 == 2 {
 			ctx, cancel := context.WithCancel(context.Background())
 			stop := time.AfterFunc(5*time.Millisecond, cancel)
-			_, err := l.r.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{1, 30}, marked)})
+			_, err := l.R.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{1, 30}, marked)})
 			stop.Stop()
 			cancel()
 			if !errors.Is(err, context.Canceled) {
@@ -331,14 +275,14 @@ func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
 			}
 			continue
 		}
-		l.predict(t, i)
+		l.Predict(t, i)
 	}
 	// then the probes' progress is kept: the breaker closes after three
 	// successful probes, and never reopened.
-	if h := l.r.Health()["primary"]; h.State != policy.Closed {
+	if h := l.R.Health()["primary"]; h.State != policy.Closed {
 		t.Fatalf("primary breaker %v after 6 good probes, want closed", h)
 	}
-	for _, e := range ev.of(router.BreakerChanged)[healed:] {
+	for _, e := range ev.Of(router.BreakerChanged)[healed:] {
 		if e.Breaker.To == policy.Open {
 			t.Errorf("the breaker reopened after healing: %+v", e.Breaker)
 		}
@@ -394,11 +338,11 @@ func TestEveryRungIsValidated(t *testing.T) {
 			l := newLadder(t, "primary.onnx", func(c *router.Config) {
 				c.Cache, c.Check = s, inRange
 			})
-			s.Put(context.Background(), cache.Key(l.in(0)), cache.Entry{Outputs: held, Tier: "primary", Stored: time.Now()})
+			s.Put(context.Background(), cache.Key(l.In(0)), cache.Entry{Outputs: held, Tier: "primary", Stored: l.Clock.Now()})
 			// when the models are down,
-			l.primary.Set(chaos.Fault{ErrorRate: 1})
-			l.backup.Set(chaos.Fault{ErrorRate: 1})
-			a := l.predict(t, 0)
+			l.Primary.Set(chaos.Fault{ErrorRate: 1})
+			l.Backup.Set(chaos.Fault{ErrorRate: 1})
+			a := l.Predict(t, 0)
 			// then the cached answer is refused and the heuristic serves.
 			if a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrInvalidOutput) {
 				t.Errorf("%s: got %+v; want the heuristic after the cache's answer was refused", name, a)
@@ -419,9 +363,9 @@ func TestEveryRungIsValidated(t *testing.T) {
 				c.Heuristic = func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return out, nil }
 				c.Default, c.Check = def, inRange
 			})
-			l.primary.Set(chaos.Fault{ErrorRate: 1})
-			l.backup.Set(chaos.Fault{ErrorRate: 1})
-			a := l.predict(t, 3)
+			l.Primary.Set(chaos.Fault{ErrorRate: 1})
+			l.Backup.Set(chaos.Fault{ErrorRate: 1})
+			a := l.Predict(t, 3)
 			if a.Tier != router.RungDefault || !errors.Is(a.Fell[3].Err, router.ErrInvalidOutput) {
 				t.Errorf("%s: got %+v; want the default after the heuristic's answer was refused", name, a)
 			}
@@ -459,9 +403,9 @@ func TestAFallKeepsTheAttemptsError(t *testing.T) {
 		c.Tiers[0].Policy.Executions = 2
 		c.Tiers[0].Policy.FailureRate = 0.5
 	})
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
 	// when an attempt fails and the retry is refused by the breaker,
-	a := l.predict(t, 0)
+	a := l.Predict(t, 0)
 	// then the fall says both why the attempt failed and why it stopped.
 	if err := a.Fell[0].Err; !errors.Is(err, chaos.ErrInjected) || !errors.Is(err, policy.ErrOpen) {
 		t.Fatalf("primary fell with %v; want the injected failure and the open breaker", err)
@@ -493,7 +437,7 @@ func TestAModelThatIgnoresCtxIsLeftAtTheTimeout(t *testing.T) {
 	// when requests arrive,
 	for i := range 4 {
 		start := time.Now()
-		a := l.predict(t, i)
+		a := l.Predict(t, i)
 		took := time.Since(start)
 		// then each is answered by the backup within the timeout and a
 		// generous margin,
@@ -511,7 +455,7 @@ func TestAModelThatIgnoresCtxIsLeftAtTheTimeout(t *testing.T) {
 	if n := started.Load(); n != 2 {
 		t.Errorf("%d calls started, want 2: the abandoned calls are bounded", n)
 	}
-	if h := l.r.Health()["primary"]; h.Abandoned != 2 {
+	if h := l.R.Health()["primary"]; h.Abandoned != 2 {
 		t.Errorf("health %v, want 2 abandoned calls", h)
 	}
 }
@@ -522,12 +466,12 @@ func TestShortDeadlinesAreBudgeted(t *testing.T) {
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		c.Tiers[0].Policy.Timeout = 100 * time.Millisecond
 	})
-	l.primary.Set(chaos.Fault{HangRate: 1})
+	l.Primary.Set(chaos.Fault{HangRate: 1})
 	// when 40 callers each allow 50ms,
 	answered := 0
 	for i := range 40 {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		a, err := l.r.Predict(ctx, l.in(i))
+		a, err := l.R.Predict(ctx, l.In(i))
 		cancel()
 		if err != nil {
 			// A loaded machine may fire a timer late; the reserve of 10ms
@@ -548,7 +492,7 @@ func TestShortDeadlinesAreBudgeted(t *testing.T) {
 		t.Errorf("%d of 40 requests answered in time, want nearly all", answered)
 	}
 	// and the breaker stops paying for the hang.
-	if h := l.r.Health()["primary"]; h.State == policy.Closed {
+	if h := l.R.Health()["primary"]; h.State == policy.Closed {
 		t.Errorf("primary breaker %v after 40 hangs, want it open", h)
 	}
 }
@@ -562,19 +506,19 @@ func TestAPoisonInputDoesNotDegradeEveryone(t *testing.T) {
 
 	// Given one client sending the same poison input 15 times,
 	for range 15 {
-		if a, err := l.r.Predict(context.Background(), in); err != nil || a.Tier != "backup" {
+		if a, err := l.R.Predict(context.Background(), in); err != nil || a.Tier != "backup" {
 			t.Fatalf("poison: got %+v, %v; want the backup", a, err)
 		}
 	}
 	// when other clients send healthy inputs,
 	healthy := 0
 	for i := 0; healthy < 11; i++ {
-		if l.rows[i][0] > 15 {
+		if l.Rows[i][0] > 15 {
 			continue
 		}
 		healthy++
 		// then the primary serves them: the repeats counted once.
-		if a := l.predict(t, i); a.Tier != "primary" {
+		if a := l.Predict(t, i); a.Tier != "primary" {
 			t.Fatalf("healthy row %d served by %s after %v; want the primary", i, a.Tier, a.Fell)
 		}
 	}
@@ -584,9 +528,9 @@ func TestAPoisonInputDoesNotDegradeEveryone(t *testing.T) {
 	for i := range 40 {
 		row := append([]float32(nil), poison...)
 		row[1] = float32(i)
-		l.r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
+		l.R.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
 	}
-	if h := l.r.Health()["primary"]; h.State != policy.Open {
+	if h := l.R.Health()["primary"]; h.State != policy.Open {
 		t.Errorf("primary breaker %v after 40 distinct poison inputs, want open", h)
 	}
 }
@@ -595,17 +539,17 @@ func TestHealthReportsAHealedTierTruthfully(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given a primary whose breaker opened,
 	l := newLadder(t, "primary.onnx")
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	openBreakers(t, l, "primary")
-	h := l.r.Health()["primary"]
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.OpenBreakers(t, "primary")
+	h := l.R.Health()["primary"]
 	if h.RetryAfter.IsZero() || h.Since.IsZero() || !strings.Contains(h.String(), "open since") || !strings.Contains(h.String(), "retry after") {
 		t.Fatalf("open health %q, want since when and when it retries", h)
 	}
 	// when OpenFor passes with no traffic,
-	l.primary.Set(chaos.Fault{})
-	time.Sleep(fast.OpenFor + 20*time.Millisecond)
+	l.Primary.Set(chaos.Fault{})
+	l.Clock.Advance(testenv.Fast.OpenFor)
 	// then Health says the tier is ready to probe, not open.
-	if h := l.r.Health()["primary"]; h.State != policy.HalfOpen {
+	if h := l.R.Health()["primary"]; h.State != policy.HalfOpen {
 		t.Fatalf("health %v after OpenFor, want half-open", h)
 	}
 }
@@ -625,30 +569,30 @@ func TestWrappersKeepTheModelsCapabilities(t *testing.T) {
 			return []tensor.Tensor{tensor.New("score", []int64{1, 1}, []float32{0.5})}, nil
 		}
 	})
-	if err := l.r.Warmup(context.Background()); err != nil {
+	if err := l.R.Warmup(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if sig, ok := router.SignatureOf(l.primary); !ok || sig.Inputs[0].Name != "features" {
+	if sig, ok := router.SignatureOf(l.Primary); !ok || sig.Inputs[0].Name != "features" {
 		t.Fatalf("SignatureOf(wrapped) = %+v, %v", sig, ok)
 	}
 	// then its answers carry the model's version,
-	if a := l.predict(t, 0); a.Version != "1" {
+	if a := l.Predict(t, 0); a.Version != "1" {
 		t.Errorf("answer version %q, want the model's 1", a.Version)
 	}
 	// outputs are still validated against its signature,
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
-	if _, err := l.r.Predict(context.Background(), l.in(7)); !errors.Is(err, router.ErrNoAnswer) || !errors.Is(err, router.ErrInvalidOutput) {
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
+	if _, err := l.R.Predict(context.Background(), l.In(7)); !errors.Is(err, router.ErrNoAnswer) || !errors.Is(err, router.ErrInvalidOutput) {
 		t.Errorf("err = %v; want the heuristic's misnamed output refused", err)
 	}
 	// and a hang is cut by the model's own timeout, on the request's
 	// goroutine: no call is left running behind.
-	l.primary.Set(chaos.Fault{HangRate: 1})
-	l.backup.Set(chaos.Fault{})
+	l.Primary.Set(chaos.Fault{HangRate: 1})
+	l.Backup.Set(chaos.Fault{})
 	for i := range 3 {
-		a := l.predict(t, 20+i)
-		if a.Tier != "backup" || l.r.Health()["primary"].Abandoned != 0 {
-			t.Fatalf("got %+v, health %v; want the backup and nothing abandoned", a, l.r.Health()["primary"])
+		a := l.Predict(t, 20+i)
+		if a.Tier != "backup" || l.R.Health()["primary"].Abandoned != 0 {
+			t.Fatalf("got %+v, health %v; want the backup and nothing abandoned", a, l.R.Health()["primary"])
 		}
 	}
 }

@@ -3,9 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
@@ -106,21 +104,5 @@ func TestOutputsOfAnyRankAreServed(t *testing.T) {
 	// then the answer fits the contract and is served.
 	if err != nil || a.Tier != "m" {
 		t.Fatalf("got %+v, %v; want m to serve", a, err)
-	}
-}
-
-func TestNewRefusesIntervalsThatWouldSpin(t *testing.T) {
-	for name, tier := range map[string]router.Tier{
-		"probe": {Name: "m", Model: router.ModelFunc(answerY), Probe: router.Probe{Interval: time.Nanosecond}},
-		"watch": {Name: "m", Model: router.ModelFunc(answerY), Watch: router.Watch{Path: "model.onnx", Interval: time.Nanosecond}},
-	} {
-		t.Run(name, func(t *testing.T) {
-			// Given an interval of a nanosecond, which would spin a core,
-			_, err := router.New(router.Config{Tiers: []router.Tier{tier}})
-			// then New refuses it, naming the interval.
-			if !errors.Is(err, router.ErrInvalidConfig) || !strings.Contains(err.Error(), "Interval") {
-				t.Fatalf("New err = %v, want ErrInvalidConfig naming the interval", err)
-			}
-		})
 	}
 }

@@ -62,45 +62,45 @@ func TestANewKindOfRungPlugsIn(t *testing.T) {
 		c.Tiers = c.Tiers[:1]
 		c.Rungs = []router.Rung{ens}
 	})
-	if got := l.r.Rungs(); len(got) != 4 || got[1] != "mean" {
+	if got := l.R.Rungs(); len(got) != 4 || got[1] != "mean" {
 		t.Fatalf("rungs %v, want the ensemble after the tiers", got)
 	}
-	if err := l.r.Warmup(context.Background()); err != nil || ens.warmed != 1 {
+	if err := l.R.Warmup(context.Background()); err != nil || ens.warmed != 1 {
 		t.Fatalf("Warmup: %v, %d calls to the ensemble's; want one", err, ens.warmed)
 	}
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
 
 	// when a request comes, then the ensemble answers, labelled as itself,
-	a := l.predict(t, 0)
+	a := l.Predict(t, 0)
 	if a.Tier != "mean" || a.Kind != kindEnsemble || a.Position != 1 || !a.Degraded || a.Version != "mean-1" || len(a.Fell) != 1 {
 		t.Fatalf("got %+v; want the ensemble's labelled answer", a)
 	}
 	// with the request's cache key and deadline budget at hand,
-	if ens.key != cache.Key(l.in(0)) || ens.budget != time.Second {
+	if ens.key != cache.Key(l.In(0)) || ens.budget != time.Second {
 		t.Errorf("the rung saw key %q and budget %v", ens.key, ens.budget)
 	}
 	// and its answers, not being a model tier's, are never cached.
 	ens.fault = func() ([]tensor.Tensor, error) { return nil, errors.New("member down") }
-	if a := l.predict(t, 0); a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrNotCached) {
+	if a := l.Predict(t, 0); a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrNotCached) {
 		t.Fatalf("got %+v; want the heuristic after a cache miss", a)
 	}
 
 	t.Run("its answers are validated", func(t *testing.T) {
 		ens.fault = func() ([]tensor.Tensor, error) { return probability(float32(nanValue())), nil }
-		if a := l.predict(t, 1); a.Tier != router.RungHeuristic || !errors.Is(a.Fell[1].Err, router.ErrInvalidOutput) {
+		if a := l.Predict(t, 1); a.Tier != router.RungHeuristic || !errors.Is(a.Fell[1].Err, router.ErrInvalidOutput) {
 			t.Fatalf("got %+v; want the NaN refused", a)
 		}
 	})
 	t.Run("its panics are recovered", func(t *testing.T) {
 		ens.fault = func() ([]tensor.Tensor, error) { panic("ensemble bug") }
 		var pe *router.PanicError
-		if a := l.predict(t, 1); a.Tier != router.RungHeuristic || !errors.As(a.Fell[1].Err, &pe) || pe.Tier != "mean" {
+		if a := l.Predict(t, 1); a.Tier != router.RungHeuristic || !errors.As(a.Fell[1].Err, &pe) || pe.Tier != "mean" {
 			t.Fatalf("got %+v; want the panic recovered into a fall", a)
 		}
 	})
 	t.Run("requests can stop at it", func(t *testing.T) {
 		ens.fault = func() ([]tensor.Tensor, error) { return nil, errors.New("member down") }
-		_, err := l.r.Predict(context.Background(), l.in(1), router.LowestTier("mean"))
+		_, err := l.R.Predict(context.Background(), l.In(1), router.LowestTier("mean"))
 		var na *router.NoAnswerError
 		if !errors.As(err, &na) || len(na.Falls) != 4 || !errors.Is(na.Falls[2].Err, router.ErrNotAccepted) {
 			t.Fatalf("err = %v; want no answer, the rungs below not accepted", err)
@@ -118,20 +118,18 @@ func TestARungOfKindModelIsCached(t *testing.T) {
 		c.Rungs = []router.Rung{ens}
 		c.Order = []string{"primary", "backup", "mean", router.RungCache, router.RungHeuristic}
 	})
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
 	// when it serves and later fails,
-	served := l.predict(t, 0)
+	served := l.Predict(t, 0)
 	ens.fault = func() ([]tensor.Tensor, error) { return nil, errors.New("member down") }
 	defer func() { ens.fault = nil }()
 	// then its answer is the last good one, from its origin.
 	var a router.Answer
-	for range 100 { // Offer's write lands within about 1ms
-		if a = l.predict(t, 0); a.Tier == router.RungCache {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "the cache serves", func() bool { // Offer's write lands within about 1ms
+		a = l.Predict(t, 0)
+		return a.Tier == router.RungCache
+	})
 	if a.Tier != router.RungCache || a.Origin != "mean" || a.Version != "mean-1" ||
 		a.Outputs[0].Data.([]float32)[0] != served.Outputs[0].Data.([]float32)[0] {
 		t.Fatalf("got %+v; want the ensemble's cached answer", a)
@@ -152,5 +150,38 @@ func TestARungsNameIsItsOwn(t *testing.T) {
 		if !errors.Is(err, router.ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// rungOf is a custom rung whose Name and Kind can misbehave.
+type rungOf struct {
+	name func() string
+	kind router.Kind
+}
+
+func (g *rungOf) Name() string      { return g.name() }
+func (g *rungOf) Kind() router.Kind { return g.kind }
+func (g *rungOf) Serve(context.Context, router.Request) (router.Answer, error) {
+	return router.Answer{Outputs: []tensor.Tensor{tensor.New("y", []int64{1}, []float32{1})}}, nil
+}
+
+func TestNewRefusesCustomRungsThatCannotDescribeThemselves(t *testing.T) {
+	var typedNil *rungOf
+	for name, tc := range map[string]struct {
+		rung router.Rung
+		want error
+	}{
+		"a nil pointer":          {typedNil, router.ErrInvalidConfig},
+		"a Name that panics":     {&rungOf{name: func() string { panic("no name") }, kind: "x"}, router.ErrPanic},
+		"no Kind":                {&rungOf{name: func() string { return "x" }}, router.ErrInvalidConfig},
+		"a built-in's name":      {&rungOf{name: func() string { return "heuristic" }, kind: "x"}, router.ErrInvalidConfig},
+		"a name taken by a tier": {&rungOf{name: func() string { return "m" }, kind: "x"}, router.ErrInvalidConfig},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := router.New(router.Config{Tiers: []router.Tier{{Name: "m", Model: router.ModelFunc(answerY)}}, Rungs: []router.Rung{tc.rung}})
+			if !errors.Is(err, router.ErrInvalidConfig) || !errors.Is(err, tc.want) {
+				t.Fatalf("New = %v, want %v", err, tc.want)
+			}
+		})
 	}
 }

@@ -3,7 +3,9 @@ package router_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,38 +22,38 @@ func TestReplacingATierKeepsItsBreakerByName(t *testing.T) {
 	// after-scenario check.)
 	healed := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
 	// Given a primary whose breaker opened during an outage,
-	var ev events
-	l := newLadder(t, "primary.onnx", func(c *router.Config) { c.OnEvent = ev.add })
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	openBreakers(t, l, "primary")
+	var ev testenv.Events
+	l := newLadder(t, "primary.onnx", func(c *router.Config) { c.OnEvent = ev.Add })
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.OpenBreakers(t, "primary")
 
 	// when its model is replaced by a healthy one, with the same policy,
-	if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: healed, Policy: fast}); err != nil {
+	if err := router.ReplaceTier(l.R, router.Tier{Name: "primary", Model: healed, Policy: testenv.Fast}); err != nil {
 		t.Fatal(err)
 	}
-	l.primary = healed // for newLadder's after-scenario check
+	l.Primary = healed // for newLadder's after-scenario check
 
 	// then the breaker is still open: the new model is not tried until
 	// OpenFor passes,
-	if h := l.r.Health()["primary"]; h.State != policy.Open {
+	if h := l.R.Health()["primary"]; h.State != policy.Open {
 		t.Fatalf("primary %v after the swap, want the breaker still open", h)
 	}
-	a := l.predict(t, 0)
+	a := l.Predict(t, 0)
 	if a.Tier != "backup" || !errors.Is(a.Fell[0].Err, policy.ErrOpen) || healed.Calls() != 0 {
 		t.Fatalf("got %+v with %d calls to the new model; want the primary skipped", a, healed.Calls())
 	}
 	// and then the probes reach the new model, which serves again.
-	time.Sleep(fast.OpenFor + 10*time.Millisecond)
+	l.Clock.Advance(testenv.Fast.OpenFor)
 	for i := 0; ; i++ {
-		if a := l.predict(t, i); a.Tier == "primary" && l.r.Health()["primary"].State == policy.Closed {
+		if a := l.Predict(t, i); a.Tier == "primary" && l.R.Health()["primary"].State == policy.Closed {
 			break
 		}
 		if i == 20 {
-			t.Fatalf("the new model did not close the breaker: %v", l.r.Health()["primary"])
+			t.Fatalf("the new model did not close the breaker: %v", l.R.Health()["primary"])
 		}
 	}
 	// Its breaker changes are reported at the tier's position.
-	changes := ev.of(router.BreakerChanged)
+	changes := ev.Of(router.BreakerChanged)
 	if last := changes[len(changes)-1]; last.Tier != "primary" || last.Position != 0 || last.Breaker.To != policy.Closed {
 		t.Errorf("last breaker event %+v, want primary at 0 closing", last)
 	}
@@ -61,16 +63,16 @@ func TestReplacingATierWithAnotherPolicyStartsAFreshBreaker(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	healed := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
 	l := newLadder(t, "primary.onnx")
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	openBreakers(t, l, "primary")
-	slower := fast
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.OpenBreakers(t, "primary")
+	slower := testenv.Fast
 	slower.Timeout = 80 * time.Millisecond
-	if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: healed, Policy: slower}); err != nil {
+	if err := router.ReplaceTier(l.R, router.Tier{Name: "primary", Model: healed, Policy: slower}); err != nil {
 		t.Fatal(err)
 	}
-	l.primary = healed
-	if a := l.predict(t, 0); a.Tier != "primary" || l.r.Health()["primary"].State != policy.Closed {
-		t.Fatalf("got %+v, health %v; want the new tier serving with a closed breaker", a, l.r.Health()["primary"])
+	l.Primary = healed
+	if a := l.Predict(t, 0); a.Tier != "primary" || l.R.Health()["primary"].State != policy.Closed {
+		t.Fatalf("got %+v, health %v; want the new tier serving with a closed breaker", a, l.R.Health()["primary"])
 	}
 }
 
@@ -78,7 +80,7 @@ func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	replacement := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
 	// Given an old primary that holds one marked request until released,
-	var ev events
+	var ev testenv.Events
 	entered, release := make(chan struct{}), make(chan struct{})
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		inner := c.Tiers[0].Model
@@ -91,9 +93,9 @@ func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
 		})
 		c.Tiers[0].Version = "old"
 		c.Tiers[0].Policy.Timeout = 5 * time.Second
-		c.OnEvent = ev.add
+		c.OnEvent = ev.Add
 	})
-	marked := append([]float32(nil), l.rows[0]...)
+	marked := append([]float32(nil), l.Rows[0]...)
 	marked[29] = -1
 	type result struct {
 		a   router.Answer
@@ -101,18 +103,18 @@ func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
 	}
 	done := make(chan result)
 	go func() {
-		a, err := l.r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, marked)})
+		a, err := l.R.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 30}, marked)})
 		done <- result{a, err}
 	}()
 	<-entered
 
 	// when the primary is replaced while that request is in the old model,
-	if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: replacement, Version: "new", Policy: fast}); err != nil {
+	if err := router.ReplaceTier(l.R, router.Tier{Name: "primary", Model: replacement, Version: "new", Policy: testenv.Fast}); err != nil {
 		t.Fatal(err)
 	}
-	l.primary = replacement
+	l.Primary = replacement
 	// then new requests are served by the new model,
-	if a := l.predict(t, 1); a.Tier != "primary" || a.Version != "new" || replacement.Calls() != 1 {
+	if a := l.Predict(t, 1); a.Tier != "primary" || a.Version != "new" || replacement.Calls() != 1 {
 		t.Fatalf("got %+v after %d calls to the new model; want the new model", a, replacement.Calls())
 	}
 	// and the request in flight finishes on the old one, with its label.
@@ -122,7 +124,7 @@ func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
 		t.Fatalf("in-flight request got %+v, %v; want the old model's answer", r.a, r.err)
 	}
 	// The same rung serving on both ladders is no switch.
-	if n := len(ev.of(router.Switched)); n != 0 {
+	if n := len(ev.Of(router.Switched)); n != 0 {
 		t.Errorf("%d switch events, want none", n)
 	}
 }
@@ -139,14 +141,14 @@ func TestAReplacementThatBreaksTheContractIsRefused(t *testing.T) {
 	}
 	// Given a backup replaced by a model that returns other outputs, then
 	// the replacement is refused and the ladder is unchanged.
-	if err := router.ReplaceTier(l.r, router.Tier{Name: "backup", Model: other}); !errors.Is(err, router.ErrInvalidConfig) {
+	if err := router.ReplaceTier(l.R, router.Tier{Name: "backup", Model: other}); !errors.Is(err, router.ErrInvalidConfig) {
 		t.Fatalf("err = %v, want ErrInvalidConfig", err)
 	}
-	if err := router.ReplaceTier(l.r, router.Tier{Name: "nope", Model: l.backup}); !errors.Is(err, router.ErrInvalidConfig) {
+	if err := router.ReplaceTier(l.R, router.Tier{Name: "nope", Model: l.Backup}); !errors.Is(err, router.ErrInvalidConfig) {
 		t.Fatalf("replacing an unknown tier: err = %v, want ErrInvalidConfig", err)
 	}
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	if a := l.predict(t, 0); a.Tier != "backup" {
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	if a := l.Predict(t, 0); a.Tier != "backup" {
 		t.Fatalf("served by %s, want the original backup", a.Tier)
 	}
 }
@@ -156,13 +158,16 @@ func TestSwapsUnderLoad(t *testing.T) {
 	other := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
 	// Given requests flowing,
 	l := newLadder(t, "primary.onnx")
-	models := []*chaos.Faulty{l.primary, other}
+	models := []*chaos.Faulty{l.Primary, other}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	var served atomic.Int64
 	for g := range 2 {
 		wg.Go(func() {
 			for i := g; ctx.Err() == nil; i += 2 {
-				if a, err := l.r.Predict(ctx, l.in(i)); err != nil && ctx.Err() == nil {
+				a, err := l.R.Predict(ctx, l.In(i))
+				served.Add(1)
+				if err != nil && ctx.Err() == nil {
 					t.Errorf("Predict: %v", err)
 					return
 				} else if err == nil && a.Tier != "primary" {
@@ -178,11 +183,14 @@ func TestSwapsUnderLoad(t *testing.T) {
 	for g := range 2 {
 		swaps.Go(func() {
 			for i := range 10 {
-				if err := router.ReplaceTier(l.r, router.Tier{Name: "primary", Model: models[(g+i)%2], Policy: fast}); err != nil {
+				if err := router.ReplaceTier(l.R, router.Tier{Name: "primary", Model: models[(g+i)%2], Policy: testenv.Fast}); err != nil {
 					t.Error(err)
 					return
 				}
-				time.Sleep(time.Millisecond)
+				// Requests run on each ladder before the next swap.
+				for n, deadline := served.Load(), time.Now().Add(10*time.Second); served.Load() < n+2 && time.Now().Before(deadline); {
+					runtime.Gosched()
+				}
 			}
 		})
 	}

@@ -72,27 +72,27 @@ var errStoreDown = errors.New("redis: connection refused")
 func TestAFailingStoreIsARungThatFalls(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given a ladder whose store is down for reads and writes,
-	var ev events
+	var ev testenv.Events
 	s := newFaultyStore()
 	s.getErr, s.putErr = errStoreDown, errStoreDown
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
-		c.Cache, c.OnEvent = s, ev.add
+		c.Cache, c.OnEvent = s, ev.Add
 	})
 	// when the primary serves, then the answer is served all the same and
 	// the failed write is reported,
-	if a := l.predict(t, 0); a.Tier != "primary" {
+	if a := l.Predict(t, 0); a.Tier != "primary" {
 		t.Fatalf("served by %s, want the primary", a.Tier)
 	}
-	failed := ev.of(router.StoreFailed)
+	failed := ev.Of(router.StoreFailed)
 	var se *router.StoreError
 	if len(failed) != 1 || !errors.As(failed[0].Err, &se) || se.Op != "Put" || !errors.Is(failed[0].Err, errStoreDown) {
 		t.Fatalf("store-failed events %+v; want one for the Put, unwrapping the store's error", failed)
 	}
 	// and when the models are down, the cache rung falls with the store's
 	// error, apart from "not found", and the heuristic serves.
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
-	a := l.predict(t, 0)
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
+	a := l.Predict(t, 0)
 	f := a.Fell[2]
 	if a.Tier != router.RungHeuristic || f.Tier != router.RungCache || !errors.Is(f.Err, router.ErrStore) ||
 		!errors.Is(f.Err, errStoreDown) || errors.Is(f.Err, router.ErrNotCached) {
@@ -103,7 +103,7 @@ func TestAFailingStoreIsARungThatFalls(t *testing.T) {
 	}
 	// A consistency request that allows nothing below the cache gets a
 	// typed error naming the store, not a hang and not a panic.
-	_, err := l.r.Predict(context.Background(), l.in(0), router.LowestTier(router.RungCache))
+	_, err := l.R.Predict(context.Background(), l.In(0), router.LowestTier(router.RungCache))
 	if !errors.Is(err, router.ErrNoAnswer) || !errors.Is(err, router.ErrStore) {
 		t.Errorf("err = %v, want a NoAnswerError unwrapping the store's failure", err)
 	}
@@ -115,16 +115,16 @@ func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
 	// 30ms store timeout,
 	s := newFaultyStore()
 	s.hang.Store(true)
-	var ev events
+	var ev testenv.Events
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
-		c.Cache, c.StoreTimeout, c.OnEvent = s, 30*time.Millisecond, ev.add
+		c.Cache, c.StoreTimeout, c.OnEvent = s, 30*time.Millisecond, ev.Add
 	})
 	t.Cleanup(func() { s.hang.Store(false) }) // before newLadder's own cleanup
 
 	// when the primary serves, then its write is bounded by the store
 	// timeout and reported, and the answer still served,
 	start := time.Now()
-	if a := l.predict(t, 0); a.Tier != "primary" {
+	if a := l.Predict(t, 0); a.Tier != "primary" {
 		t.Fatalf("served by %s, want the primary", a.Tier)
 	}
 	if took := time.Since(start); took > 500*time.Millisecond {
@@ -133,16 +133,16 @@ func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
 	if d := <-s.bound; d <= 0 || d > 30*time.Millisecond {
 		t.Errorf("Put bounded by %v, want the 30ms store timeout", d)
 	}
-	if n := len(ev.of(router.StoreFailed)); n != 1 {
+	if n := len(ev.Of(router.StoreFailed)); n != 1 {
 		t.Errorf("%d store-failed events, want 1", n)
 	}
 
 	// and when the models are down, a read is cut at the timeout and the
 	// heuristic serves.
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
 	start = time.Now()
-	a := l.predict(t, 0)
+	a := l.Predict(t, 0)
 	took := time.Since(start)
 	if a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrStore) || !errors.Is(a.Fell[2].Err, context.DeadlineExceeded) {
 		t.Fatalf("got %+v; want the heuristic after the store's read timed out", a)
@@ -158,7 +158,7 @@ func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
 	// the heuristic below.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	a, err := l.r.Predict(ctx, l.in(0))
+	a, err := l.R.Predict(ctx, l.In(0))
 	if err != nil || a.Tier != router.RungHeuristic {
 		t.Fatalf("got %+v, %v; want the heuristic within the caller's deadline", a, err)
 	}
@@ -171,24 +171,17 @@ func TestTheInProcessStoreIsUnbounded(t *testing.T) {
 	testenv.RequireRuntime(t, haveRuntime)
 	// Given the default in-process store,
 	l := newLadder(t, "primary.onnx")
-	l.predict(t, 0)
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	l.Predict(t, 0)
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
 	// when its answer is read under a caller's deadline, then it serves:
 	// it is not given a timer of its own, and needs none.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	deadline := time.Now().Add(time.Second)
-	for {
-		a, err := l.r.Predict(ctx, l.in(0))
-		if err == nil && a.Tier == router.RungCache {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %+v, %v; want the cached answer", a, err)
-		}
-		time.Sleep(time.Millisecond) // Offer's write lands within about 1ms
-	}
+	testenv.Eventually(t, "the cache serves", func() bool { // Offer's write lands within about 1ms
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		a, err := l.R.Predict(ctx, l.In(0))
+		return err == nil && a.Tier == router.RungCache
+	})
 }
 
 func TestRouterTestStoresConform(t *testing.T) {
@@ -211,14 +204,14 @@ func TestAStoreThatIgnoresCtxIsLeftAtItsBound(t *testing.T) {
 	// when the primary serves, then the write is left at the store
 	// timeout and the answer served,
 	start := time.Now()
-	if a := l.predict(t, 0); a.Tier != "primary" {
+	if a := l.Predict(t, 0); a.Tier != "primary" {
 		t.Fatalf("served by %s, want the primary", a.Tier)
 	}
 	// and when the models are down, the read is left at the store timeout
 	// too and the heuristic serves.
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
-	a := l.predict(t, 0)
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
+	a := l.Predict(t, 0)
 	if a.Tier != router.RungHeuristic || !errors.Is(a.Fell[2].Err, router.ErrStore) || !errors.Is(a.Fell[2].Err, context.DeadlineExceeded) {
 		t.Fatalf("got %+v; want the heuristic after the store's read was left", a)
 	}
@@ -237,12 +230,12 @@ func TestCallsLeftRunningInAStoreAreBounded(t *testing.T) {
 		c.Cache, c.StoreTimeout = s, time.Millisecond
 	})
 	t.Cleanup(func() { s.hang.Store(false); close(s.deaf) }) // before newLadder's own cleanup
-	l.primary.Set(chaos.Fault{ErrorRate: 1})
-	l.backup.Set(chaos.Fault{ErrorRate: 1})
+	l.Primary.Set(chaos.Fault{ErrorRate: 1})
+	l.Backup.Set(chaos.Fault{ErrorRate: 1})
 	// when many requests reach the cache,
 	skipped := 0
 	for i := range 80 {
-		a := l.predict(t, i)
+		a := l.Predict(t, i)
 		if errors.Is(a.Fell[2].Err, router.ErrAbandoned) {
 			skipped++
 		}

@@ -111,7 +111,7 @@ func (l *Ladder) In(i int) []tensor.Tensor {
 }
 
 // Predict asks for row i, failing t on an error.
-func (l *Ladder) Predict(t testing.TB, i int, opts ...router.Option) router.Answer {
+func (l *Ladder) Predict(t testing.TB, i int, opts ...router.CallOption) router.Answer {
 	t.Helper()
 	a, err := l.R.Predict(context.Background(), l.In(i), opts...)
 	if err != nil {
