@@ -19,6 +19,7 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/ladderhttp"
 	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/reload"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -525,16 +526,16 @@ func TestProbes(t *testing.T) {
 	t.Run("not ready while a tier the router requires is loading", func(t *testing.T) {
 		// Given a ladder whose required primary is still loading,
 		loading := make(chan struct{})
+		rl := reload.New(reload.Config{Load: reload.LoaderFunc(func(ctx context.Context) (reload.Loaded, error) {
+			select {
+			case <-loading:
+				return reload.Loaded{Model: router.ModelFunc(fakeScore)}, nil
+			case <-ctx.Done():
+				return reload.Loaded{}, ctx.Err()
+			}
+		})})
 		r, err := router.New(router.Config{
-			Tiers: []router.Tier{{Name: "primary", Required: true,
-				Load: router.LoaderFunc(func(ctx context.Context) (router.Loaded, error) {
-					select {
-					case <-loading:
-						return router.Loaded{Model: router.ModelFunc(fakeScore)}, nil
-					case <-ctx.Done():
-						return router.Loaded{}, ctx.Err()
-					}
-				})}},
+			Tiers:     []router.Tier{{Name: "primary", Required: true, Manage: []router.Manager{rl}}},
 			Heuristic: heuristic,
 		})
 		if err != nil {

@@ -13,9 +13,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/ladderhttp"
 	"github.com/ladder-ml/ladder/ladderprom"
 	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/probe"
+	"github.com/ladder-ml/ladder/reload"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -170,12 +173,15 @@ func TestProbeAndConditionMetrics(t *testing.T) {
 	broken := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("weights gone")
 	})
+	const interval = 5 * time.Millisecond
+	f := clock.NewFake(time.Now())
+	prober := probe.New(probe.Config{Canaries: []probe.Canary{{Inputs: []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})}}},
+		Interval: interval, Jitter: -1, FailAfter: 2})
 	r, err := router.New(router.Config{
-		Tiers: []router.Tier{{Name: "primary", Model: broken,
-			Canaries: []router.Canary{{Inputs: []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})}}},
-			Probe:    router.Probe{Interval: 5 * time.Millisecond, FailAfter: 2}}},
+		Tiers:     []router.Tier{{Name: "primary", Model: broken, Manage: []router.Manager{prober}}},
 		Heuristic: score,
 		OnEvent:   m.OnEvent,
+		Clock:     f,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,10 +190,17 @@ func TestProbeAndConditionMetrics(t *testing.T) {
 	if err := m.Watch(r); err != nil {
 		t.Fatal(err)
 	}
-	// when its probes have marked it unhealthy,
-	deadline := time.Now().Add(5 * time.Second)
-	for r.Health()["primary"].Condition != router.Unhealthy && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// when its probes have marked it unhealthy, stepped on the router's
+	// clock (on which the default cache's sweeper and the prober each
+	// arm a timer),
+	for i := 0; r.Health()["primary"].Condition != router.Unhealthy; i++ {
+		if i == 100 {
+			t.Fatalf("the primary is %v after 100 probes", r.Health()["primary"])
+		}
+		if !f.WaitTimers(2, 10*time.Second) {
+			t.Fatal("the prober is not waiting for its next probe")
+		}
+		f.Advance(interval)
 	}
 	// then the scrape shows the failed probes and the condition.
 	if got := value(t, reg, "ladder_probes_total", "tier=primary", "result=failed"); got < 2 {
@@ -249,8 +262,11 @@ func TestModelInfoShowsOnlyTheVersionServingAfterAReload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			rl := reload.New(reload.Config{Load: reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
+				return reload.Loaded{}, errors.New("reloaded by hand only")
+			})})
 			r, err := router.New(router.Config{
-				Tiers:     []router.Tier{{Name: "primary", Model: router.ModelFunc(score), Version: "1"}},
+				Tiers:     []router.Tier{{Name: "primary", Model: router.ModelFunc(score), Version: "1", Manage: []router.Manager{rl}}},
 				Heuristic: score,
 				OnEvent:   m.OnEvent,
 			})
@@ -279,8 +295,8 @@ func TestModelInfoShowsOnlyTheVersionServingAfterAReload(t *testing.T) {
 
 			// when version 2 is reloaded, serves, and an answer of version
 			// 1 that was in flight across the swap finishes late,
-			err = r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
-				return router.Loaded{Model: router.ModelFunc(score), Version: "2"}, nil
+			err = rl.Reload(context.Background(), reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
+				return reload.Loaded{Model: router.ModelFunc(score), Version: "2"}, nil
 			}))
 			if err != nil {
 				t.Fatal(err)

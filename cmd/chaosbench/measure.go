@@ -15,6 +15,8 @@ import (
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
+	"github.com/ladder-ml/ladder/probe"
+	"github.com/ladder-ml/ladder/reload"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -299,27 +301,27 @@ func (s *swapped) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Ten
 // canaries are the router's checks of a reloaded primary: the first
 // held-out row and the first large tumour, each accepting any valid
 // answer.
-func canaries(set dataset.Set) []router.Canary {
+func canaries(set dataset.Set) []probe.Canary {
 	large := slices.IndexFunc(set.Rows, func(r []float32) bool { return r[0] > 15 })
-	var cs []router.Canary
+	var cs []probe.Canary
 	for _, i := range []int{0, max(large, 0)} {
-		cs = append(cs, router.Canary{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, features}, set.Rows[i])}})
+		cs = append(cs, probe.Canary{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, features}, set.Rows[i])}})
 	}
 	return cs
 }
 
 // redeploy deploys file as the primary's new version: through the
-// router's Reload when r is set (its rejection is the expected outcome),
-// else by swapping it into sw, returning the model for the caller to close
-// after the run. The router closes a version it rejects.
-func redeploy(file string, r *router.Router, sw *swapped, faulted func(time.Time) bool) (*models.Model, error) {
+// router's reloader when rl is set (its rejection is the expected
+// outcome), else by swapping it into sw, returning the model for the
+// caller to close after the run. The router closes a version it rejects.
+func redeploy(file string, rl *reload.Reloader, sw *swapped, faulted func(time.Time) bool) (*models.Model, error) {
 	m, err := models.Load(testdataPath(file), models.Options{Name: "redeployed"})
 	if err != nil {
 		return nil, err
 	}
-	if r != nil {
-		err := r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
-			return router.Loaded{Model: m, Version: file, Source: file}, nil
+	if rl != nil {
+		err := rl.Reload(context.Background(), reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
+			return reload.Loaded{Model: m, Version: file, Source: file}, nil
 		}))
 		if err == nil {
 			return nil, fmt.Errorf("the router accepted %s; want it rejected", file)
@@ -398,7 +400,7 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 
 	var (
 		sys system
-		r   *router.Router
+		rl  *reload.Reloader // the router's primary's, for a redeploy
 	)
 	switch name {
 	case sysRouter:
@@ -418,13 +420,18 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 			},
 		}
 		if s.reload != "" {
-			cfg.Tiers[0].Canaries = canaries(set)
-			cfg.Tiers[0].Probe.Interval = -1
+			// Reloads are by hand (redeploy): the Config's Load is never
+			// called, as the tier has its Model.
+			rl = reload.New(reload.Config{Canaries: canaries(set), Load: reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
+				return reload.Loaded{}, errors.New("chaosbench: the primary is redeployed by hand")
+			})})
+			cfg.Tiers[0].Manage = []router.Manager{rl}
 		}
 		if s.tune != nil {
 			s.tune(&cfg)
 		}
-		if r, err = router.New(cfg); err != nil {
+		r, err := router.New(cfg)
+		if err != nil {
 			return nil, err
 		}
 		defer r.Close()
@@ -450,7 +457,7 @@ func runSystem(s scenario, name string, set dataset.Set, reqs []request, p profi
 		rn.windows = []window{{from: time.Since(t0)}}
 		faulting.Store(true)
 		if s.reload != "" {
-			m, err := redeploy(s.reload, r, sw, faulted)
+			m, err := redeploy(s.reload, rl, sw, faulted)
 			if err != nil {
 				return nil, err
 			}

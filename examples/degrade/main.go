@@ -35,6 +35,8 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/models"
+	"github.com/ladder-ml/ladder/probe"
+	"github.com/ladder-ml/ladder/reload"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -78,15 +80,20 @@ func run(dir string, show int) error {
 	// The primary's canaries, run by every reload: a small tumour and a
 	// large one, each accepting any valid answer.
 	large := slices.IndexFunc(set.Rows, func(r []float32) bool { return r[0] > 15 })
-	canaries := []router.Canary{
+	canaries := []probe.Canary{
 		{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, 30}, set.Rows[0])}},
 		{Inputs: []tensor.Tensor{tensor.New("features", []int64{1, 30}, set.Rows[large])}},
 	}
+	// The primary's reloader, which the last phase drives by hand. It has
+	// no prober: this demo injects its faults by hand.
+	reloader := reload.New(reload.Config{
+		Load:     fileLoader(filepath.Join(dir, "primary.onnx")),
+		Canaries: canaries,
+		Retry:    reload.Retry{Attempts: 2, Backoff: 10 * time.Millisecond},
+	})
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{
-			{Name: "primary", Model: primary, Version: "v1", Canaries: canaries,
-				Probe:     router.Probe{Interval: -1}, // this demo injects its faults by hand
-				LoadRetry: router.Retry{Attempts: 2, Backoff: 10 * time.Millisecond}},
+			{Name: "primary", Model: primary, Version: "v1", Manage: []router.Manager{reloader}},
 			{Name: "backup", Model: backup},
 		},
 		Heuristic: meanRadiusRule,
@@ -163,23 +170,27 @@ func run(dir string, show int) error {
 		}
 		fmt.Println()
 	}
-	return reloads(r, dir, set.Rows[1])
+	return reloads(r, reloader, dir, set.Rows[1])
+}
+
+// fileLoader loads the model file at path, labelled with its name.
+func fileLoader(path string) reload.Loader {
+	return reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
+		m, err := models.Load(path, models.Options{})
+		if err != nil {
+			return reload.Loaded{}, err
+		}
+		return reload.Loaded{Model: m, Version: filepath.Base(path), Source: path}, nil
+	})
 }
 
 // reloads shows two reloads of the primary rejected and one accepted.
-func reloads(r *router.Router, dir string, row []float32) error {
+func reloads(r *router.Router, reloader *reload.Reloader, dir string, row []float32) error {
 	fmt.Println("== reloads\n   each new version must load, fit the ladder's contract and answer its canaries;\n" +
 		"   a rejected one leaves the old version serving, and says why.")
 	in := []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)}
 	for _, file := range []string{"corrupt.onnx", "nan.onnx", "primary.onnx"} {
-		path := filepath.Join(dir, file)
-		err := r.Reload(context.Background(), "primary", router.LoaderFunc(func(context.Context) (router.Loaded, error) {
-			m, err := models.Load(path, models.Options{})
-			if err != nil {
-				return router.Loaded{}, err
-			}
-			return router.Loaded{Model: m, Version: file, Source: path}, nil
-		}))
+		err := reloader.Reload(context.Background(), fileLoader(filepath.Join(dir, file)))
 		verdict := "accepted"
 		if err != nil {
 			verdict = "rejected: " + err.Error()
