@@ -75,7 +75,7 @@ func TestDegradedAnswersStayAccurate(t *testing.T) {
 	for _, ph := range phases {
 		primary.Set(ph.primary)
 		backup.Set(ph.backup)
-		time.Sleep(ph.wait)
+		time.Sleep(ph.wait) // real time: this run reads answers' latencies on the real clock, so it waits out OpenFor
 		tiers := map[string]int{}
 		correct := 0
 		for i, row := range set.Rows {

@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/ladderhttp"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/reload"
@@ -56,7 +58,8 @@ type ladder struct {
 
 type ladderOpts struct {
 	noHeuristic bool
-	timeout     time.Duration // the tiers' attempt timeout
+	timeout     time.Duration   // the tiers' attempt timeout
+	cache       router.LastGood // nil for the router's own
 }
 
 func newLadder(t testing.TB, o ladderOpts) *ladder {
@@ -75,6 +78,7 @@ func newLadder(t testing.TB, o ladderOpts) *ladder {
 		},
 		Inputs:  []tensor.Info{{Name: "features", DType: tensor.Float32, Shape: []int64{-1, 4}}},
 		Outputs: []tensor.Info{{Name: "probability", DType: tensor.Float32, Shape: []int64{-1, 1}}},
+		Cache:   o.cache,
 	}
 	if !o.noHeuristic {
 		cfg.Heuristic = heuristic
@@ -334,7 +338,9 @@ func (o *observer) Finished(_ router.Answer, err error, _ time.Duration) {
 func TestClientDisconnectCancelsThePrediction(t *testing.T) {
 	// Given a primary that blocks until its context is done,
 	cancelled := make(chan error, 1)
+	entered := make(chan struct{})
 	blocking := router.ModelFunc(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+		close(entered)
 		<-ctx.Done()
 		cancelled <- ctx.Err()
 		return nil, ctx.Err()
@@ -363,7 +369,7 @@ func TestClientDisconnectCancelsThePrediction(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	<-entered // the prediction is running
 	cancel()
 	<-done
 
@@ -376,10 +382,7 @@ func TestClientDisconnectCancelsThePrediction(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the model's context was not cancelled")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for obs.finished.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, "the observer sees the request finish", func() bool { return obs.finished.Load() > 0 })
 	if p := obs.last.Load(); p == nil || !errors.Is(*p, context.Canceled) {
 		t.Errorf("observer finished with %v, want context.Canceled", p)
 	}
@@ -410,13 +413,20 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestQueryParameters(t *testing.T) {
-	l := newLadder(t, ladderOpts{})
+	store, err := cache.New(cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() }) // after the router's Close
+	l := newLadder(t, ladderOpts{cache: store})
 	h := newHandler(t, l.r, ladderhttp.Options{})
 	// Given an answer in the cache and a failing ladder,
 	if rec := serve(h, post(row)); rec.Code != 200 {
 		t.Fatal(rec.Code)
 	}
-	time.Sleep(20 * time.Millisecond) // the cache stores asynchronously
+	if err := store.Flush(context.Background()); err != nil { // the cache stores asynchronously
+		t.Fatal(err)
+	}
 	l.primary.Set(chaos.Fault{ErrorRate: 1})
 	l.backup.Set(chaos.Fault{ErrorRate: 1})
 	// When the caller accepts a stale answer, the cache serves it.
@@ -549,10 +559,7 @@ func TestProbes(t *testing.T) {
 		}
 		// and ready once the primary has loaded.
 		close(loading)
-		deadline := time.Now().Add(5 * time.Second)
-		for !r.Ready() && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testenv.Eventually(t, "the router is ready", r.Ready)
 		if rec := get(h.Readyz(), "/readyz"); rec.Code != 200 {
 			t.Errorf("readyz once loaded %d %s", rec.Code, rec.Body)
 		}
@@ -576,7 +583,8 @@ func TestConcurrentRequestsWhileFaultsSwitch(t *testing.T) {
 		for i := range 30 {
 			l.primary.Set(faults[i%len(faults)])
 			l.backup.Set(faults[(i+2)%len(faults)])
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // real time: the requests race the switches, and a fault flaps on real time
+
 		}
 	}()
 	// When valid requests arrive from several goroutines while the
