@@ -160,7 +160,15 @@ func (v *Version) Predict(ctx context.Context, timeout time.Duration, inputs []t
 				return
 			}
 		}
-		res.out, res.err = PredictTimeout(tctx, vv.model, timeout, in)
+		// Not through PredictTimeout, which stops waiting at the timeout
+		// for a model that ignores ctx: this goroutine must not leave the
+		// version before the model returns, or the version could close
+		// under the call.
+		if tp, ok := vv.model.(TimeoutPredictor); ok {
+			res.out, res.err = tp.PredictTimeout(tctx, timeout, in)
+		} else {
+			res.out, res.err = vv.model.Predict(tctx, in)
+		}
 	}()
 	var res result
 	select {
