@@ -1,32 +1,15 @@
 package probe_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/internal/testenv"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
 )
 
-var haveRuntime bool
-
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
-
-// load loads testdata/name, closed when t ends; it skips t without ONNX
-// Runtime.
-func load(t testing.TB, name string) *models.Model {
-	t.Helper()
-	testenv.RequireRuntime(t, haveRuntime)
-	m, err := models.Load(testenv.Testdata(name), models.Options{})
-	if err != nil {
-		t.Fatalf("Load(%s): %v", name, err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // The timers armed on a prober's router clock: the default cache's
 // sweeper (every 5 minutes) and the prober's own.

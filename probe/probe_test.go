@@ -24,8 +24,8 @@ const interval = 5 * time.Millisecond
 // bounded by 30ms of real time.
 func probed(t *testing.T, ev *testenv.Events, failAfter int) *testenv.Ladder {
 	t.Helper()
-	testenv.RequireRuntime(t, haveRuntime)
-	return testenv.NewLadder(t, load(t, "primary.onnx"), load(t, "backup.onnx"), func(c *router.Config) {
+	testenv.MustHaveRuntime(t)
+	return testenv.NewLadder(t, testenv.Load(t, "primary.onnx"), testenv.Load(t, "backup.onnx"), func(c *router.Config) {
 		c.Tiers[0].Manage = []router.Manager{probe.New(probe.Config{Canaries: testenv.Canaries(t),
 			Interval: interval, Jitter: -1, Timeout: 30 * time.Millisecond, FailAfter: failAfter, PassAfter: 2})}
 		c.OnEvent = ev.Add

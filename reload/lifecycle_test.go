@@ -21,6 +21,17 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
+// gate returns a channel that blocks its receivers until release is
+// called, which t's cleanup does too, so that a test that fails midway
+// leaves no goroutine behind for the next tests' leak checks.
+func gate(t *testing.T) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	return ch, release
+}
+
 // The models a Reloader loads belong to the router: each is closed once,
 // never under a call, and neither a slow Loader, Validate or model call
 // nor a swap holds up a request or Close.
@@ -135,11 +146,12 @@ func TestAHundredReloadsLeaveMemoryFlat(t *testing.T) {
 // holding answers like m, but holds a request marked with -1 until
 // released, and records its Close, and whether a call was running then.
 type holding struct {
-	m                 *models.Model
-	entered, released chan struct{}
-	running           atomic.Int32
-	closed            atomic.Bool
-	closedUnder       atomic.Bool
+	m           *models.Model
+	entered     chan struct{}
+	released    <-chan struct{}
+	running     atomic.Int32
+	closed      atomic.Bool
+	closedUnder atomic.Bool
 }
 
 func (h *holding) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
@@ -166,12 +178,13 @@ func (h *holding) Close() error {
 
 func TestAnOldVersionClosesOnlyOnceItsRequestsHaveReturned(t *testing.T) {
 	testenv.NoLeaks(t)
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	m, err := models.Load(testenv.Testdata("primary.onnx"), models.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := &holding{m: m, entered: make(chan struct{}), released: make(chan struct{})}
+	released, release := gate(t)
+	old := &holding{m: m, entered: make(chan struct{}), released: released}
 	rl := reload.New(reload.Config{MustLoad: true, Load: modelLoader(old, "v1"), Rollback: reload.Rollback{Window: -1}})
 	r, err := router.New(router.Config{Tiers: []router.Tier{{Name: "primary", Manage: []router.Manager{rl},
 		Policy: policy.Config{Timeout: 10 * time.Second}}}})
@@ -206,7 +219,7 @@ func TestAnOldVersionClosesOnlyOnceItsRequestsHaveReturned(t *testing.T) {
 	}
 	// which finishes on v1, after which v1 is closed, and was never
 	// closed under a call.
-	close(old.released)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("the request in flight failed: %v", err)
 	}
@@ -324,11 +337,11 @@ func TestReloadsRacingRequestsAndCloseCloseEveryModelOnceAndNeverUnderACall(t *t
 
 func TestAValidateThatIgnoresCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 	testenv.NoLeaks(t)
-	release := make(chan struct{})
+	released, release := gate(t)
 	v1, v2 := &closedModel{}, &closedModel{}
 	rl := reload.New(reload.Config{Load: modelLoader(v2, "v2"),
 		Validate: func(context.Context, router.Model) error {
-			<-release // ignores ctx
+			<-released // ignores ctx
 			return nil
 		}})
 	r, err := router.New(router.Config{Tiers: []router.Tier{managed("primary", v1, "v1", rl)}, Heuristic: heuristic})
@@ -358,14 +371,14 @@ func TestAValidateThatIgnoresCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 		t.Fatal("v2 was closed under its running Validate")
 	}
 	// and once the Validate returns, the version it held is closed.
-	close(release)
+	release()
 	testenv.Eventually(t, "v2 closed after its Validate returned", v2.closed.Load)
 }
 
 // hungModel ignores ctx and answers only once released; it records its
 // Close.
 type hungModel struct {
-	release chan struct{}
+	release <-chan struct{}
 	closedModel
 }
 
@@ -376,7 +389,8 @@ func (m *hungModel) Predict(ctx context.Context, in []tensor.Tensor) ([]tensor.T
 
 func TestACallLeftRunningOnALoadedModelDoesNotHoldUpClose(t *testing.T) {
 	testenv.NoLeaks(t)
-	hung := &hungModel{release: make(chan struct{})}
+	released, release := gate(t)
+	hung := &hungModel{release: released}
 	rl := reload.New(reload.Config{Load: modelLoader(hung, "v2"), Rollback: reload.Rollback{Window: -1}})
 	tier := managed("primary", &closedModel{}, "v1", rl)
 	tier.Policy = policy.Config{Timeout: 20 * time.Millisecond, MaxAttempts: 1}
@@ -403,14 +417,14 @@ func TestACallLeftRunningOnALoadedModelDoesNotHoldUpClose(t *testing.T) {
 		t.Fatal("the model was closed under its running call")
 	}
 	// and the model is closed once the call returns.
-	close(hung.release)
+	release()
 	testenv.Eventually(t, "the model closed after its last call returned", hung.closed.Load)
 }
 
 // busyModel answers 0.5 once release is closed, ignoring ctx, and records
 // whether it was closed while a call was still running on it.
 type busyModel struct {
-	release     chan struct{}
+	release     <-chan struct{}
 	running     atomic.Int32
 	closed      atomic.Bool
 	closedUnder atomic.Bool
@@ -433,8 +447,8 @@ func (m *busyModel) Close() error {
 
 func TestAVersionRejectedByACanaryIsNotClosedUnderTheCanaryStillRunning(t *testing.T) {
 	testenv.NoLeaks(t)
-	release := make(chan struct{})
-	v2 := &busyModel{release: release}
+	released, release := gate(t)
+	v2 := &busyModel{release: released}
 	in := []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}
 	rl := reload.New(reload.Config{Load: modelLoader(v2, "v2"),
 		Canaries: []probe.Canary{{Inputs: in}}, CanaryTimeout: 20 * time.Millisecond})
@@ -461,7 +475,7 @@ func TestAVersionRejectedByACanaryIsNotClosedUnderTheCanaryStillRunning(t *testi
 		t.Fatal("v2 was closed under its running canary")
 	}
 	// but once the canary returns.
-	close(release)
+	release()
 	testenv.Eventually(t, "v2 closed after its canary returned", v2.closed.Load)
 	if v2.closedUnder.Load() {
 		t.Fatal("v2 was closed under a running call")
@@ -470,7 +484,7 @@ func TestAVersionRejectedByACanaryIsNotClosedUnderTheCanaryStillRunning(t *testi
 
 func TestAValidateLeftRunningHoldsUpTheTiersNextLoad(t *testing.T) {
 	testenv.NoLeaks(t)
-	release := make(chan struct{})
+	released, release := gate(t)
 	var running, most, loads atomic.Int32
 	var models []*closedModel
 	var mu sync.Mutex
@@ -488,7 +502,7 @@ func TestAValidateLeftRunningHoldsUpTheTiersNextLoad(t *testing.T) {
 			defer running.Add(-1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 			}
-			<-release // ignores ctx
+			<-released // ignores ctx
 			return nil
 		}})
 	r, err := router.New(router.Config{Tiers: []router.Tier{managed("primary", &closedModel{}, "v1", rl)}})
@@ -514,7 +528,7 @@ func TestAValidateLeftRunningHoldsUpTheTiersNextLoad(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	release()
 	testenv.Eventually(t, "every loaded model closed", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -530,12 +544,12 @@ func TestAValidateLeftRunningHoldsUpTheTiersNextLoad(t *testing.T) {
 func TestALoaderIgnoringCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 	testenv.NoLeaks(t)
 	// Given a Loader that hangs, ignoring ctx, and then returns a model,
-	release := make(chan struct{})
+	released, release := gate(t)
 	late := &fake{}
 	var calls atomic.Int32
 	hung := reload.LoaderFunc(func(context.Context) (reload.Loaded, error) {
 		calls.Add(1)
-		<-release
+		<-released
 		return reload.Loaded{Model: late}, nil
 	})
 	rl := reload.New(reload.Config{Load: hung})
@@ -567,6 +581,6 @@ func TestALoaderIgnoringCtxHoldsUpNeitherReloadNorClose(t *testing.T) {
 		t.Fatal("Close waits for a Loader that ignores ctx")
 	}
 	// The model the Loader returns late is closed, never served.
-	close(release)
+	release()
 	testenv.Eventually(t, "the late model is closed", func() bool { return late.closes.Load() == 1 })
 }

@@ -17,22 +17,7 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-var haveRuntime bool
-
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
-
-// load loads testdata/name, closed when t ends; it skips t without ONNX
-// Runtime.
-func load(t testing.TB, name string) *models.Model {
-	t.Helper()
-	testenv.RequireRuntime(t, haveRuntime)
-	m, err := models.Load(testenv.Testdata(name), models.Options{})
-	if err != nil {
-		t.Fatalf("Load(%s): %v", name, err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // fileLoader loads path with models.Load, labelling versions v1, v2, ...
 func fileLoader(path string) reload.Loader {
@@ -114,7 +99,7 @@ func timeout(d time.Duration) option {
 
 func newReloadable(t *testing.T, opts ...option) *reloadable {
 	t.Helper()
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	path := filepath.Join(t.TempDir(), "primary.onnx")
 	copyFile(t, "primary.onnx", path)
 	cfg := reload.Config{Load: fileLoader(path), MustLoad: true, Retry: retry, Canaries: testenv.Canaries(t)}
@@ -126,7 +111,7 @@ func newReloadable(t *testing.T, opts ...option) *reloadable {
 	tier.Manage = []router.Manager{l.rl}
 	// The primary is the Reloader's own: the ladder's fault injector on
 	// it is a stand-in that is never asked.
-	l.Ladder = testenv.NewLadder(t, nop, load(t, "backup.onnx"), func(c *router.Config) {
+	l.Ladder = testenv.NewLadder(t, nop, testenv.Load(t, "backup.onnx"), func(c *router.Config) {
 		c.Tiers[0] = tier
 		c.OnEvent = l.ev.Add
 	})

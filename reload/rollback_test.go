@@ -171,7 +171,8 @@ func TestAVersionThatServesThroughItsWindowBecomesLastGood(t *testing.T) {
 
 func TestAFailureOfTheOldVersionAfterASwapDoesNotRollBackTheNewOne(t *testing.T) {
 	testenv.NoLeaks(t)
-	entered, released := make(chan struct{}), make(chan struct{})
+	entered := make(chan struct{})
+	released, release := gate(t)
 	v1 := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		close(entered)
 		<-released
@@ -203,7 +204,7 @@ func TestAFailureOfTheOldVersionAfterASwapDoesNotRollBackTheNewOne(t *testing.T)
 	if err := rl.Reload(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	close(released)
+	release()
 	if a := <-done; a.Tier != router.RungHeuristic {
 		t.Fatalf("the request on v1 was served by %s, want the heuristic", a.Tier)
 	}

@@ -30,14 +30,14 @@ import (
 
 func TestStartUpWithThePrimaryMissing(t *testing.T) {
 	testenv.NoLeaks(t)
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	path := filepath.Join(t.TempDir(), "primary.onnx")
 	var ev testenv.Events
 	// Given a primary whose file is not there yet,
 	const maxBackoff = 20 * time.Millisecond
 	rl := reload.New(reload.Config{Load: fileLoader(path),
 		Retry: reload.Retry{Backoff: 5 * time.Millisecond, MaxBackoff: maxBackoff}})
-	l := testenv.NewLadder(t, nop, load(t, "backup.onnx"), func(c *router.Config) {
+	l := testenv.NewLadder(t, nop, testenv.Load(t, "backup.onnx"), func(c *router.Config) {
 		c.Tiers[0] = router.Tier{Name: "primary", Policy: testenv.Fast, Manage: []router.Manager{rl}}
 		c.OnEvent = ev.Add
 	})
@@ -79,7 +79,7 @@ func TestStartUpWithThePrimaryMissing(t *testing.T) {
 }
 
 func TestStartUpCanBeAskedToFailHard(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// (New blocks on these loads, on real time: nothing can move a clock
 	// meanwhile, and the backoff is a millisecond.)
 	missing := fileLoader(filepath.Join(t.TempDir(), "missing.onnx"))
@@ -93,7 +93,7 @@ func TestStartUpCanBeAskedToFailHard(t *testing.T) {
 	}{
 		{"for one tier", router.Config{Tiers: []router.Tier{
 			mustLoad("primary", missing),
-			{Name: "backup", Model: load(t, "backup.onnx")}}}},
+			{Name: "backup", Model: testenv.Load(t, "backup.onnx")}}}},
 		{"for one of two tiers that must load", router.Config{Tiers: []router.Tier{
 			mustLoad("primary", missing),
 			mustLoad("backup", fileLoader(testenv.Testdata("backup.onnx")))}}},
@@ -125,7 +125,7 @@ func sha256hex(b []byte) string {
 }
 
 func TestRedundantSourcesOverHTTP(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	good, err := os.ReadFile(testenv.Testdata("primary.onnx"))
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 
 func TestAWatchedFileIsReloadedWhenItChanges(t *testing.T) {
 	testenv.NoLeaks(t)
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	path := filepath.Join(t.TempDir(), "primary.onnx")
 	copyFile(t, "primary.onnx", path)
 	old := time.Now().Add(-time.Hour) // deployed long before this start-up

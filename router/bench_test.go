@@ -23,7 +23,7 @@ import (
 // router and raw from b.RunParallel at 64 goroutines on 2 cores: compare
 // their throughput, background work (the cache's writer) included.
 func BenchmarkOverhead(b *testing.B) {
-	testenv.RequireRuntime(b, haveRuntime)
+	testenv.MustHaveRuntime(b)
 	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
 	if err != nil {
 		b.Fatal(err)
@@ -41,11 +41,11 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Run(pair.prefix+"raw", func(b *testing.B) { testenv.BenchmarkRaw(b, pair.primary, row) })
 		b.Run(pair.prefix+"raw-backup", func(b *testing.B) { testenv.BenchmarkRaw(b, pair.backup, row) })
 		b.Run(pair.prefix+"router", func(b *testing.B) {
-			r := newRouter(b, load(b, pair.primary), load(b, pair.backup))
+			r := newRouter(b, testenv.Load(b, pair.primary), testenv.Load(b, pair.backup))
 			benchPredict(b, r, in, "primary")
 		})
 		b.Run(pair.prefix+"failover", func(b *testing.B) {
-			r := newRouter(b, chaos.Wrap(down, chaos.Fault{}), load(b, pair.backup))
+			r := newRouter(b, chaos.Wrap(down, chaos.Fault{}), testenv.Load(b, pair.backup))
 			benchPredict(b, r, in, "backup")
 		})
 		b.Run(pair.prefix+"cache", func(b *testing.B) {
@@ -65,10 +65,10 @@ func BenchmarkOverhead(b *testing.B) {
 		defer free()
 		rawBackup, freeBackup := testenv.Raw(b, "backup.onnx", row)
 		defer freeBackup()
-		m, ctx := load(b, "primary.onnx"), context.Background()
+		m, ctx := testenv.Load(b, "primary.onnx"), context.Background()
 		defaults, _ := policy.Config{}.Resolve()
 		noKey, err := router.New(router.Config{
-			Tiers: []router.Tier{{Name: "primary", Model: load(b, "primary.onnx")}, {Name: "backup", Model: load(b, "backup.onnx")}},
+			Tiers: []router.Tier{{Name: "primary", Model: testenv.Load(b, "primary.onnx")}, {Name: "backup", Model: testenv.Load(b, "backup.onnx")}},
 			Key:   func([]tensor.Tensor) string { return "" }, // nothing cached
 		})
 		if err != nil {
@@ -92,9 +92,9 @@ func BenchmarkOverhead(b *testing.B) {
 				}
 			},
 			predictCall(b, noKey, in, "primary"),
-			predictCall(b, newRouter(b, load(b, "primary.onnx"), load(b, "backup.onnx")), in, "primary"),
+			predictCall(b, newRouter(b, testenv.Load(b, "primary.onnx"), testenv.Load(b, "backup.onnx")), in, "primary"),
 			rawBackup,
-			predictCall(b, newRouter(b, chaos.Wrap(down, chaos.Fault{}), load(b, "backup.onnx")), in, "backup"),
+			predictCall(b, newRouter(b, chaos.Wrap(down, chaos.Fault{}), testenv.Load(b, "backup.onnx")), in, "backup"),
 			predictCall(b, cachedRouter(b, "primary.onnx", in), in, router.RungCache))
 		over := func(x, base int) float64 {
 			d := make([]float64, len(ns[x]))
@@ -198,8 +198,8 @@ func newRouterWith(b *testing.B, cfg router.Config) *router.Router {
 func wideRouter(b *testing.B) *router.Router {
 	wide := policy.Config{MaxConcurrent: 2 * testenv.Parallelism * runtime.GOMAXPROCS(0), Timeout: time.Minute}
 	return newRouterWith(b, router.Config{Tiers: []router.Tier{
-		{Name: "primary", Model: load(b, "primary.onnx"), Policy: wide},
-		{Name: "backup", Model: load(b, "backup.onnx"), Policy: wide},
+		{Name: "primary", Model: testenv.Load(b, "primary.onnx"), Policy: wide},
+		{Name: "backup", Model: testenv.Load(b, "backup.onnx"), Policy: wide},
 	}})
 }
 
@@ -210,7 +210,7 @@ func cachedRouter(b *testing.B, file string, in []tensor.Tensor) *router.Router 
 	down := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("backup down")
 	})
-	primary := chaos.Wrap(load(b, file), chaos.Fault{})
+	primary := chaos.Wrap(testenv.Load(b, file), chaos.Fault{})
 	r := newRouter(b, primary, chaos.Wrap(down, chaos.Fault{}))
 	if _, err := r.Predict(context.Background(), in); err != nil { // fills the cache
 		b.Fatal(err)

@@ -39,7 +39,7 @@ func probability(p float32) []tensor.Tensor {
 }
 
 func TestInvalidInputIsRefusedWhateverTheBreakers(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a ladder whose model tiers are down, with their breakers open,
 	var heuristicCalls atomic.Int32
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
@@ -82,7 +82,7 @@ var idsSignature = tensor.Signature{
 }
 
 func TestTiersWithOtherInputs(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	idsBackup := sigModel{sig: idsSignature, fn: func(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
 		if err := tensor.CheckInputs("ids-backup", idsSignature.Inputs, in, make([]tensor.Tensor, 1)); err != nil {
 			return nil, err
@@ -97,7 +97,7 @@ func TestTiersWithOtherInputs(t *testing.T) {
 
 	t.Run("without an adapter New names the mismatch", func(t *testing.T) {
 		_, err := router.New(router.Config{Tiers: []router.Tier{
-			{Name: "primary", Model: load(t, "primary.onnx")},
+			{Name: "primary", Model: testenv.Load(t, "primary.onnx")},
 			{Name: "backup", Model: idsBackup},
 		}})
 		if !errors.Is(err, router.ErrInvalidConfig) || !strings.Contains(err.Error(), `"backup"`) || !strings.Contains(err.Error(), "ids") {
@@ -135,7 +135,7 @@ func TestTiersWithOtherInputs(t *testing.T) {
 }
 
 func TestUserCodeCannotBreakTheRouter(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 
 	t.Run("a panicking OnEvent and Logger during a breaker change", func(t *testing.T) {
 		// Given listeners that panic on every breaker change,
@@ -239,7 +239,7 @@ func (panicStore) Get(context.Context, string) (cache.Entry, bool, error) { pani
 func (panicStore) Put(context.Context, string, cache.Entry) error         { panic("store bug") }
 
 func TestCallersDoNotResetAHalfOpenBreaker(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a primary that hangs until ctx is done on marked rows,
 	var ev testenv.Events
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
@@ -313,7 +313,7 @@ func (s *store) Put(_ context.Context, k string, e cache.Entry) error {
 }
 
 func TestEveryRungIsValidated(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	def := probability(0.5)
 	inRange := func(out []tensor.Tensor) error {
 		if p := out[0].Data.([]float32)[0]; p < 0 || p > 1 {
@@ -380,7 +380,7 @@ func TestEveryRungIsValidated(t *testing.T) {
 			"NaN":         probability(float32(nanValue())),
 		} {
 			_, err := router.New(router.Config{
-				Tiers:   []router.Tier{{Name: "primary", Model: load(t, "primary.onnx")}},
+				Tiers:   []router.Tier{{Name: "primary", Model: testenv.Load(t, "primary.onnx")}},
 				Default: bad,
 				Check:   inRange,
 			})
@@ -397,7 +397,7 @@ func nanValue() float64 {
 }
 
 func TestAFallKeepsTheAttemptsError(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a primary whose breaker opens on its first failure,
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		c.Tiers[0].Policy.Executions = 2
@@ -413,7 +413,7 @@ func TestAFallKeepsTheAttemptsError(t *testing.T) {
 }
 
 func TestAModelThatIgnoresCtxIsLeftAtTheTimeout(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a primary that ignores ctx and hangs until the test ends,
 	release := make(chan struct{})
 	var started atomic.Int32
@@ -461,7 +461,7 @@ func TestAModelThatIgnoresCtxIsLeftAtTheTimeout(t *testing.T) {
 }
 
 func TestShortDeadlinesAreBudgeted(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a hanging primary with a 100ms timeout,
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
 		c.Tiers[0].Policy.Timeout = 100 * time.Millisecond
@@ -498,7 +498,7 @@ func TestShortDeadlinesAreBudgeted(t *testing.T) {
 }
 
 func TestAPoisonInputDoesNotDegradeEveryone(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	l := newLadder(t, "nan.onnx")
 	poison := make([]float32, 30)
 	poison[0] = 20 // nan.onnx answers NaN when mean radius > 15
@@ -536,7 +536,7 @@ func TestAPoisonInputDoesNotDegradeEveryone(t *testing.T) {
 }
 
 func TestHealthReportsAHealedTierTruthfully(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a primary whose breaker opened,
 	l := newLadder(t, "primary.onnx")
 	l.Primary.Set(chaos.Fault{ErrorRate: 1})
@@ -555,7 +555,7 @@ func TestHealthReportsAHealedTierTruthfully(t *testing.T) {
 }
 
 func TestWrappersKeepTheModelsCapabilities(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	var (
 		_ router.TimeoutPredictor  = (*chaos.Faulty)(nil)
 		_ router.Versioner         = (*chaos.Faulty)(nil)

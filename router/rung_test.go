@@ -54,8 +54,8 @@ func (m *mean) Serve(ctx context.Context, req router.Request) (router.Answer, er
 const kindEnsemble router.Kind = "ensemble"
 
 func TestANewKindOfRungPlugsIn(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
-	primary, backup := load(t, "primary.onnx"), load(t, "backup.onnx")
+	testenv.MustHaveRuntime(t)
+	primary, backup := testenv.Load(t, "primary.onnx"), testenv.Load(t, "backup.onnx")
 	ens := &mean{name: "mean", kind: kindEnsemble, members: []router.Model{primary, backup}}
 	// Given primary → an ensemble → cache → heuristic, with the primary down,
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {
@@ -110,8 +110,8 @@ func TestANewKindOfRungPlugsIn(t *testing.T) {
 }
 
 func TestARungOfKindModelIsCached(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
-	ens := &mean{name: "mean", kind: router.KindModel, members: []router.Model{load(t, "primary.onnx"), load(t, "backup.onnx")}}
+	testenv.MustHaveRuntime(t)
+	ens := &mean{name: "mean", kind: router.KindModel, members: []router.Model{testenv.Load(t, "primary.onnx"), testenv.Load(t, "backup.onnx")}}
 	// Given an ensemble that says its answers are model answers, placed
 	// by Order after the tiers,
 	l := newLadder(t, "primary.onnx", func(c *router.Config) {

@@ -15,7 +15,7 @@ import (
 )
 
 func TestScenarios(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 
 	t.Run("a transient error is retried and the primary serves", func(t *testing.T) {
 		// Given a primary whose next call fails once,

@@ -17,10 +17,10 @@ import (
 )
 
 func TestReplacingATierKeepsItsBreakerByName(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// (Models are loaded before the ladder, so they are closed after its
 	// after-scenario check.)
-	healed := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
+	healed := chaos.Wrap(testenv.Load(t, "primary.onnx"), chaos.Fault{})
 	// Given a primary whose breaker opened during an outage,
 	var ev testenv.Events
 	l := newLadder(t, "primary.onnx", func(c *router.Config) { c.OnEvent = ev.Add })
@@ -60,8 +60,8 @@ func TestReplacingATierKeepsItsBreakerByName(t *testing.T) {
 }
 
 func TestReplacingATierWithAnotherPolicyStartsAFreshBreaker(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
-	healed := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
+	testenv.MustHaveRuntime(t)
+	healed := chaos.Wrap(testenv.Load(t, "primary.onnx"), chaos.Fault{})
 	l := newLadder(t, "primary.onnx")
 	l.Primary.Set(chaos.Fault{ErrorRate: 1})
 	l.OpenBreakers(t, "primary")
@@ -77,8 +77,8 @@ func TestReplacingATierWithAnotherPolicyStartsAFreshBreaker(t *testing.T) {
 }
 
 func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
-	replacement := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
+	testenv.MustHaveRuntime(t)
+	replacement := chaos.Wrap(testenv.Load(t, "primary.onnx"), chaos.Fault{})
 	// Given an old primary that holds one marked request until released,
 	var ev testenv.Events
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -130,7 +130,7 @@ func TestRequestsInFlightFinishOnTheLadderTheyStarted(t *testing.T) {
 }
 
 func TestAReplacementThatBreaksTheContractIsRefused(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	l := newLadder(t, "primary.onnx")
 	other := sigModel{
 		sig: tensor.Signature{
@@ -154,8 +154,8 @@ func TestAReplacementThatBreaksTheContractIsRefused(t *testing.T) {
 }
 
 func TestSwapsUnderLoad(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
-	other := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{})
+	testenv.MustHaveRuntime(t)
+	other := chaos.Wrap(testenv.Load(t, "primary.onnx"), chaos.Fault{})
 	// Given requests flowing,
 	l := newLadder(t, "primary.onnx")
 	models := []*chaos.Faulty{l.Primary, other}

@@ -70,7 +70,7 @@ func (s *faultyStore) Put(ctx context.Context, k string, e cache.Entry) error {
 var errStoreDown = errors.New("redis: connection refused")
 
 func TestAFailingStoreIsARungThatFalls(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a ladder whose store is down for reads and writes,
 	var ev testenv.Events
 	s := newFaultyStore()
@@ -110,7 +110,7 @@ func TestAFailingStoreIsARungThatFalls(t *testing.T) {
 }
 
 func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a ladder whose store hangs until its context ends, with a
 	// 30ms store timeout,
 	s := newFaultyStore()
@@ -168,7 +168,7 @@ func TestAHangingStoreIsCutAtItsBound(t *testing.T) {
 }
 
 func TestTheInProcessStoreIsUnbounded(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given the default in-process store,
 	l := newLadder(t, "primary.onnx")
 	l.Predict(t, 0)
@@ -191,7 +191,7 @@ func TestRouterTestStoresConform(t *testing.T) {
 }
 
 func TestAStoreThatIgnoresCtxIsLeftAtItsBound(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a store whose calls ignore ctx and hang until the test ends,
 	s := newFaultyStore()
 	s.hang.Store(true)
@@ -221,7 +221,7 @@ func TestAStoreThatIgnoresCtxIsLeftAtItsBound(t *testing.T) {
 }
 
 func TestCallsLeftRunningInAStoreAreBounded(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a store whose calls ignore ctx and hang, with a 1ms bound,
 	s := newFaultyStore()
 	s.hang.Store(true)

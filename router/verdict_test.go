@@ -9,6 +9,7 @@ import (
 
 	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
@@ -29,7 +30,7 @@ func answerOf(p float32) []tensor.Tensor {
 }
 
 func TestEveryFallCarriesTheVerdictDecidedWhereTheRungFell(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	refuse := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, &tensor.InputError{Input: "x", Problem: "this model takes no ones"}
 	})
@@ -92,13 +93,13 @@ func float32NaN() float32 {
 }
 
 func TestAPanickingOnDoneIsReportedAndChangesNothing(t *testing.T) {
-	noLeaks(t)
-	var ev events
+	testenv.NoLeaks(t)
+	var ev testenv.Events
 	ok := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return answerOf(0.9), nil })
 	r, err := router.New(router.Config{
 		Tiers:   []router.Tier{{Name: "primary", Model: ok}},
 		OnDone:  func(policy.Done) { panic("listener bug") },
-		OnEvent: ev.add,
+		OnEvent: ev.Add,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,13 +108,13 @@ func TestAPanickingOnDoneIsReportedAndChangesNothing(t *testing.T) {
 	if a, err := r.Predict(context.Background(), row(1)); err != nil || a.Tier != "primary" {
 		t.Fatalf("got %+v, %v; want the primary", a, err)
 	}
-	if got := ev.hookPanics(); len(got) != 1 || got[0] != "OnDone" {
+	if got := ev.HookPanics(); len(got) != 1 || got[0] != "OnDone" {
 		t.Fatalf("hook panics %v, want OnDone's", got)
 	}
 }
 
 func TestTheBreakerRunsOnTheRoutersClock(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	clk := clock.NewFake(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 	var down bool
 	var mu sync.Mutex
@@ -190,7 +191,7 @@ func (v *vote) Status() router.RungStatus {
 }
 
 func TestStatusReportsEachRungsOwnKindStateAndLastVerdict(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	failing := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return nil, errors.New("down")
 	})
@@ -254,7 +255,7 @@ func TestStatusReportsEachRungsOwnKindStateAndLastVerdict(t *testing.T) {
 }
 
 func TestARequiredTierThatCannotServeMakesTheRouterUnready(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	failing := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") })
 	r, err := router.New(router.Config{
 		Tiers:     []router.Tier{{Name: "primary", Model: failing, Required: true, Policy: policy.Config{MaxAttempts: 1, Executions: 1}}},
@@ -273,7 +274,7 @@ func TestARequiredTierThatCannotServeMakesTheRouterUnready(t *testing.T) {
 type streamKey struct{}
 
 func TestACallValueReachesARung(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	var got []any
 	var mu sync.Mutex
 	rung := rungFunc{name: "stream", serve: func(_ context.Context, req router.Request) (router.Answer, error) {
@@ -307,7 +308,7 @@ func (f rungFunc) Serve(ctx context.Context, req router.Request) (router.Answer,
 }
 
 func TestMaxStalenessMeansTheSameOnConfigAndOnACall(t *testing.T) {
-	noLeaks(t)
+	testenv.NoLeaks(t)
 	for name, tc := range map[string]struct {
 		config, call time.Duration
 		callSet      bool
