@@ -554,7 +554,7 @@ func TestProbes(t *testing.T) {
 		defer r.Close()
 		h := newHandler(t, r, ladderhttp.Options{})
 		// then /readyz says not ready, though the heuristic could answer,
-		if rec := get(h.Readyz(), "/readyz"); rec.Code != 503 || !strings.Contains(rec.Body.String(), "Required") {
+		if rec := get(h.Readyz(), "/readyz"); rec.Code != 503 || !strings.Contains(rec.Body.String(), "required tier primary cannot serve: loading") {
 			t.Errorf("readyz while loading %d %s", rec.Code, rec.Body)
 		}
 		// and ready once the primary has loaded.
