@@ -329,13 +329,11 @@ func preallocatable(shape []int64, dt tensor.DType) bool {
 // an input or output: it builds scalars of the numeric Go types only, and
 // returns a scalar string but cannot build one.
 func scalarOK(kind string, dt tensor.DType) bool {
-	switch dt {
-	case tensor.Float16, tensor.BFloat16:
-		return false
-	case tensor.String:
-		return kind == "output"
+	in, out := nativeOf(dt).scalars()
+	if kind == "output" {
+		return out
 	}
-	return true
+	return in
 }
 
 func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
@@ -600,46 +598,18 @@ func (m *Model) Warmup(ctx context.Context) error {
 // onesTensor returns a tensor of n elements of type dt, every number 1,
 // every bool false and every string empty.
 func onesTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
-	t := tensor.Tensor{Name: name, Shape: shape}
-	switch dt {
-	case tensor.Float32:
-		t.Data = ones[float32](n)
-	case tensor.Float64:
-		t.Data = ones[float64](n)
-	case tensor.Int8:
-		t.Data = ones[int8](n)
-	case tensor.Uint8:
-		t.Data = ones[uint8](n)
-	case tensor.Int16:
-		t.Data = ones[int16](n)
-	case tensor.Uint16:
-		t.Data = ones[uint16](n)
-	case tensor.Int32:
-		t.Data = ones[int32](n)
-	case tensor.Uint32:
-		t.Data = ones[uint32](n)
-	case tensor.Int64:
-		t.Data = ones[int64](n)
-	case tensor.Uint64:
-		t.Data = ones[uint64](n)
-	case tensor.Bool:
-		t.Data = make([]bool, n)
-	case tensor.String:
-		t.Data = make([]string, n)
-	case tensor.Float16:
-		t.Data = slices.Repeat([]tensor.F16{tensor.NewF16(1)}, n)
-	case tensor.BFloat16:
-		t.Data = slices.Repeat([]tensor.BF16{tensor.NewBF16(1)}, n)
+	t := tensor.Tensor{Name: name, Shape: shape, Data: tensor.Make(dt, n)}
+	for i := range n {
+		switch dt.Kind() {
+		case tensor.KindFloat:
+			tensor.SetFloat64At(t, i, 1)
+		case tensor.KindInt:
+			tensor.SetInt64At(t, i, 1)
+		case tensor.KindUint:
+			tensor.SetUint64At(t, i, 1)
+		}
 	}
 	return t
-}
-
-func ones[T float32 | float64 | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](n int) []T {
-	d := make([]T, n)
-	for i := range d {
-		d[i] = 1
-	}
-	return d
 }
 
 // Close waits for in-flight runs to finish, then releases the session and
@@ -687,38 +657,4 @@ func (m *Model) putScratch(s *scratch) {
 	if !m.scratch.put(s) {
 		_ = s.destroy()
 	}
-}
-
-func dtypeFromORT(t ort.TensorElementDataType) tensor.DType {
-	switch t {
-	case ort.TensorElementDataTypeFloat:
-		return tensor.Float32
-	case ort.TensorElementDataTypeDouble:
-		return tensor.Float64
-	case ort.TensorElementDataTypeInt32:
-		return tensor.Int32
-	case ort.TensorElementDataTypeInt64:
-		return tensor.Int64
-	case ort.TensorElementDataTypeBool:
-		return tensor.Bool
-	case ort.TensorElementDataTypeString:
-		return tensor.String
-	case ort.TensorElementDataTypeInt8:
-		return tensor.Int8
-	case ort.TensorElementDataTypeUint8:
-		return tensor.Uint8
-	case ort.TensorElementDataTypeInt16:
-		return tensor.Int16
-	case ort.TensorElementDataTypeUint16:
-		return tensor.Uint16
-	case ort.TensorElementDataTypeUint32:
-		return tensor.Uint32
-	case ort.TensorElementDataTypeUint64:
-		return tensor.Uint64
-	case ort.TensorElementDataTypeFloat16:
-		return tensor.Float16
-	case ort.TensorElementDataTypeBFloat16:
-		return tensor.BFloat16
-	}
-	return tensor.Invalid
 }
