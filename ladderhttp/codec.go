@@ -62,7 +62,7 @@ type wireRequest struct {
 
 var dtypes = func() map[string]tensor.DType {
 	m := map[string]tensor.DType{}
-	for d := tensor.Float32; d <= tensor.BFloat16; d++ {
+	for d := tensor.Invalid + 1; d.Kind() != tensor.KindInvalid; d++ { // every element type
 		m[d.String()] = d
 	}
 	return m
@@ -70,7 +70,7 @@ var dtypes = func() map[string]tensor.DType {
 
 func dtypeNames() string {
 	names := make([]string, 0, len(dtypes))
-	for d := tensor.Float32; d <= tensor.BFloat16; d++ {
+	for d := tensor.Invalid + 1; d.Kind() != tensor.KindInvalid; d++ { // every element type
 		names = append(names, d.String())
 	}
 	return strings.Join(names, ", ")
