@@ -319,9 +319,10 @@ func elements(raw []byte, expected string, parse func(i int, tok []byte) string)
 // parser reads JSON elements into data of one element type, by its
 // kind: numbers in the type's range, or true and false.
 type parser struct {
-	kind tensor.Kind
-	bits int    // the precision or size to parse at
-	name string // what an element is, for errors
+	kind   tensor.Kind
+	bits   int    // the precision or size to parse at
+	narrow bool   // a float type narrower than bits, whose range parsing does not check
+	name   string // what an element is, for errors
 }
 
 func newParser(dt tensor.DType) parser {
@@ -329,8 +330,8 @@ func newParser(dt tensor.DType) parser {
 	switch p.kind {
 	case tensor.KindFloat:
 		p.name = "a " + dt.String() + " number"
-		if p.bits != 64 {
-			p.bits = 32 // float16 and bfloat16 are rounded from a float32
+		if p.bits < 32 {
+			p.bits, p.narrow = 32, true // float16 and bfloat16 are rounded from a float32
 		}
 	case tensor.KindBool:
 		p.name = "true or false"
@@ -342,7 +343,7 @@ func newParser(dt tensor.DType) parser {
 
 // parse reads tok into element i of t, and returns what is wrong with
 // it, or "". A float out of range is one that rounds to ±Inf.
-func (p parser) parse(t tensor.Tensor, i int, tok []byte) string {
+func (p *parser) parse(t tensor.Tensor, i int, tok []byte) string {
 	switch p.kind {
 	case tensor.KindFloat:
 		f, problem := parseFloat(tok, p.bits)
@@ -350,7 +351,7 @@ func (p parser) parse(t tensor.Tensor, i int, tok []byte) string {
 			return problem
 		}
 		tensor.SetFloat64At(t, i, f)
-		if !math.IsInf(f, 0) && math.IsInf(tensor.Float64At(t, i), 0) {
+		if p.narrow && !math.IsInf(f, 0) && math.IsInf(tensor.Float64At(t, i), 0) {
 			return "out of range"
 		}
 	case tensor.KindInt:
