@@ -50,4 +50,14 @@
 // with a [*RunError], never a Go out-of-memory crash.
 //
 // ONNX Runtime's own log is silenced except for fatal messages.
+//
+// # Without cgo
+//
+// ONNX Runtime is a C library, which this package reaches through cgo.
+// Built without cgo (CGO_ENABLED=0), the package keeps its API, but
+// [InitRuntime], [Load], [LoadBytes] and a model's Predict,
+// PredictTimeout and Warmup return a [*RuntimeError] matching
+// [ErrRuntime] that says so. The rest of ladder needs no cgo: a program
+// whose ladder holds Go functions and remote models builds and runs
+// without it.
 package models

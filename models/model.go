@@ -1,3 +1,5 @@
+//go:build cgo
+
 package models
 
 import (
@@ -19,17 +21,6 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// Optimization is ONNX Runtime's graph optimisation level.
-type Optimization int
-
-// Graph optimisation levels. The zero value is [OptimizeAll].
-const (
-	OptimizeAll      Optimization = iota // every optimisation (default)
-	OptimizeExtended                     // basic plus extended fusions
-	OptimizeBasic                        // constant folding and redundant-node removal
-	OptimizeNone                         // run the graph as written
-)
-
 func (o Optimization) ort() ort.GraphOptimizationLevel {
 	switch o {
 	case OptimizeNone:
@@ -40,37 +31,6 @@ func (o Optimization) ort() ort.GraphOptimizationLevel {
 		return ort.GraphOptimizationLevelEnableExtended
 	}
 	return ort.GraphOptimizationLevelEnableAll
-}
-
-// Options tunes how a model is loaded. The zero value is ready to use.
-type Options struct {
-	// Name labels the model in errors and provenance. The default is the
-	// file name without its extension, or "model" for [LoadBytes].
-	Name string
-
-	// IntraOpThreads is the number of threads ONNX Runtime may use inside
-	// one operator. The default is 1: ladder serves many small concurrent
-	// requests, and one thread per run avoids the thread hand-offs and
-	// oversubscription that cost more than they save on small models. Raise
-	// it for large models served at low concurrency. More than
-	// [MaxThreads] is an error.
-	IntraOpThreads int
-
-	// InterOpThreads is the number of threads ONNX Runtime may use to run
-	// independent operators in parallel. The default is 1, for the same
-	// reason as IntraOpThreads. More than [MaxThreads] is an error.
-	InterOpThreads int
-
-	// Optimization is the graph optimisation level. The default is
-	// [OptimizeAll]; a value that is none of the four levels is an error.
-	Optimization Optimization
-
-	// WarmupInputs are example inputs that [Model.Warmup] runs the model
-	// on. Give them when the model needs real values, such as a sample
-	// rate or token ids. They must fit the model's inputs: [Load] checks
-	// them and keeps a copy. The default is inputs with every dynamic
-	// dimension set to 1 and every number set to 1 (see [Model.Warmup]).
-	WarmupInputs []tensor.Tensor
 }
 
 // Model is an ONNX model loaded in-process, ready to serve predictions.
@@ -100,6 +60,12 @@ type Model struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// errNilModel is [ErrClosed] for a call on a nil *Model.
+var errNilModel = fmt.Errorf("%w: nil *models.Model (did Load fail?)", ErrClosed)
+
+// errNilContext refuses a nil context, which would otherwise panic.
+var errNilContext = errors.New("models: nil context.Context; use context.Background()")
 
 const closing = 1 << 62
 
@@ -231,11 +197,6 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 	m.reuseOut.Store(!slices.ContainsFunc(sig.Outputs, func(t tensor.Info) bool { return t.DType == tensor.String }))
 	return m, nil
 }
-
-// MaxThreads bounds [Options.IntraOpThreads] and [Options.InterOpThreads]:
-// ONNX Runtime creates its thread pools when a model loads, and crashes
-// the process when it cannot create the threads it was told to.
-const MaxThreads = 1024
 
 // check returns what is wrong with opts, or nil.
 func (opts Options) check() error {
