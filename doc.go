@@ -14,22 +14,41 @@
 //     through ONNX Runtime, the only package that needs cgo;
 //   - [github.com/ladder-ml/ladder/router]: the ladder itself, with
 //     provenance, per-request consistency and events;
+//   - [github.com/ladder-ml/ladder/reload] and
+//     [github.com/ladder-ml/ladder/probe]: what manages a tier over time,
+//     hot reload with checks and rollback, and canary probes;
 //   - [github.com/ladder-ml/ladder/policy]: a tier's timeout, retry, breaker
 //     and bulkhead settings, on failsafe-go;
-//   - [github.com/ladder-ml/ladder/cache]: the bounded last-good store;
+//   - [github.com/ladder-ml/ladder/cache]: the bounded last-good store, and
+//     cache/cachetest, a conformance suite for stores of your own;
+//   - [github.com/ladder-ml/ladder/source]: a model's bytes from redundant
+//     sources, each pinned by its SHA-256;
+//   - [github.com/ladder-ml/ladder/ladderhttp] and
+//     [github.com/ladder-ml/ladder/ladderprom]: a ladder over HTTP, and its
+//     Prometheus metrics;
 //   - [github.com/ladder-ml/ladder/chaos]: a fault-injecting model wrapper
-//     for your own chaos tests.
+//     for your own chaos tests;
+//   - [github.com/ladder-ml/ladder/clock]: the one clock everything reads,
+//     which tests replace.
 //
-// The happy path, with the models this repository ships in testdata/:
+// The happy path, with primary and backup loaded by models.Load from the
+// models this repository ships in testdata/ (Example has the whole
+// program):
 //
-//	models.InitRuntime("") // finds the ONNX Runtime that `make ort` installed
-//	primary, _ := models.Load("testdata/primary.onnx", models.Options{})
-//	backup, _ := models.Load("testdata/backup.onnx", models.Options{})
-//	r, _ := router.New(router.Config{
+//	baseRate := []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{0.63})}
+//	r, err := router.New(router.Config{
 //		Tiers: []router.Tier{{Name: "primary", Model: primary}, {Name: "backup", Model: backup}},
+//		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+//			return baseRate, nil
+//		},
 //	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer r.Close() // before the models: deferred calls run last-in, first-out
+//
 //	a, err := r.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
-//	// a.Tier == "primary", a.Degraded == false, err == nil
+//	fmt.Println(a.Tier, a.Degraded, err)
 //
 // This package holds no code: its tests drive the assembled ladder end to
 // end on real models, and its examples are the README's samples, compiled.

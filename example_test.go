@@ -3,6 +3,7 @@ package ladder_test
 import (
 	"context"
 	"fmt"
+	"log"
 
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/models"
@@ -16,23 +17,21 @@ var row = []float32{13.73, 22.61, 93.6, 578.3, 0.1131, 0.2293, 0.2128, 0.08025, 
 	15.03, 32.01, 108.8, 697.7, 0.1651, 0.7725, 0.6943, 0.2208, 0.3596, 0.1431}
 
 // The README's usage: two ONNX models and a base-rate heuristic. While the
-// primary is healthy, it serves.
+// primary is healthy, it serves; an input that does not fit the ladder is
+// refused at once, whatever the models' state.
 func Example() {
 	ctx := context.Background()
-	if err := models.InitRuntime(""); err != nil { // once per process
-		fmt.Println(err)
-		return
+	if err := models.InitRuntime(""); err != nil { // once per process: finds the copy `make ort` installed
+		log.Fatal(err)
 	}
 	primary, err := models.Load("testdata/primary.onnx", models.Options{})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer primary.Close()
 	backup, err := models.Load("testdata/backup.onnx", models.Options{})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer backup.Close()
 
@@ -44,21 +43,17 @@ func Example() {
 		},
 	})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close() // before the models: deferred calls run last-in, first-out
 
 	a, err := r.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{1, 30}, row)})
-	p, _ := tensor.Data[float32](a.Outputs[0])
-	fmt.Printf("%s served %.2f, degraded %v, err %v\n", a.Tier, p[0], a.Degraded, err)
+	fmt.Println(a.Tier, a.Degraded, err)
 
-	// An input that does not fit the ladder is refused at once, whatever
-	// the models' state.
 	_, err = r.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{1, 2}, row[:2])})
 	fmt.Println(err)
 	// Output:
-	// primary served 0.00, degraded false, err <nil>
+	// primary false <nil>
 	// tensor: invalid input to ladder: input "features": wrong size of dimension 1: expected float32[?,30], got float32[1,2]
 }
 

@@ -5,7 +5,6 @@ package ladder_test
 
 import (
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,37 +12,24 @@ import (
 	"github.com/ladder-ml/ladder/chaos"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-var haveRuntime bool
-
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
-
-func load(t *testing.T, name string) *models.Model {
-	t.Helper()
-	m, err := models.Load(testenv.Testdata(name), models.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // TestDegradedAnswersStayAccurate scores every held-out row in each phase
 // of an outage and checks that what was served stays accurate, that every
 // answer is labelled, and that failover and the return are both reported.
 func TestDegradedAnswersStayAccurate(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	primary := chaos.Wrap(load(t, "primary.onnx"), chaos.Fault{}, chaos.WithSeed(1))
-	backup := chaos.Wrap(load(t, "backup.onnx"), chaos.Fault{}, chaos.WithSeed(2))
+	primary := chaos.Wrap(testenv.Load(t, "primary.onnx"), chaos.Fault{}, chaos.WithSeed(1))
+	backup := chaos.Wrap(testenv.Load(t, "backup.onnx"), chaos.Fault{}, chaos.WithSeed(2))
 	var (
 		mu       sync.Mutex
 		switches []string

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
 	gocache "github.com/patrickmn/go-cache"
 
@@ -110,6 +111,48 @@ func BenchmarkKey(b *testing.B) {
 		for b.Loop() {
 			f[0]++
 			_ = cache.Key(in)
+		}
+	})
+}
+
+// BenchmarkOffer measures the router's store of a last-good answer that
+// does not make the request wait. The baseline is a Put of the same entry.
+func BenchmarkOffer(b *testing.B) {
+	e := probability(0.93)
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = cache.Key([]tensor.Tensor{tensor.New("features", []int64{1, 1}, []float32{float32(i)})})
+	}
+
+	b.Run("baseline/Put", func(b *testing.B) {
+		s := newStore(b, cache.Config{MaxEntries: 1000})
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Put(bg, keys[i&(len(keys)-1)], e)
+			i++
+		}
+	})
+	b.Run("same-answer", func(b *testing.B) {
+		// A stream of repeats: each Offer refreshes the entry in place.
+		s := newStore(b, cache.Config{})
+		e := e
+		e.Stored = time.Now()
+		s.Put(bg, keys[0], e)
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Offer(keys[0], e)
+		}
+	})
+	b.Run("new-keys", func(b *testing.B) {
+		// A new key every call: each Offer copies and queues; a write the
+		// full queue cannot take is dropped.
+		s := newStore(b, cache.Config{MaxEntries: 1000})
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.Offer(keys[i&(len(keys)-1)], e)
+			i++
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/internal/block"
 	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/tensor"
@@ -24,9 +25,9 @@ const (
 	DefaultTTL        = 10 * time.Minute
 
 	// minDefaultSweep is the floor of the default sweep interval. Sweeping
-	// scans every entry under go-cache's write lock, and it only frees memory
-	// early: expired entries are never returned, and memory is bounded by
-	// MaxEntries whether or not the sweeper runs.
+	// scans every entry, and it only frees memory early: expired entries
+	// are never returned, and memory is bounded by MaxEntries whether or
+	// not the sweeper runs.
 	minDefaultSweep = time.Second
 )
 
@@ -50,6 +51,15 @@ type Config struct {
 	// memory. 0 means TTL/2, but not less than one second; any positive
 	// value is used as given. Negative is an error.
 	SweepInterval time.Duration
+
+	// Clock is the clock the Store reads: entries expire by it, the
+	// sweeper runs every SweepInterval of it, and it stamps Stored on an
+	// entry put without one. nil means [clock.Real]. A test gives a
+	// [clock.Fake] and advances it instead of sleeping. How long
+	// [Store.Offer]'s writes gather before they are stored is real time
+	// whatever the Clock: it paces the store's goroutine, not the entries'
+	// lives, and [Store.Flush] waits for it.
+	Clock clock.Clock
 }
 
 // Entry is one last-good answer of a model tier.
@@ -71,14 +81,16 @@ type Entry struct {
 // lock of its own, and go-cache's read lock only for a key whose place in
 // the index of recent writes another key has taken; Put serializes on a
 // mutex held for a few map operations, not for the copy of the outputs.
-// Put, and a Get that reads go-cache, wait while a sweep scans the
-// entries under go-cache's write lock, which takes about 70µs per 10,000
-// entries.
+// Put waits while a sweep scans the entries, which it does under the
+// Store's mutex about a thousand at a time; a sweep of 10,000 entries of
+// which none has expired takes about 11µs.
 type Store struct {
 	c      *gocache.Cache
 	closed atomic.Bool
+	clk    clock.Clock
+	now    mono.Reader // reads clk; the entries' expiry is on its scale
 
-	mu   sync.Mutex // guards ring, next, seq and the go-cache writes in Put
+	mu   sync.Mutex // guards ring, next, seq and the go-cache writes in Put and the sweep
 	ring []slot     // keys in insertion order; grows to max, then wraps
 	next int        // index of the oldest slot once ring is full
 	seq  uint64     // last sequence number handed out
@@ -86,13 +98,13 @@ type Store struct {
 
 	ttl time.Duration
 	// recent indexes the latest item stored per key hash, so that Offer
-	// finds an entry to refresh without go-cache's lock and clock read.
+	// finds an entry to refresh without go-cache's lock.
 	// A slot may hold another key's item (then Offer takes the queue), or
 	// an item go-cache has since dropped as expired (then its expiry says
 	// so); an evicted key's slot is cleared.
 	recent  [recentSize]atomic.Pointer[item]
 	seed    maphash.Seed
-	queue   chan pending // writes accepted by Offer, stored by the background goroutine
+	queue   chan pending // writes accepted by Offer, and Flush's marks, for the background goroutine
 	dropped atomic.Int64 // writes Offer dropped because the queue was full
 
 	stop      chan struct{}
@@ -100,22 +112,26 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-// slot is one position of the eviction ring: a key and the sequence number
-// it was inserted with. A key that expired and was put again gets a new
-// slot; seq tells the stale slot from the live one, so evicting the stale
-// slot does not delete the fresh entry.
-// pending is one write queued by Offer.
+// pending is one write queued by Offer, or a mark queued by Flush.
 type pending struct {
-	key string
-	it  *item
+	key     string
+	it      *item
+	flushed chan struct{} // a mark's, closed once every write before it is stored
 }
 
 // queueSize is how many writes Offer may queue before it drops them.
 const queueSize = 1024
 
+// slot is one position of the eviction ring: a key, the sequence number
+// it was inserted with and when the key's entry expires. A key that
+// expired and was put again gets a new slot; seq tells the stale slot from
+// the live one, so evicting the stale slot does not delete the fresh
+// entry. The sweeper empties the slot of an entry that expired: its key is
+// "", a key no entry has.
 type slot struct {
-	key string
-	seq uint64
+	key     string
+	seq     uint64
+	expires int64 // the expires of the item stored under seq
 }
 
 // item is what the Store keeps in go-cache. It is immutable once stored,
@@ -123,8 +139,9 @@ type slot struct {
 type item struct {
 	e       Entry
 	seq     uint64
+	pos     int // index of its slot in the ring
 	key     string
-	expires int64 // when go-cache drops it, by mono.Now
+	expires int64 // when it expires, by Store.now; go-cache keeps it without expiration
 	// later is how much later than e.Stored the same answer was last
 	// offered, in nanoseconds: Offer moves an entry's Stored time forward
 	// in place rather than storing an identical copy ([Store.Offer]).
@@ -134,8 +151,9 @@ type item struct {
 	dims [8]int64         // backing for their shapes when they fit
 }
 
-// New returns a Store configured by cfg, with its sweeper goroutine
-// running. Call [Store.Close] to stop it.
+// New returns a Store configured by cfg, with its background goroutine
+// running: it stores [Store.Offer]'s writes and sweeps expired entries.
+// Call [Store.Close] to stop it.
 //
 // New returns an error wrapping [ErrInvalidConfig] if a field of cfg is
 // negative.
@@ -144,9 +162,14 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	clk := clock.Or(cfg.Clock)
 	s := &Store{
-		// Cleanup interval 0: no go-cache janitor. Ours is stopped by Close.
-		c:     gocache.New(cfg.TTL, 0),
+		// Cleanup interval 0: no go-cache janitor; ours is stopped by
+		// Close. No expiration either: go-cache would judge it by
+		// time.Now, and the Store's entries expire by its clock.
+		c:     gocache.New(gocache.NoExpiration, 0),
+		clk:   clk,
+		now:   mono.For(clk),
 		max:   cfg.MaxEntries,
 		ttl:   cfg.TTL,
 		seed:  maphash.MakeSeed(),
@@ -154,7 +177,9 @@ func New(cfg Config) (*Store, error) {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	go s.run(cfg.SweepInterval)
+	// The sweeper's timer is armed before New returns, so that a test
+	// that advances a fake clock past SweepInterval sees a sweep.
+	go s.run(clk.NewTimer(cfg.SweepInterval), cfg.SweepInterval)
 	return s, nil
 }
 
@@ -184,11 +209,14 @@ func (c Config) resolve() (Config, error) {
 }
 
 // run is the store's background goroutine: it stores the writes queued by
-// Offer and removes expired entries every sweep interval, until Close.
-func (s *Store) run(every time.Duration) {
+// Offer and removes expired entries each time sweep fires, every sweep
+// interval of the store's clock, until Close.
+func (s *Store) run(sweep clock.Timer, every time.Duration) {
 	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	defer sweep.Stop()
+	// The pause is on real time whatever the store's clock: it paces
+	// this goroutine's wake-ups, and a fake clock that nobody advances
+	// must not hold Offer's writes back.
 	pause := time.NewTimer(time.Hour)
 	pause.Stop()
 	for {
@@ -196,6 +224,10 @@ func (s *Store) run(every time.Duration) {
 		case <-s.stop:
 			return
 		case w := <-s.queue:
+			if w.flushed != nil { // nothing to gather
+				close(w.flushed)
+				continue
+			}
 			s.put(w.key, w.it)
 			// Let writes gather for a moment before storing them, so a
 			// busy stream costs one wake-up per batch instead of one per
@@ -208,8 +240,11 @@ func (s *Store) run(every time.Duration) {
 			case <-pause.C:
 			}
 			s.drain()
-		case <-t.C:
-			s.c.DeleteExpired()
+		case <-sweep.C():
+			s.sweep()
+			// A timer reset after each sweep rather than a ticker: on a
+			// fake clock, one advance past several intervals sweeps once.
+			sweep.Reset(every)
 		}
 	}
 }
@@ -225,6 +260,10 @@ func (s *Store) drain() {
 	for n := 1; ; n++ {
 		select {
 		case w := <-s.queue:
+			if w.flushed != nil {
+				close(w.flushed)
+				continue
+			}
 			s.put(w.key, w.it)
 		default:
 			return
@@ -238,7 +277,8 @@ func (s *Store) drain() {
 // Offer is [Store.Put] without the wait: it copies e at once and queues it
 // for the store's background goroutine, so the caller never contends for
 // the store's locks. The entry becomes visible to Get within about a
-// millisecond, as the goroutine stores queued writes in batches. When
+// millisecond, as the goroutine stores queued writes in batches;
+// [Store.Flush] waits until it is. When
 // the queue is full (1024 writes) the write is dropped and counted by
 // [Store.Dropped]: a last-good cache loses nothing that matters by missing
 // one refresh. Offer reports whether the write was queued.
@@ -257,7 +297,7 @@ func (s *Store) Offer(key string, e Entry) bool {
 		return true
 	}
 	select {
-	case s.queue <- pending{key, s.copyIn(e)}:
+	case s.queue <- pending{key: key, it: s.copyIn(e)}:
 		return true
 	default:
 		s.dropped.Add(1)
@@ -279,7 +319,7 @@ func (s *Store) refresh(key string, e Entry) bool {
 	if it == nil || it.key != key || it.e.Tier != e.Tier || it.e.Version != e.Version || !sameOutputs(it.e.Outputs, e.Outputs) {
 		return false
 	}
-	if it.expires-mono.Now() < int64(s.ttl/2) {
+	if it.expires-s.now.Now() < int64(s.ttl/2) {
 		return false // due for a real write, which restarts the TTL
 	}
 	d := int64(e.Stored.Sub(it.e.Stored))
@@ -340,17 +380,63 @@ func sameData(a, b any) bool {
 // full.
 func (s *Store) Dropped() int64 { return s.dropped.Load() }
 
+// Flush waits until every write that [Store.Offer] accepted before Flush
+// was called has been stored, so that a Get made after Flush returns sees
+// it; writes offered while Flush runs may or may not be waited for. It
+// returns ctx.Err() if ctx ends first. After [Store.Close], and when Close
+// is called while it waits, Flush returns nil at once: Close drops every
+// entry, so no write is left to wait for.
+//
+// A test calls Flush where it would otherwise sleep for the store's
+// goroutine. Flush takes as long as storing the writes queued before it
+// (at most a full queue's) and a pause of about a millisecond of real
+// time, whatever [Config.Clock] is; with a full queue it first waits for
+// room.
+func (s *Store) Flush(ctx context.Context) error {
+	if s.closed.Load() {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	flushed := make(chan struct{})
+	select {
+	case s.queue <- pending{flushed: flushed}:
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-flushed:
+		return nil
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // copyIn returns the item to store for e: a deep copy, stamped with the
-// time when e has none. The tensor list and shapes of a typical answer live
+// store's clock when e has no time. The tensor list and shapes of a typical answer live
 // inside the item itself, so a copy costs one allocation per output's data
 // instead of three.
 func (s *Store) copyIn(e Entry) *item {
 	it := &item{e: e}
 	it.e.Outputs = copyInto(e.Outputs, it.outs[:0:len(it.outs)], it.dims[:0:len(it.dims)])
 	if it.e.Stored.IsZero() {
-		it.e.Stored = time.Now()
+		it.e.Stored = s.stamp()
 	}
 	return it
+}
+
+// stamp returns the time of the store's clock: for the real clock, read
+// through internal/mono, which costs half of time.Now.
+func (s *Store) stamp() time.Time {
+	if s.now.Real() {
+		return mono.Time(mono.Now())
+	}
+	return s.clk.Now()
 }
 
 // copyOut returns a deep copy of outs for a caller of Get: one
@@ -418,39 +504,91 @@ func (s *Store) put(key string, it *item) {
 	if s.closed.Load() {
 		return
 	}
-	it.key, it.expires = key, mono.Now()+int64(s.ttl)
-	s.recent[s.slot(key)].Store(it)
-	if old, ok := s.c.Get(key); ok {
-		// Live key: replace the value, keep its slot.
-		it.seq = old.(*item).seq
-		s.c.SetDefault(key, it)
-		return
+	now := s.now.Now()
+	it.key, it.expires = key, now+int64(s.ttl)
+	if v, ok := s.c.Get(key); ok {
+		if old := v.(*item); old.expires > now && s.ring[old.pos].seq == old.seq {
+			// Live key: replace the value, keep its slot.
+			it.seq, it.pos = old.seq, old.pos
+			s.ring[it.pos].expires = it.expires
+			s.store(key, it)
+			return
+		}
 	}
 	// New key, or an expired one not yet swept: it takes a new slot.
 	s.seq++
 	it.seq = s.seq
-	sl := slot{key: key, seq: it.seq}
+	sl := slot{key: key, seq: it.seq, expires: it.expires}
 	if len(s.ring) < s.max {
+		it.pos = len(s.ring)
 		s.ring = append(s.ring, sl)
 	} else {
 		s.evict(s.ring[s.next])
+		it.pos = s.next
 		s.ring[s.next] = sl
 		s.next = (s.next + 1) % s.max
 	}
-	s.c.SetDefault(key, it)
+	s.store(key, it)
 }
 
-// evict deletes the entry of an old slot, unless its key was stored again
-// later under a newer slot. s.mu must be held.
+// store writes it under key to go-cache and the recent index. s.mu must
+// be held.
+func (s *Store) store(key string, it *item) {
+	s.c.Set(key, it, gocache.NoExpiration)
+	s.recent[s.slot(key)].Store(it)
+}
+
+// evict deletes the entry of an old slot, unless the sweeper emptied the
+// slot or the key was stored again later under a newer slot. s.mu must be
+// held.
 func (s *Store) evict(old slot) {
+	if old.key == "" {
+		return
+	}
 	if v, ok := s.c.Get(old.key); ok && v.(*item).seq != old.seq {
 		return
 	}
-	// Either our entry, or an expired or already swept one: delete it.
-	if r := &s.recent[s.slot(old.key)]; r.Load() != nil && r.Load().key == old.key {
+	// Either our entry, or an already deleted one: delete it.
+	s.remove(old.key)
+}
+
+// remove deletes key's entry from go-cache and the recent index. s.mu
+// must be held.
+func (s *Store) remove(key string) {
+	if r := &s.recent[s.slot(key)]; r.Load() != nil && r.Load().key == key {
 		r.Store(nil)
 	}
-	s.c.Delete(old.key)
+	s.c.Delete(key)
+}
+
+// sweepChunk is how many slots the sweeper scans per hold of s.mu.
+const sweepChunk = 1024
+
+// sweep removes the entries that have expired by the store's clock and
+// empties their slots. It holds s.mu for sweepChunk slots at a time, so
+// that a Put waits for one chunk of the scan, not the whole of it.
+func (s *Store) sweep() {
+	for from := 0; ; from += sweepChunk {
+		s.mu.Lock()
+		if s.closed.Load() || from >= len(s.ring) {
+			s.mu.Unlock()
+			return
+		}
+		now := s.now.Now()
+		for i := from; i < min(from+sweepChunk, len(s.ring)); i++ {
+			sl := &s.ring[i]
+			if sl.key == "" || sl.expires > now {
+				continue
+			}
+			if v, ok := s.c.Get(sl.key); ok && v.(*item).seq == sl.seq {
+				s.remove(sl.key)
+			}
+			// Expired, or a stale slot of a key stored again under a
+			// newer one: either way no entry of this slot is left.
+			sl.key = ""
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Get returns a deep copy of the entry stored under key, and false if there
@@ -462,7 +600,7 @@ func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 		return Entry{}, false, nil
 	}
 	// The latest item stored under key is usually in recent: reading it
-	// there takes neither go-cache's lock nor its wall-clock read.
+	// there takes no lock.
 	it := s.recent[s.slot(key)].Load()
 	if it == nil || it.key != key {
 		v, ok := s.c.Get(key)
@@ -470,7 +608,8 @@ func (s *Store) Get(_ context.Context, key string) (Entry, bool, error) {
 			return Entry{}, false, nil
 		}
 		it = v.(*item)
-	} else if it.expires <= mono.Now() {
+	}
+	if it.expires <= s.now.Now() {
 		return Entry{}, false, nil
 	}
 	e := it.e
@@ -489,9 +628,11 @@ func (s *Store) Len() int {
 	return s.c.ItemCount()
 }
 
-// Close stops the sweeper goroutine, waits for it to exit, and drops every
-// entry. After Close, Put does nothing and Get misses. Close is idempotent
-// and safe to call concurrently; it always returns nil.
+// Close stops the background goroutine, waits for it to exit, and drops
+// every entry, with the writes Offer queued and the goroutine had not
+// stored yet. After Close, Put and Offer do nothing, Get misses and Flush
+// returns at once. Close is idempotent and safe to call concurrently; it
+// always returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/cache/cachetest"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -42,6 +44,19 @@ func newStore(t testing.TB, cfg cache.Config) *cache.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newFake returns a fake clock for a Store's Config.Clock.
+func newFake() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
+
+// flush waits for the writes s's Offer accepted.
+func flush(t *testing.T, s *cache.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
 }
 
 // probability returns an entry shaped like the primary model's answer.
@@ -97,18 +112,35 @@ func TestPutGetRoundTrip(t *testing.T) {
 }
 
 func TestPutStoredDefaultsToNow(t *testing.T) {
-	s := newStore(t, cache.Config{})
-	before := time.Now()
-	s.Put(bg, "k", probability(0.5))
-	after := time.Now()
+	t.Run("real clock", func(t *testing.T) {
+		// Real time is the point: the real clock's Stored is read
+		// through the monotonic clock, and must follow time.Now.
+		s := newStore(t, cache.Config{})
+		before := time.Now()
+		s.Put(bg, "k", probability(0.5))
+		after := time.Now()
 
-	got, ok := get(s, "k")
-	if !ok {
-		t.Fatal("Get after Put missed")
-	}
-	if got.Stored.Before(before) || got.Stored.After(after) {
-		t.Errorf("Stored = %v, want between %v and %v", got.Stored, before, after)
-	}
+		got, ok := get(s, "k")
+		if !ok {
+			t.Fatal("Get after Put missed")
+		}
+		if got.Stored.Before(before) || got.Stored.After(after) {
+			t.Errorf("Stored = %v, want between %v and %v", got.Stored, before, after)
+		}
+	})
+	t.Run("the store's clock", func(t *testing.T) {
+		clk := newFake()
+		s := newStore(t, cache.Config{Clock: clk})
+		clk.Advance(time.Hour)
+		s.Put(bg, "k", probability(0.5))
+		s.Offer("offered", probability(0.5))
+		flush(t, s)
+		for _, k := range []string{"k", "offered"} {
+			if got, ok := get(s, k); !ok || !got.Stored.Equal(clk.Now()) {
+				t.Errorf("Get(%q) = Stored %v, %v; want the clock's %v", k, got.Stored, ok, clk.Now())
+			}
+		}
+	})
 }
 
 func TestEmptyKeyIsNeverStored(t *testing.T) {
@@ -172,19 +204,20 @@ func TestCopyIsolation(t *testing.T) {
 }
 
 func TestTTLExpiry(t *testing.T) {
-	const ttl = 50 * time.Millisecond
+	const ttl = time.Minute
 	// Given a store whose sweeper never runs during the test,
-	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour})
-	start := time.Now()
+	clk := newFake()
+	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour, Clock: clk})
 	s.Put(bg, "k", probability(0.5))
 
 	// when the TTL passes, then Get misses, and not before.
-	if _, ok := get(s, "k"); !ok && time.Since(start) < ttl {
-		t.Fatal("Get right after Put missed")
+	clk.Advance(ttl - 1)
+	if _, ok := get(s, "k"); !ok {
+		t.Fatal("Get missed before the TTL passed")
 	}
-	missedAt := waitFor(t, func() bool { _, ok := get(s, "k"); return !ok })
-	if elapsed := missedAt.Sub(start); elapsed < ttl {
-		t.Errorf("entry expired after %v, want at least the TTL %v", elapsed, ttl)
+	clk.Advance(1)
+	if _, ok := get(s, "k"); ok {
+		t.Fatal("Get hit once the TTL passed")
 	}
 	// The expired entry is still counted until swept.
 	if n := s.Len(); n != 1 {
@@ -193,34 +226,74 @@ func TestTTLExpiry(t *testing.T) {
 }
 
 func TestPutRestartsTTL(t *testing.T) {
-	const ttl = 400 * time.Millisecond
-	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour})
-	first := time.Now()
+	const ttl = time.Minute
+	clk := newFake()
+	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: time.Hour, Clock: clk})
+	// Given a key put, and put again half a TTL later,
 	s.Put(bg, "k", probability(0.1))
-	time.Sleep(ttl / 2)
-	second := time.Now()
+	clk.Advance(ttl / 2)
 	s.Put(bg, "k", probability(0.2))
-	time.Sleep(time.Until(first.Add(ttl + ttl/10))) // past the first TTL
 
-	now := time.Now()
+	// when the first TTL has passed, then the entry is still there,
+	clk.Advance(ttl/2 + ttl/10)
 	got, ok := get(s, "k")
-	if now.Sub(second) >= ttl {
-		t.Fatalf("scheduler stalled %v, past the second TTL; the machine is too loaded for this test", now.Sub(second))
-	}
 	if !ok {
 		t.Fatal("Get missed: overwriting did not restart the TTL")
 	}
 	if p := prob(t, got); p != 0.2 {
 		t.Errorf("probability = %v, want the overwritten 0.2", p)
 	}
+	// and it goes when the second one has.
+	clk.Advance(ttl / 2)
+	if _, ok := get(s, "k"); ok {
+		t.Error("Get hit past the second TTL")
+	}
 }
 
 func TestSweeperRemovesExpired(t *testing.T) {
-	s := newStore(t, cache.Config{TTL: 20 * time.Millisecond, SweepInterval: 5 * time.Millisecond})
-	for i := range 10 {
-		s.Put(bg, fmt.Sprint(i), probability(0.5))
+	const ttl, every = 20 * time.Second, 5 * time.Second
+	clk := newFake()
+	s := newStore(t, cache.Config{TTL: ttl, SweepInterval: every, Clock: clk})
+	// sweep advances the clock by d and waits for the sweep it starts:
+	// the sweeper arms its timer again once it has swept.
+	sweep := func(d time.Duration) {
+		t.Helper()
+		clk.Advance(d)
+		if !clk.WaitTimers(1, 5*time.Second) {
+			t.Fatal("the sweeper did not sweep within 5s of its time")
+		}
 	}
-	waitFor(t, func() bool { return s.Len() == 0 })
+	// Given entries put at 0 and at 10s,
+	for i := range 10 {
+		s.Put(bg, fmt.Sprint("early", i), probability(0.5))
+	}
+	sweep(10 * time.Second)
+	for i := range 5 {
+		s.Put(bg, fmt.Sprint("late", i), probability(0.5))
+	}
+	// a sweep before any has expired removes none;
+	sweep(every)
+	if n := s.Len(); n != 15 {
+		t.Fatalf("Len after a sweep before the TTL = %d, want 15", n)
+	}
+	// one after the first ones expired removes them only,
+	sweep(ttl - 15*time.Second)
+	if n := s.Len(); n != 5 {
+		t.Fatalf("Len after a sweep past the first TTL = %d, want 5", n)
+	}
+	if _, ok := get(s, "late0"); !ok {
+		t.Fatal("a sweep removed an entry that had not expired")
+	}
+	// and one advance past several intervals sweeps the rest.
+	sweep(3 * every)
+	if n := s.Len(); n != 0 {
+		t.Fatalf("Len after a sweep past every TTL = %d, want 0", n)
+	}
+	// A key put again after its entry was swept is stored anew.
+	s.Put(bg, "early0", probability(0.7))
+	if got, ok := get(s, "early0"); !ok || prob(t, got) != 0.7 {
+		t.Errorf("Get of a key put again after its sweep = %+v, %v", got, ok)
+	}
 }
 
 func TestMaxEntriesBound(t *testing.T) {
@@ -295,22 +368,22 @@ func TestOverwriteKeepsPlace(t *testing.T) {
 }
 
 func TestReputAfterExpiryKeepsFreshEntry(t *testing.T) {
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Minute
 	// Given a key that expired but was not swept,
-	s := newStore(t, cache.Config{MaxEntries: 2, TTL: ttl, SweepInterval: time.Hour})
+	clk := newFake()
+	s := newStore(t, cache.Config{MaxEntries: 2, TTL: ttl, SweepInterval: time.Hour, Clock: clk})
 	s.Put(bg, "a", probability(1))
-	waitFor(t, func() bool { _, ok := get(s, "a"); return !ok })
+	clk.Advance(ttl)
+	if _, ok := get(s, "a"); ok {
+		t.Fatal("Get hit past the TTL")
+	}
 
 	// when it is put again and a new key evicts its stale slot,
-	reput := time.Now()
 	s.Put(bg, "a", probability(2))
 	s.Put(bg, "b", probability(3))
 
 	// then the fresh entry survives,
 	got, ok := get(s, "a")
-	if time.Since(reput) >= ttl {
-		t.Fatalf("scheduler stalled %v, past the TTL; the machine is too loaded for this test", time.Since(reput))
-	}
 	if !ok || prob(t, got) != 2 {
 		t.Fatalf("Get(a) = %+v, %v; want the re-put probability 2", got, ok)
 	}
@@ -409,14 +482,21 @@ func TestConcurrentUse(t *testing.T) {
 		workers = 8
 		ops     = 2000
 	)
+	// Real time is the point of the TTL and sweep interval here: the
+	// sweeper runs, and entries expire, while the workers use the store.
 	s, err := cache.New(cache.Config{MaxEntries: limit, TTL: 5 * time.Millisecond, SweepInterval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var done atomic.Int64
+	busy := make(chan struct{}) // closed once the workers are well under way
 	for w := range workers {
 		wg.Go(func() {
 			for i := range ops {
+				if done.Add(1) == workers*ops/4 {
+					close(busy)
+				}
 				k := (w*ops + i) % keys
 				key := fmt.Sprint(k)
 				if i%2 == 0 {
@@ -437,7 +517,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		time.Sleep(5 * time.Millisecond)
+		<-busy
 		s.Close() // Close while in use
 	})
 	wg.Wait()
@@ -487,22 +567,6 @@ func heapAlloc() uint64 {
 	return m.HeapAlloc
 }
 
-// waitFor polls cond until it holds, failing the test after two seconds.
-// It returns when cond first held.
-func waitFor(t *testing.T, cond func() bool) time.Time {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if cond() {
-			return time.Now()
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 2s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func equalEntry(a, b cache.Entry) bool {
 	return a.Tier == b.Tier && a.Version == b.Version && a.Stored.Equal(b.Stored) &&
 		reflect.DeepEqual(a.Outputs, b.Outputs)
@@ -516,8 +580,11 @@ func TestOfferStoresInTheBackground(t *testing.T) {
 	}
 	// The caller may reuse its slices at once: Offer copied them.
 	e.Outputs[0].Data.([]float32)[0] = 0.99
-	var got cache.Entry
-	waitFor(t, func() bool { var ok bool; got, ok = get(s, "k"); return ok })
+	flush(t, s)
+	got, ok := get(s, "k")
+	if !ok {
+		t.Fatal("Get after Offer and Flush missed")
+	}
 	if p := prob(t, got); p != 0.25 {
 		t.Fatalf("stored probability %v, want 0.25 as offered", p)
 	}
@@ -573,7 +640,10 @@ func TestOfferOfTheSameAnswerRefreshesInPlace(t *testing.T) {
 		if !s.Offer("k", e) {
 			t.Fatalf("%s: Offer refused", name)
 		}
-		waitFor(t, func() bool { got, _ := get(s, "k"); return equalEntry(got, e) })
+		flush(t, s)
+		if got, _ := get(s, "k"); !equalEntry(got, e) {
+			t.Errorf("%s: Get = %+v, want %+v", name, got, e)
+		}
 	}
 }
 
@@ -598,5 +668,8 @@ func TestOfferAfterEvictionStoresAgain(t *testing.T) {
 	s.Offer("k1", again)
 
 	// Then it is stored again, not refreshed in a dropped entry
-	waitFor(t, func() bool { got, ok := get(s, "k1"); return ok && got.Stored.Equal(again.Stored) })
+	flush(t, s)
+	if got, ok := get(s, "k1"); !ok || !got.Stored.Equal(again.Stored) {
+		t.Errorf("Get(k1) = %+v, %v; want the offered entry", got, ok)
+	}
 }

@@ -28,7 +28,10 @@
 // Every entry expires [Config.TTL] after it was last put (10 minutes by
 // default). [Store.Get] never returns an expired entry. A background
 // goroutine removes expired entries every [Config.SweepInterval] to give
-// their memory back early; [Store.Close] stops it.
+// their memory back early; [Store.Close] stops it. Expiry and sweeps
+// follow [Config.Clock], so a test advances a clock.Fake instead of
+// sleeping, and calls [Store.Flush] to wait for the writes [Store.Offer]
+// queued.
 //
 // # Other stores
 //
@@ -40,6 +43,7 @@
 // store behaves as the router expects.
 //
 // The Store is built on github.com/patrickmn/go-cache, which has no size
-// limit and whose own janitor goroutine stops only when the cache is
-// garbage collected; this package adds the limit and owns the janitor.
+// limit, judges expiry by time.Now, and whose own janitor goroutine stops
+// only when the cache is garbage collected; this package adds the limit,
+// keeps each entry's expiry by its own clock, and owns the janitor.
 package cache

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -43,7 +44,8 @@ func TestGetOfKeysSharingAPlaceInTheRecentIndex(t *testing.T) {
 }
 
 func TestGetFromTheRecentIndexMissesAnExpiredEntry(t *testing.T) {
-	s, err := New(Config{TTL: 20 * time.Millisecond})
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	s, err := New(Config{TTL: time.Minute, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestGetFromTheRecentIndexMissesAnExpiredEntry(t *testing.T) {
 	if _, ok, _ := s.Get(ctx, "k"); !ok {
 		t.Fatal("a fresh entry was not found")
 	}
-	time.Sleep(30 * time.Millisecond)
+	clk.Advance(time.Minute)
 	if _, ok, _ := s.Get(ctx, "k"); ok {
 		t.Fatal("an entry past its TTL was found")
 	}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -36,8 +38,8 @@ var (
 	errDown = fmt.Errorf("%w: model down", ErrInjected)
 )
 
-// Model is anything that predicts. It is the interface the router consumes,
-// declared again here so that chaos depends only on [tensor.Tensor].
+// Model is anything that predicts: every [router.Model] is a Model, and
+// every Model a router.Model.
 type Model interface {
 	Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
@@ -54,8 +56,8 @@ func (f Func) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Ten
 type Option func(*config)
 
 type config struct {
-	seed uint64
-	now  func() time.Time
+	seed  uint64
+	clock clock.Clock
 }
 
 // WithSeed seeds the random draws, so that a run can be repeated. Without
@@ -64,16 +66,17 @@ func WithSeed(seed uint64) Option {
 	return func(c *config) { c.seed = seed }
 }
 
-// WithClock makes the [Faulty] read the time from now instead of
-// [time.Now]. The clock times outages ([Fault].DownFor, UpFor and Start);
-// latency still sleeps on real timers. A nil now is ignored. now must be
-// safe for concurrent use.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
+// WithClock makes the [Faulty] tell the time by c instead of the system
+// clock. The clock times outages ([Fault].DownFor, UpFor and Start) and
+// every wait the Faulty injects: Latency and SlowLatency, and the bound
+// of [Faulty.PredictTimeout] on a hang or a delay. A test that gives a
+// [clock.Fake] then steps through a flap, or ends an injected delay, by
+// advancing it; a wait still ends as soon as the call's context is done.
+// The inner model's own call under PredictTimeout is bounded by a
+// context deadline, which is real time whatever the clock. nil means
+// [clock.Real].
+func WithClock(c clock.Clock) Option {
+	return func(cfg *config) { cfg.clock = clock.Or(c) }
 }
 
 // Faulty is a [Model] that injects the faults of a [Fault] into the calls it
@@ -84,15 +87,17 @@ func WithClock(now func() time.Time) Option {
 // model's own bounded run, so a wrapped ONNX model still has its native
 // run terminated), Signature (output validation and the input contract),
 // Version (the answers' label), Warmup and Close. These are the router's
-// TimeoutPredictor, SignatureReporter, Versioner, Warmer and io.Closer,
-// matched by method set: chaos does not import the router.
+// TimeoutPredictor, SignatureReporter, Versioner, Warmer and io.Closer. A
+// Faulty is also a [router.Unwrapper], so that [router.SignatureOf] and
+// [router.VersionOf] see through it to an inner model that reports its
+// signature and version only through an Unwrap of its own.
 //
 // A Faulty is safe for concurrent use. Its hot path takes no lock: it loads
 // the current fault with one atomic read and bumps atomic counters.
 type Faulty struct {
 	m     Model
 	seed  uint64
-	now   func() time.Time
+	clock clock.Clock
 	state atomic.Pointer[state]
 
 	calls    atomic.Int64
@@ -116,11 +121,11 @@ func Wrap(m Model, fault Fault, opts ...Option) *Faulty {
 	if m == nil {
 		panic("chaos: Wrap of nil Model")
 	}
-	c := config{seed: rand.Uint64(), now: time.Now}
+	c := config{seed: rand.Uint64(), clock: clock.Real}
 	for _, o := range opts {
 		o(&c)
 	}
-	f := &Faulty{m: m, seed: c.seed, now: c.now}
+	f := &Faulty{m: m, seed: c.seed, clock: c.clock}
 	f.Set(fault)
 	return f
 }
@@ -129,7 +134,7 @@ func Wrap(m Model, fault Fault, opts ...Option) *Faulty {
 // where they read the fault finish under the old one. Set restarts the
 // outage cycle when fault.Start is zero.
 func (f *Faulty) Set(fault Fault) {
-	f.state.Store(&state{fault: fault, start: f.now()})
+	f.state.Store(&state{fault: fault, start: f.clock.Now()})
 }
 
 // Fault returns the fault being injected, as last given to [Wrap] or
@@ -164,7 +169,10 @@ func (f *Faulty) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tensor.
 // injected hang or delay that outlasts timeout ends at the timeout with an
 // error matching context.DeadlineExceeded. The inner model is called through its
 // own PredictTimeout when it has one, so a wrapped ONNX model still has its
-// native run terminated. A timeout of zero or less means none.
+// native run terminated. One without it runs on a goroutine of its own,
+// which PredictTimeout stops waiting for at the timeout, as the router does
+// for a model that may ignore ctx: so a Faulty around any model returns by
+// its timeout. A timeout of zero or less means none.
 func (f *Faulty) PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	return f.predict(ctx, timeout, inputs)
 }
@@ -196,6 +204,9 @@ func (f *Faulty) Warmup(ctx context.Context) error {
 	return nil
 }
 
+// Unwrap returns the inner model.
+func (f *Faulty) Unwrap() router.Model { return f.m }
+
 type timeoutPredictor interface {
 	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
@@ -208,7 +219,7 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 	if fires(ft.HangRate, f.seed, n, drawHang) {
 		f.injected.Add(1)
 		if timeout > 0 {
-			if err := sleep(ctx, timeout); err != nil {
+			if err := f.sleep(ctx, timeout); err != nil {
 				return nil, err
 			}
 			return nil, timedOut(timeout)
@@ -216,7 +227,7 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	if ft.DownFor > 0 && ft.down(f.now(), s.start) {
+	if ft.DownFor > 0 && ft.down(f.clock.Now(), s.start) {
 		f.injected.Add(1)
 		return nil, errDown
 	}
@@ -238,12 +249,12 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 		injected = true
 		if timeout > 0 && delay >= timeout {
 			f.injected.Add(1)
-			if err := sleep(ctx, timeout); err != nil {
+			if err := f.sleep(ctx, timeout); err != nil {
 				return nil, err
 			}
 			return nil, timedOut(timeout)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := f.sleep(ctx, delay); err != nil {
 			f.injected.Add(1)
 			return nil, err
 		}
@@ -262,21 +273,16 @@ func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []te
 	return out, err
 }
 
-// call runs the inner model, bounded by timeout when it is positive.
+// call runs the inner model, bounded by timeout when it is positive, as
+// router.PredictTimeout does: by its own PredictTimeout when it has one,
+// else on a goroutine of its own that call stops waiting for at the
+// timeout, so that an inner model that ignores ctx cannot hold the caller
+// past it.
 func (f *Faulty) call(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if timeout <= 0 {
 		return f.m.Predict(ctx, inputs)
 	}
-	if tp, ok := f.m.(timeoutPredictor); ok {
-		return tp.PredictTimeout(ctx, timeout, inputs)
-	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out, err := f.m.Predict(tctx, inputs)
-	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %w", timedOut(timeout), err)
-	}
-	return out, err
+	return router.PredictTimeout(ctx, f.m, timeout, inputs)
 }
 
 func timedOut(timeout time.Duration) error {
@@ -296,14 +302,15 @@ func (f *Faulty) Close() error {
 	return f.closeErr
 }
 
-// sleep waits for d, or returns ctx.Err() as soon as ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// sleep waits for d on f's clock, or returns ctx.Err() as soon as ctx is
+// done.
+func (f *Faulty) sleep(ctx context.Context, d time.Duration) error {
+	t := f.clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-t.C():
 		return nil
 	}
 }

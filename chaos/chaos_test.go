@@ -12,15 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // probs is the fixed output of the inner model the tests wrap.
 var probs = []float32{0.25, 0.75}
@@ -31,16 +29,8 @@ var fixed = chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, 
 	return []tensor.Tensor{tensor.New("probs", []int64{1, 2}, probs)}, nil
 })
 
-// clock is a hand-turned clock for [chaos.WithClock].
-type clock struct {
-	base time.Time
-	off  atomic.Int64
-}
-
-func newClock() *clock { return &clock{base: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time          { return c.base.Add(time.Duration(c.off.Load())) }
-func (c *clock) Set(since time.Duration) { c.off.Store(int64(since)) }
+// newClock returns a hand-turned clock for [chaos.WithClock].
+func newClock() *clock.Fake { return clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // call calls m, turning a panic into an error so counts can go on.
 func call(ctx context.Context, m chaos.Model) (out []tensor.Tensor, err error) {
@@ -214,10 +204,11 @@ func TestFlap(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// Given a fault installed on a clock we turn by hand,
 			clk := newClock()
-			m := chaos.Wrap(fixed, tt.fault(clk.Now()), chaos.WithClock(clk.Now), chaos.WithSeed(1))
+			installed := clk.Now()
+			m := chaos.Wrap(fixed, tt.fault(installed), chaos.WithClock(clk), chaos.WithSeed(1))
 			for _, s := range tt.steps {
 				// When the clock reads s.at,
-				clk.Set(s.at)
+				clk.Set(installed.Add(s.at))
 				_, err := m.Predict(context.Background(), nil)
 
 				// Then the model is down exactly inside the outage.
@@ -232,8 +223,8 @@ func TestFlap(t *testing.T) {
 func TestSetRestartsTheOutage(t *testing.T) {
 	// Given a single outage that has long ended,
 	clk := newClock()
-	m := chaos.Wrap(fixed, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clk.Now))
-	clk.Set(time.Hour)
+	m := chaos.Wrap(fixed, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clk))
+	clk.Advance(time.Hour)
 	if _, err := m.Predict(context.Background(), nil); err != nil {
 		t.Fatalf("Predict() after the outage: %v", err)
 	}
@@ -252,56 +243,120 @@ func TestLatency(t *testing.T) {
 	tests := []struct {
 		name    string
 		fault   chaos.Fault
-		timeout time.Duration // zero for none
+		timeout time.Duration // of PredictTimeout; zero for Predict
 		wantErr error
 		reached bool
 	}{
 		{"latency is added", chaos.Fault{Latency: short}, 0, nil, true},
 		{"slow tail is added", chaos.Fault{SlowRate: 1, SlowLatency: short}, 0, nil, true},
-		{"latency stops at the deadline", chaos.Fault{Latency: time.Hour}, short, context.DeadlineExceeded, false},
-		{"slow tail stops at the deadline", chaos.Fault{SlowRate: 1, SlowLatency: time.Hour}, short, context.DeadlineExceeded, false},
+		{"latency and slow tail add up", chaos.Fault{Latency: short / 4, SlowRate: 1, SlowLatency: short * 3 / 4}, 0, nil, true},
+		{"latency within the timeout is added", chaos.Fault{Latency: short}, time.Hour, nil, true},
+		{"latency stops at the timeout", chaos.Fault{Latency: time.Hour}, short, context.DeadlineExceeded, false},
+		{"slow tail stops at the timeout", chaos.Fault{SlowRate: 1, SlowLatency: time.Hour}, short, context.DeadlineExceeded, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := chaos.Wrap(fixed, tt.fault)
-			start := time.Now() // before the deadline is set, so took ≥ timeout
-			ctx := t.Context()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
-			}
-			_, err := m.Predict(ctx, nil)
-			took := time.Since(start)
+			// Given a call to a model with the fault, on a clock we turn
+			// by hand,
+			clk := newClock()
+			m := chaos.Wrap(fixed, tt.fault, chaos.WithClock(clk))
+			errc := make(chan error, 1)
+			go func() {
+				var err error
+				if tt.timeout > 0 {
+					_, err = m.PredictTimeout(t.Context(), tt.timeout, nil)
+				} else {
+					_, err = m.Predict(t.Context(), nil)
+				}
+				errc <- err
+			}()
 
-			if !errors.Is(err, tt.wantErr) {
+			// when the clock is a moment short of the delay, then the
+			// call still waits,
+			if !clk.WaitTimers(1, 5*time.Second) {
+				t.Fatal("Predict() armed no timer on the clock within 5s")
+			}
+			clk.Advance(short - 1)
+			select {
+			case err := <-errc:
+				t.Fatalf("Predict() returned %v before %v had passed", err, short)
+			default:
+			}
+			if m.Reached() != 0 {
+				t.Fatal("the inner model was reached before the delay had passed")
+			}
+
+			// and once the delay has passed it ends.
+			clk.Advance(1)
+			if err := waitErr(t, errc); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Predict() error = %v, want %v", err, tt.wantErr)
-			}
-			if took < short {
-				t.Errorf("Predict() took %v, want at least %v", took, short)
-			}
-			if took > 5*time.Second {
-				t.Errorf("Predict() took %v, want it to end with its context", took)
 			}
 			if got := m.Reached() == 1; got != tt.reached {
 				t.Errorf("inner model reached = %v, want %v", got, tt.reached)
+			}
+			if m.Injected() != 1 {
+				t.Errorf("Injected() = %d, want 1", m.Injected())
 			}
 		})
 	}
 }
 
-func TestLatencyStopsOnCancel(t *testing.T) {
-	m := chaos.Wrap(fixed, chaos.Fault{Latency: time.Hour})
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := m.Predict(ctx, nil)
-		errc <- err
-	}()
-	waitCalls(t, m, 1)
-	cancel()
-	if err := waitErr(t, errc); !errors.Is(err, context.Canceled) {
-		t.Errorf("Predict() error = %v, want context.Canceled", err)
+func TestLatencyOnTheRealClock(t *testing.T) {
+	// Real time is the point: without WithClock, latency waits on real
+	// timers. Only the lower bound is tight; a loaded machine may take
+	// longer.
+	const short = 20 * time.Millisecond
+	m := chaos.Wrap(fixed, chaos.Fault{Latency: short})
+	start := time.Now()
+	_, err := m.Predict(t.Context(), nil)
+	if took := time.Since(start); err != nil || took < short || took > 5*time.Second {
+		t.Fatalf("Predict() = %v after %v, want nil after at least %v", err, took, short)
+	}
+}
+
+func TestLatencyStopsWhenTheContextIsDone(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     func(context.Context) (context.Context, context.CancelFunc)
+		cancel  bool // whether the test cancels ctx once the call waits
+		wantErr error
+	}{
+		{"cancelled", context.WithCancel, true, context.Canceled},
+		{"deadline", func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, 20*time.Millisecond)
+		}, false, context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Given a call waiting out an hour's latency on a clock that
+			// never moves,
+			clk := newClock()
+			m := chaos.Wrap(fixed, chaos.Fault{Latency: time.Hour}, chaos.WithClock(clk))
+			ctx, cancel := tt.ctx(t.Context())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() {
+				_, err := m.Predict(ctx, nil)
+				errc <- err
+			}()
+			if !clk.WaitTimers(1, 5*time.Second) {
+				t.Fatal("Predict() armed no timer on the clock within 5s")
+			}
+			// when its context is done, then it returns the context's
+			// error, without reaching the inner model.
+			if tt.cancel {
+				cancel()
+			}
+			if err := waitErr(t, errc); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Predict() error = %v, want %v", err, tt.wantErr)
+			}
+			if m.Reached() != 0 {
+				t.Error("the inner model was reached")
+			}
+			if n := clk.Timers(); n != 0 {
+				t.Errorf("%d timers still armed after the call returned, want 0", n)
+			}
+		})
 	}
 }
 
@@ -562,7 +617,8 @@ func TestWrapNilPanics(t *testing.T) {
 	chaos.Wrap(nil, chaos.Fault{})
 }
 
-// waitCalls waits until m has seen at least n calls.
+// waitCalls waits until m has seen at least n calls. It polls, as Calls
+// has nothing to wait on.
 func waitCalls(t *testing.T, m *chaos.Faulty, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -609,17 +665,6 @@ func BenchmarkPredict(b *testing.B) {
 }
 
 func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
-	var sawDeadline atomic.Bool
-	inner := chaos.Func(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
-		_, ok := ctx.Deadline()
-		sawDeadline.Store(ok)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-			return in, nil
-		}
-	})
 	const timeout = 20 * time.Millisecond
 	tests := []struct {
 		name  string
@@ -627,21 +672,65 @@ func TestPredictTimeoutBoundsInjectedFaults(t *testing.T) {
 	}{
 		{"hang", chaos.Fault{HangRate: 1}},
 		{"delay longer than the timeout", chaos.Fault{Latency: time.Second}},
-		{"slow inner model", chaos.Fault{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := chaos.Wrap(inner, tt.fault, chaos.WithSeed(1))
-			start := time.Now()
-			_, err := f.PredictTimeout(context.Background(), timeout, nil)
-			took := time.Since(start)
-			if !errors.Is(err, context.DeadlineExceeded) {
+			// Given a call with a timeout to a model whose fault outlasts
+			// it, on a clock we turn by hand,
+			clk := newClock()
+			f := chaos.Wrap(fixed, tt.fault, chaos.WithSeed(1), chaos.WithClock(clk))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := f.PredictTimeout(t.Context(), timeout, nil)
+				errc <- err
+			}()
+			if !clk.WaitTimers(1, 5*time.Second) {
+				t.Fatal("PredictTimeout() armed no timer on the clock within 5s")
+			}
+			// when the timeout has all but passed, the call still waits,
+			clk.Advance(timeout - 1)
+			select {
+			case err := <-errc:
+				t.Fatalf("PredictTimeout() returned %v before its timeout", err)
+			default:
+			}
+			// and when it has passed, the call ends with a deadline error.
+			clk.Advance(1)
+			if err := waitErr(t, errc); !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 			}
-			if took < timeout || took > timeout+50*time.Millisecond {
-				t.Fatalf("returned after %v, want about %v", took, timeout)
-			}
 		})
+	}
+}
+
+func TestPredictTimeoutBoundsTheInnerModel(t *testing.T) {
+	// Real time is the point: the inner model's call is bounded by a
+	// context deadline, which is real time whatever the clock. The inner
+	// model would take a minute, so a bound of seconds tells the timeout
+	// apart from the model's own end even on a loaded machine.
+	var sawDeadline atomic.Bool
+	inner := chaos.Func(func(ctx context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
+		_, ok := ctx.Deadline()
+		sawDeadline.Store(ok)
+		later := time.NewTimer(time.Minute)
+		defer later.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-later.C:
+			return in, nil
+		}
+	})
+	const timeout = 20 * time.Millisecond
+	f := chaos.Wrap(inner, chaos.Fault{}, chaos.WithSeed(1))
+	start := time.Now()
+	_, err := f.PredictTimeout(context.Background(), timeout, nil)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+	if took < timeout || took > 5*time.Second {
+		t.Fatalf("returned after %v, want about %v", took, timeout)
 	}
 	if !sawDeadline.Load() {
 		t.Error("the inner model's context carried no deadline")

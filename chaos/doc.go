@@ -9,10 +9,19 @@
 // watch the ladder fall to the backup and climb back:
 //
 //	primary := chaos.Wrap(model, chaos.Fault{}, chaos.WithSeed(1))
-//	// ... route traffic ...
+//	r, err := router.New(router.Config{Tiers: []router.Tier{
+//		{Name: "primary", Model: primary},
+//		{Name: "backup", Model: backup},
+//	}})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer r.Close()
+//	predict(r)
 //	primary.Set(chaos.Fault{ErrorRate: 1}) // the primary is down
-//	// ... traffic is served by the backup ...
-//	primary.Set(chaos.Fault{}) // and back
+//	predict(r)                             // the backup serves
+//	primary.Set(chaos.Fault{})             // and back
+//	predict(r)
 //
 // Every injected error wraps [ErrInjected], and an injected panic panics
 // with [ErrPanic], which also matches ErrInjected under [errors.Is]. A call
@@ -43,6 +52,7 @@
 // seed, so two wrapped models with the same rates do not fail on the same
 // calls.
 //
-// Outages are timed by a clock that [WithClock] replaces, so a test can
-// step through a flap without sleeping. Latency always uses real timers.
+// Outages and injected latency are timed by a clock that [WithClock]
+// replaces, so a test can step through a flap, or end a delay, by
+// advancing a [clock.Fake] instead of sleeping.
 package chaos

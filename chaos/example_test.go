@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -16,22 +19,21 @@ func Example() {
 	model := chaos.Func(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 		return []tensor.Tensor{tensor.New("score", []int64{1}, []float32{0.9})}, nil
 	})
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clk := clock.NewFake(time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 
-	primary := chaos.Wrap(model, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clock))
+	primary := chaos.Wrap(model, chaos.Fault{DownFor: time.Minute}, chaos.WithClock(clk))
 	predict := func() {
 		out, err := primary.Predict(context.Background(), nil)
 		if errors.Is(err, chaos.ErrInjected) {
-			fmt.Println(now.Format(time.TimeOnly), "down:", err)
+			fmt.Println(clk.Now().Format(time.TimeOnly), "down:", err)
 			return
 		}
 		score, _ := tensor.Data[float32](out[0])
-		fmt.Println(now.Format(time.TimeOnly), "up:", score)
+		fmt.Println(clk.Now().Format(time.TimeOnly), "up:", score)
 	}
 
 	predict()
-	now = now.Add(time.Minute)
+	clk.Advance(time.Minute)
 	predict()
 
 	primary.Set(chaos.Fault{NaNRate: 1}) // now it answers garbage
@@ -57,4 +59,38 @@ func ExampleWithSeed() {
 	// Output:
 	// 252 of 1000 calls failed
 	// 252 of 1000 calls failed
+}
+
+// Break the primary mid-run and watch the ladder fall to the backup and
+// climb back.
+func Example_failover() {
+	score := func(p float32) router.ModelFunc {
+		return func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+			return []tensor.Tensor{tensor.New("probability", []int64{1, 1}, []float32{p})}, nil
+		}
+	}
+	model, backup := score(0.9), score(0.8)
+	predict := func(r *router.Router) {
+		a, err := r.Predict(context.Background(), []tensor.Tensor{tensor.New("features", []int64{1, 1}, []float32{1})})
+		fmt.Println(a.Tier, a.Degraded, err)
+	}
+
+	primary := chaos.Wrap(model, chaos.Fault{}, chaos.WithSeed(1))
+	r, err := router.New(router.Config{Tiers: []router.Tier{
+		{Name: "primary", Model: primary},
+		{Name: "backup", Model: backup},
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	predict(r)
+	primary.Set(chaos.Fault{ErrorRate: 1}) // the primary is down
+	predict(r)                             // the backup serves
+	primary.Set(chaos.Fault{})             // and back
+	predict(r)
+	// Output:
+	// primary false <nil>
+	// backup true <nil>
+	// primary false <nil>
 }

@@ -37,7 +37,7 @@ type Fault struct {
 	HangRate float64
 
 	// Latency is added to every call that reaches the inner model: the call
-	// sleeps this long first. If the context is done during the sleep, the
+	// sleeps this long first, on the clock given by [WithClock]. If the context is done during the sleep, the
 	// call returns the context's error at once, without calling the inner
 	// model. Default 0.
 	Latency time.Duration

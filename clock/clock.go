@@ -69,7 +69,7 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 type Fake struct {
 	mu      sync.Mutex
 	now     time.Time
-	timers  []*fakeTimer // armed timers
+	timers  []*fakeTimer  // armed timers
 	changed chan struct{} // closed and replaced whenever a timer is armed
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/ladderhttp"
 	"github.com/ladder-ml/ladder/ladderprom"
-	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/router"
 )
 
@@ -35,7 +34,7 @@ import (
 // Compare ns/op within one run: ladder's throughput over bare's is
 // bare ns/op ÷ ladder ns/op.
 func BenchmarkHandler(b *testing.B) {
-	testenv.RequireRuntime(b, ortAvailable)
+	testenv.MustHaveRuntime(b)
 	set, err := dataset.Load(testenv.Testdata("heldout.csv"))
 	if err != nil {
 		b.Fatal(err)
@@ -53,19 +52,11 @@ func BenchmarkHandler(b *testing.B) {
 		buf.WriteString(`]}}}`)
 		bodies[i] = buf.Bytes()
 	}
-	load := func(b *testing.B, name string) *models.Model {
-		m, err := models.Load(testenv.Testdata(name), models.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { m.Close() })
-		return m
-	}
 	handlers := []struct {
 		name string
 		make func(b *testing.B) http.Handler
 	}{
-		{"bare", func(b *testing.B) http.Handler { return bare.Handler(load(b, "primary.onnx")) }},
+		{"bare", func(b *testing.B) http.Handler { return bare.Handler(testenv.Load(b, "primary.onnx")) }},
 		{"ladder", func(b *testing.B) http.Handler {
 			reg := prometheus.NewRegistry()
 			m, err := ladderprom.New(reg, ladderprom.Options{})
@@ -73,7 +64,7 @@ func BenchmarkHandler(b *testing.B) {
 				b.Fatal(err)
 			}
 			r, err := router.New(router.Config{
-				Tiers:     []router.Tier{{Name: "primary", Model: load(b, "primary.onnx")}, {Name: "backup", Model: load(b, "backup.onnx")}},
+				Tiers:     []router.Tier{{Name: "primary", Model: testenv.Load(b, "primary.onnx")}, {Name: "backup", Model: testenv.Load(b, "backup.onnx")}},
 				Heuristic: heuristic,
 				OnEvent:   m.OnEvent,
 			})

@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/rungstate"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -31,7 +31,8 @@ const (
 
 	// HeaderMaxStaleness sets the oldest cached answer the caller
 	// accepts, as a Go duration ("2s", "500ms"); "0" means never a cached
-	// answer. Query parameter max_staleness does the same.
+	// answer (router.MaxStaleness of a negative duration). Query parameter
+	// max_staleness does the same.
 	HeaderMaxStaleness = "Ladder-Max-Staleness"
 	// HeaderLowestTier sets the lowest rung the caller accepts, by name.
 	// Query parameter lowest_tier does the same.
@@ -106,9 +107,10 @@ type Options struct {
 	// rung can answer a new input.
 	Required []string
 
-	// Now is the clock, for Retry-After and the readiness report. The
-	// default is time.Now.
-	Now func() time.Time
+	// Clock is the clock, for latencies, Retry-After and the readiness
+	// report; give it the router's ([router.Config].Clock). Nil means
+	// clock.Real.
+	Clock clock.Clock
 }
 
 // Handler serves a [router.Router] over HTTP: predictions at ServeHTTP,
@@ -146,7 +148,7 @@ func New(r *router.Router, opts Options) (*Handler, error) {
 		vector:   opts.VectorInput,
 		required: slices.Clone(opts.Required),
 		rungs:    r.Rungs(),
-		now:      opts.Now,
+		now:      clock.Or(opts.Clock).Now,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -159,9 +161,6 @@ func New(r *router.Router, opts Options) (*Handler, error) {
 	}
 	if h.vector == "" {
 		h.vector = "features"
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	for _, name := range h.required {
 		if !slices.Contains(h.rungs, name) {
@@ -264,10 +263,10 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64, buf []byte)
 }
 
 // options reads the caller's limits from the headers or the query.
-func (h *Handler) options(req *http.Request, start time.Time) (context.Context, []router.Option, context.CancelFunc, error) {
+func (h *Handler) options(req *http.Request, start time.Time) (context.Context, []router.CallOption, context.CancelFunc, error) {
 	var (
 		query url.Values // nil, and free, without a query string
-		opts  []router.Option
+		opts  []router.CallOption
 	)
 	if req.URL.RawQuery != "" {
 		query = req.URL.Query()
@@ -276,6 +275,9 @@ func (h *Handler) options(req *http.Request, start time.Time) (context.Context, 
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
 			return nil, nil, nil, &RequestError{Field: name, Problem: "not a duration", Expected: `a Go duration ≥ 0, such as "2s" or "0"`, Got: strconv.Quote(v)}
+		}
+		if d == 0 {
+			d = -1 // never a cached answer
 		}
 		opts = append(opts, router.MaxStaleness(d))
 	}
@@ -348,7 +350,7 @@ func (h *Handler) noteFalls(a router.Answer, err error) {
 		if f.Position < 0 || f.Position >= len(h.fell) || errors.Is(f.Err, router.ErrNotAccepted) {
 			continue
 		}
-		h.fell[f.Position].Store(&fallNote{reason: rungstate.Reason(f.Err), err: f.Err.Error(), at: now})
+		h.fell[f.Position].Store(&fallNote{reason: string(f.Outcome), err: f.Err.Error(), at: now})
 	}
 }
 
@@ -374,7 +376,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, id string, st
 			}
 			s.WriteString(f.Tier)
 			s.WriteByte('=')
-			s.WriteString(rungstate.Reason(f.Err))
+			s.WriteString(string(f.Outcome))
 		}
 		hd[HeaderFell] = []string{s.String()}
 	}
@@ -447,7 +449,7 @@ func appendFall(b []byte, f router.Fall) []byte {
 	b = append(b, `,"attempts":`...)
 	b = strconv.AppendInt(b, int64(f.Attempts), 10)
 	b = append(b, `,"reason":"`...)
-	b = append(b, rungstate.Reason(f.Err)...)
+	b = append(b, string(f.Outcome)...)
 	b = append(b, `","error":`...)
 	b = appendString(b, f.Err.Error())
 	return append(b, '}')
@@ -457,7 +459,7 @@ func appendFall(b []byte, f router.Fall) []byte {
 func fallsAttr(falls []router.Fall) []string {
 	out := make([]string, len(falls))
 	for i, f := range falls {
-		out[i] = f.Tier + "=" + rungstate.Reason(f.Err) + ": " + f.Err.Error()
+		out[i] = f.Tier + "=" + string(f.Outcome) + ": " + f.Err.Error()
 	}
 	return out
 }
@@ -521,9 +523,9 @@ func (h *Handler) failed(w http.ResponseWriter, req *http.Request, id string, st
 // probe through, when one will.
 func (h *Handler) retryAfter() (int, bool) {
 	var first time.Time
-	for _, g := range rungstate.Rungs(h.r) {
-		if !g.RetryAfter.IsZero() && (first.IsZero() || g.RetryAfter.Before(first)) {
-			first = g.RetryAfter
+	for _, g := range h.r.Status() {
+		if !g.Until.IsZero() && (first.IsZero() || g.Until.Before(first)) {
+			first = g.Until
 		}
 	}
 	if first.IsZero() {
@@ -549,7 +551,7 @@ func (h *Handler) fail(w http.ResponseWriter, req *http.Request, id string, star
 		body.Error.Expected, body.Error.Got = ie.Expected, ie.Got
 	}
 	for _, f := range falls {
-		body.Tiers = append(body.Tiers, tierFall{Tier: f.Tier, Position: f.Position, Attempts: f.Attempts, Reason: rungstate.Reason(f.Err), Error: f.Err.Error()})
+		body.Tiers = append(body.Tiers, tierFall{Tier: f.Tier, Position: f.Position, Attempts: f.Attempts, Reason: string(f.Outcome), Error: f.Err.Error()})
 	}
 	if status != StatusClientClosedRequest {
 		var b bytes.Buffer

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/rungstate"
+	"github.com/ladder-ml/ladder/router"
 )
 
 // Readiness is the ladder's readiness and each rung's state, as
@@ -21,13 +21,14 @@ type Readiness struct {
 type RungState struct {
 	Name     string `json:"name"`     // the rung's name, as in [router.Router.Rungs]
 	Position int    `json:"position"` // its position in the ladder, from 0
-	Kind     string `json:"kind"`     // "model", "cache", "heuristic" or "default"
-	// State is a model tier's breaker state: "closed", "open" or
-	// "half-open"; "available" for the heuristic and the default; "on-hit"
+	Kind     string `json:"kind"`     // "model", "cache", "heuristic", "default" or a custom rung's own
+	// State is the rung's [router.RungStatus].State: a model tier's
+	// breaker state ("closed", "open", "half-open") or "loading" or
+	// "unhealthy"; "available" for the heuristic and the default; "on-hit"
 	// for the cache, which answers only inputs it has seen.
 	State    string `json:"state"`
 	CanServe bool   `json:"can_serve"` // it can answer a new input now
-	Required bool   `json:"required"`  // Options.Required names it
+	Required bool   `json:"required"`  // Options.Required names it, or it is a tier marked Required
 	// Since is when the breaker entered State, when known.
 	Since *time.Time `json:"since,omitempty"`
 	// Until is when an open breaker lets a probe through.
@@ -39,22 +40,19 @@ type RungState struct {
 	FellAt *time.Time `json:"fell_at,omitempty"`
 }
 
-// Readiness reports whether the ladder can answer a new input now: every
-// rung in [Options].Required can serve, so can every tier the router marks
-// Required ([router.Router.Ready]), and at least one rung can. A model
-// tier can serve unless its breaker is open or it is loading or
-// unhealthy; the heuristic and the default always can; the cache is not
-// counted, since it answers only repeated inputs.
+// Readiness reports whether the ladder can answer a new input now, by the
+// router's one readiness rule ([router.Readiness]) with [Options].Required
+// added to the tiers marked Required: every required rung can serve, and
+// at least one rung can. A model tier can serve unless its breaker is open
+// or it is loading or unhealthy; the heuristic and the default always
+// can; the cache is not counted, since it answers only repeated inputs.
 func (h *Handler) Readiness() Readiness {
-	rungs := rungstate.Rungs(h.r)
-	ready, why := rungstate.Ready(rungs, h.required)
-	if ready && !h.r.Ready() {
-		ready, why = false, "the router is not ready: a tier marked Required cannot serve"
-	}
+	rungs := h.r.Status()
+	ready, why := router.Readiness(rungs, h.required...)
 	out := Readiness{Ready: ready, Reason: why, Rungs: make([]RungState, len(rungs))}
 	for i, g := range rungs {
-		s := RungState{Name: g.Name, Position: g.Position, Kind: g.Kind, State: g.State, CanServe: g.CanServe,
-			Required: slices.Contains(h.required, g.Name), Since: timePtr(g.Since), Until: timePtr(g.RetryAfter)}
+		s := RungState{Name: g.Name, Position: g.Position, Kind: g.Kind.String(), State: g.State, CanServe: g.CanServe,
+			Required: g.Required || slices.Contains(h.required, g.Name), Since: timePtr(g.Since), Until: timePtr(g.Until)}
 		if n := h.fell[i].Load(); n != nil {
 			s.Why, s.Error, s.FellAt = n.reason, n.err, timePtr(n.at)
 		}

@@ -1,40 +1,7 @@
-// Package ladderprom exports a ladder's behaviour as Prometheus metrics.
-//
-// A [Metrics] is fed three ways: by the router's events (pass
-// [Metrics.OnEvent] as router.Config.OnEvent), by every answer (it is the
-// ladderhttp.Observer of an HTTP handler, or call [Metrics.Finished]
-// yourself), and, at scrape time, by the router's own state
-// ([Metrics.Watch]). It registers with the prometheus.Registerer it is
-// given and never touches the global default registry.
-//
-//	reg := prometheus.NewRegistry()
-//	m, _ := ladderprom.New(reg, ladderprom.Options{})
-//	r, _ := router.New(router.Config{Tiers: tiers, OnEvent: m.OnEvent})
-//	_ = m.Watch(r)
-//	h, _ := ladderhttp.New(r, ladderhttp.Options{Observer: m})
-//	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-//
-// The metrics, with the default namespace "ladder":
-//
-//	ladder_predictions_total{tier,outcome}        counter: outcome is ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled or error; tier is "none" for a failure
-//	ladder_prediction_duration_seconds{tier}      histogram of the ladder's latency per serving rung
-//	ladder_falls_total{tier,reason}               counter of falls to a lower rung, by reason (breaker_open, timeout, error, ...)
-//	ladder_cache_hits_total                       counter of answers served from the last-good cache
-//	ladder_cache_misses_total                     counter of cache rungs with no answer for the input
-//	ladder_cache_too_stale_total                  counter of cached answers refused as too old for the request
-//	ladder_cache_age_seconds                      histogram of the age of served cached answers
-//	ladder_model_info{tier,version}               1 for the version each model tier serves now: one series per tier, the replaced version's is gone
-//	ladder_in_flight_requests                     gauge of prediction requests in progress
-//	ladder_degraded                               1 while answers come from below the first rung (or none come), 0 once the first rung serves again
-//	ladder_breaker_state{tier,state}              1 for the breaker's current state (closed, open, half-open), 0 for the others
-//	ladder_breaker_next_probe_seconds{tier}       seconds until an open breaker lets a probe through; 0 when not open
-//	ladder_breaker_transitions_total{tier,to}     counter of breaker changes, from events
-//	ladder_switches_total{from,to}                counter of changes of the serving rung, from events
-//	ladder_rung_success_ratio{tier}               each rung's success rate since the previous scrape
-//	ladder_availability_ratio                     the ladder's estimated availability, R = 1 − Π(1 − r_i) over the rungs' success ratios
 package ladderprom
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync"
@@ -43,9 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ladder-ml/ladder/internal/rungstate"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
+	"github.com/ladder-ml/ladder/tensor"
 )
 
 // Options configures [New]. The zero value is the documented default of
@@ -58,9 +26,9 @@ type Options struct {
 	Buckets []float64
 	// ConstLabels are added to every metric, e.g. the service's name.
 	ConstLabels prometheus.Labels
-	// Now is the clock for the time until the next probe. The default is
-	// time.Now.
-	Now func() time.Time
+	// Clock is the clock for the time until an open breaker's next probe;
+	// give it the router's ([router.Config].Clock). Nil means clock.Real.
+	Clock clock.Clock
 }
 
 // Metrics turns a ladder's answers, events and state into Prometheus
@@ -118,10 +86,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		buckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	}
 	c := opts.ConstLabels
-	m := &Metrics{reg: reg, ns: ns, consts: c, now: opts.Now}
-	if m.now == nil {
-		m.now = time.Now
-	}
+	m := &Metrics{reg: reg, ns: ns, consts: c, now: clock.Or(opts.Clock).Now}
 	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "predictions_total", ConstLabels: c,
 		Help: "Predictions by serving rung and outcome (ok, degraded, invalid_input, no_answer, deadline_exceeded, canceled, error)."}, []string{"tier", "outcome"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "prediction_duration_seconds", ConstLabels: c, Buckets: buckets,
@@ -240,15 +205,15 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 		}
 	}
 	for _, f := range falls {
-		reason := rungstate.Reason(f.Err)
-		if reason == "not_accepted" {
+		reason := string(f.Outcome)
+		if f.Outcome == router.NotAccepted {
 			continue
 		}
 		m.falls.WithLabelValues(f.Tier, reason).Inc()
 		switch reason {
-		case "not_cached":
+		case string(router.NotCached):
 			m.cacheMisses.Inc()
-		case "too_stale":
+		case string(router.TooStale):
 			m.cacheStale.Inc()
 		}
 		if w != nil && f.Position >= 0 && f.Position < len(w.rungs) {
@@ -295,17 +260,17 @@ func (m *Metrics) Observe(a router.Answer, err error) {
 	// The version of a watched router's tiers is read at scrape time.
 }
 
+// outcome labels the error Predict returned.
 func outcome(err error) string {
-	switch rungstate.Reason(err) {
-	case "invalid_input":
-		return "invalid_input"
-	case "deadline":
-		return "deadline_exceeded"
-	case "canceled":
-		return "canceled"
-	}
-	if errors.Is(err, router.ErrNoAnswer) {
+	switch {
+	case errors.Is(err, router.ErrNoAnswer):
 		return "no_answer"
+	case errors.Is(err, tensor.ErrInvalidInput):
+		return "invalid_input"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
 	}
 	return "error"
 }

@@ -20,7 +20,7 @@ import (
 // when it is warmed up with the default inputs, then the process survives
 // and the run answers 1/1 = 1: the default warm-up sends ones, not zeros.
 func TestDefaultWarmupNeverDividesByZero(t *testing.T) {
-	m := load(t, "int_div.onnx")
+	m := testenv.Load(t, "int_div.onnx")
 	if err := m.Warmup(context.Background()); err != nil {
 		t.Fatalf("Warmup: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestNilModelBehavesClosed(t *testing.T) {
 
 // A nil context is refused with an error, not a nil dereference.
 func TestNilContextIsAnError(t *testing.T) {
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	//lint:ignore SA1012 a nil context is what this test sends
 	_, err := m.Predict(nil, []tensor.Tensor{tensor.New("features", []int64{1, 30}, make([]float32, 30))}) //nolint:staticcheck
 	if err == nil {
@@ -95,8 +95,8 @@ func guardInputs() []tensor.Tensor {
 // refuses it in Go with an InputError naming the input, the process
 // survives, and the model answers the next valid request.
 func TestValuesThatCrashKernelsAreRefused(t *testing.T) {
-	div := load(t, "int_div.onnx")
-	guards := load(t, "kernel_guards.onnx")
+	div := testenv.Load(t, "int_div.onnx")
+	guards := testenv.Load(t, "kernel_guards.onnx")
 	divInputs := func(a, b []int32) []tensor.Tensor {
 		return []tensor.Tensor{tensor.New("a", []int64{int64(len(a))}, a), tensor.New("b", []int64{int64(len(b))}, b)}
 	}
@@ -156,7 +156,7 @@ func TestValuesThatCrashKernelsAreRefused(t *testing.T) {
 // ONNX Runtime finds the weights; from bytes, the LoadError says to load
 // it from its path.
 func TestExternalData(t *testing.T) {
-	m := load(t, "external.onnx")
+	m := testenv.Load(t, "external.onnx")
 	out, err := m.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1, 3}, []float32{10, 20, 30})})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestExternalData(t *testing.T) {
 // an InputError instead of answering for a shorter string; other strings,
 // empty and invalid UTF-8 included, go through unchanged.
 func TestStringWithNULIsRefused(t *testing.T) {
-	m := load(t, "types.onnx")
+	m := testenv.Load(t, "types.onnx")
 	in := func(texts ...string) []tensor.Tensor {
 		n := int64(len(texts))
 		return []tensor.Tensor{
@@ -213,7 +213,7 @@ func TestStringWithNULIsRefused(t *testing.T) {
 // rank", inputs of every rank are taken, and outputs come back in the
 // rank each run gives them, scalars included, one request after another.
 func TestAnyRank(t *testing.T) {
-	m := load(t, "any_rank.onnx")
+	m := testenv.Load(t, "any_rank.onnx")
 	if err := m.Warmup(context.Background()); err != nil {
 		t.Fatalf("Warmup: %v", err) // a one-element text vector, not a scalar string
 	}
@@ -292,7 +292,7 @@ func TestAnyRank(t *testing.T) {
 // RunError instead of Go running out of memory, which no recover catches,
 // and the model serves the next request.
 func TestHugeHalfOutputsAreNotAllocated(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	m, err := models.Load(testenv.Testdata("half_huge.onnx"), models.Options{})
 	var le *models.LoadError
 	if err == nil {
@@ -303,7 +303,7 @@ func TestHugeHalfOutputsAreNotAllocated(t *testing.T) {
 		t.Fatalf("err = %v, want a LoadError naming the declared shape", err)
 	}
 
-	m = load(t, "half_expand.onnx")
+	m = testenv.Load(t, "half_expand.onnx")
 	expand := func(a, b int64) ([]tensor.Tensor, error) {
 		return m.Predict(context.Background(), []tensor.Tensor{
 			tensor.New("h", []int64{1}, []tensor.F16{tensor.NewF16(2)}),
@@ -327,7 +327,7 @@ func TestHugeHalfOutputsAreNotAllocated(t *testing.T) {
 // model is loaded with them, then Load refuses them with a LoadError that
 // names the field.
 func TestLoadRefusesBadOptions(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	tests := []struct {
 		opts  models.Options
 		field string

@@ -15,7 +15,7 @@ import (
 // onnxruntime_go directly, one row per call on the primary model. Read the
 // ratio model/raw from one run.
 func BenchmarkOverhead(b *testing.B) {
-	testenv.RequireRuntime(b, haveRuntime)
+	testenv.MustHaveRuntime(b)
 	row := heldout(b).Rows[0]
 	path := testenv.Testdata("primary.onnx")
 

@@ -51,6 +51,10 @@
 //
 // ONNX Runtime's own log is silenced except for fatal messages.
 //
+// The repository's docs/models.md has the table of element types, what
+// Load refuses and why, examples of scalars and warm-up inputs, and how
+// ONNX Runtime is installed and found.
+//
 // # Without cgo
 //
 // ONNX Runtime is a C library, which this package reaches through cgo.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 
 	"github.com/ladder-ml/ladder/models"
 	"github.com/ladder-ml/ladder/tensor"
@@ -48,4 +49,57 @@ func Example() {
 	// takes features float32[?,30] returns probability float32[?,1]
 	// P(benign) = 0.00
 	// true
+}
+
+// A scalar (rank-0) tensor has an empty shape and one element, in and out.
+// scalars.onnx scales x by a scalar rate, as a voice-activity detector
+// takes its sample rate, and returns the scaled rows and their scalar sum.
+func Example_scalars() {
+	ctx := context.Background()
+	if err := models.InitRuntime(""); err != nil {
+		log.Fatal(err)
+	}
+	m, err := models.Load("../testdata/scalars.onnx", models.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	out, err := m.Predict(ctx, []tensor.Tensor{
+		tensor.New("x", []int64{1, 3}, []float32{1, 2, 3}),
+		tensor.Scalar("rate", int64(10)),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(out[1].Name, out[1].Shape, out[1].Data)
+	// Output:
+	// total [] [60]
+}
+
+// Warmup runs a model once before traffic arrives. By default it sends
+// ones with every dynamic dimension set to 1; a model that needs real
+// values, or whose first real requests are larger, gets example inputs at
+// load time, which Load checks against the signature.
+func ExampleModel_Warmup() {
+	ctx := context.Background()
+	if err := models.InitRuntime(""); err != nil {
+		log.Fatal(err)
+	}
+	m, err := models.Load("../testdata/scalars.onnx", models.Options{
+		WarmupInputs: []tensor.Tensor{
+			tensor.New("x", []int64{512, 3}, make([]float32, 512*3)),
+			tensor.Scalar("rate", int64(16000)),
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Warmup(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("warmed up")
+	// Output:
+	// warmed up
 }

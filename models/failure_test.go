@@ -25,7 +25,7 @@ import (
 // left a nil native value in the scratch pool, and the next call and
 // Close panicked.
 func TestFailureNeverPoisons(t *testing.T) {
-	m := load(t, "scalars.onnx")
+	m := testenv.Load(t, "scalars.onnx")
 	x := tensor.New("x", []int64{1, 3}, []float32{1, 2, 3})
 	good := []tensor.Tensor{x, tensor.Scalar("rate", int64(2))}
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -83,7 +83,7 @@ func TestTimeoutKeepsOutputReuse(t *testing.T) {
 // Defect 7: callers that arrive while Close waits for a long run return
 // at once with ErrClosed (or their own deadline), not after the run.
 func TestCallersDoNotQueueBehindClose(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	m, err := models.Load(testenv.Testdata("slow.onnx"), models.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestCallersDoNotQueueBehindClose(t *testing.T) {
 
 // Defect 9: each cause of a load failure gets its own advice.
 func TestLoadErrorWording(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	const incomplete = "expected a complete ONNX model file"
 	tests := []struct {
 		name string
@@ -184,7 +184,7 @@ func TestLoadErrorWording(t *testing.T) {
 // terminated or retried on purpose. The check runs in a child process,
 // whose stderr the test reads.
 func TestRuntimeIsSilent(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "LADDER_TEST_NOISY_RUNS=1", models.LibraryEnv+"="+models.RuntimeLibrary())
 	var stdout, stderr bytes.Buffer
@@ -234,7 +234,7 @@ func errString(err error) string {
 // every good call succeeds, Close returns nil, the runtime shuts down,
 // and resident memory stays flat.
 func TestFailureLoopKeepsMemoryFlat(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	iterations := 3000
 	if testing.Short() {
 		iterations = 300
@@ -329,9 +329,9 @@ func residentBytes(t *testing.T) int64 {
 // outputs ladder allocates or whose shapes depend on the data, leave every
 // valid call correct.
 func TestConcurrentFailuresAndSuccesses(t *testing.T) {
-	half := load(t, "half.onnx")
-	dyn := load(t, "dynamic.onnx")
-	scalars := load(t, "scalars.onnx")
+	half := testenv.Load(t, "half.onnx")
+	dyn := testenv.Load(t, "dynamic.onnx")
+	scalars := testenv.Load(t, "scalars.onnx")
 	var wg sync.WaitGroup
 	for g := range 6 {
 		wg.Add(1)

@@ -45,7 +45,7 @@ var fuzzModels = []struct {
 //
 //	go test -run '^$' -fuzz FuzzPredict -fuzztime 10m ./models/
 func FuzzPredict(f *testing.F) {
-	testenv.RequireRuntime(f, haveRuntime)
+	testenv.MustHaveRuntime(f)
 	loaded := make([]*models.Model, len(fuzzModels))
 	for i, fm := range fuzzModels {
 		m, err := models.Load(testenv.Testdata(fm.file), models.Options{})
@@ -269,7 +269,7 @@ func makeData(r *rand.Rand, dt tensor.DType, n int) any {
 //
 //	go test -run '^$' -fuzz FuzzLoadBytes -fuzztime 10m ./models/
 func FuzzLoadBytes(f *testing.F) {
-	testenv.RequireRuntime(f, haveRuntime)
+	testenv.MustHaveRuntime(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := models.LoadBytes(data, models.Options{})
 		if err != nil {

@@ -21,8 +21,6 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-var haveRuntime bool
-
 func TestMain(m *testing.M) {
 	if os.Getenv(runtimeChildEnv) != "" {
 		os.Exit(runtimeChild()) // a child process of the runtime_test.go tests
@@ -35,22 +33,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(testenv.Main(m, &haveRuntime))
-}
-
-func load(t testing.TB, name string) *models.Model {
-	t.Helper()
-	testenv.RequireRuntime(t, haveRuntime)
-	m, err := models.Load(testenv.Testdata(name), models.Options{})
-	if err != nil {
-		t.Fatalf("Load(%s): %v", name, err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return m
+	testenv.VerifyTestMain(m)
 }
 
 func heldout(t testing.TB) dataset.Set {
@@ -89,7 +72,7 @@ func TestSignature(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sig := load(t, tt.file).Signature()
+			sig := testenv.Load(t, tt.file).Signature()
 			if got := infoStrings(sig.Inputs); !equal(got, tt.inputs) {
 				t.Errorf("inputs = %q, want %q", got, tt.inputs)
 			}
@@ -109,7 +92,7 @@ func TestSignature(t *testing.T) {
 }
 
 func TestSignatureIsACopy(t *testing.T) {
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	sig := m.Signature()
 	sig.Inputs[0].Shape[1] = 99
 	sig.Metadata["role"] = "changed"
@@ -132,7 +115,7 @@ func equal(a, b []string) bool { return strings.Join(a, "|") == strings.Join(b, 
 func TestPredictElementTypes(t *testing.T) {
 	ctx := context.Background()
 	t.Run("float32 and int64 in, float32 and int64 out", func(t *testing.T) {
-		m := load(t, "multi_io.onnx")
+		m := testenv.Load(t, "multi_io.onnx")
 		out, err := m.Predict(ctx, []tensor.Tensor{
 			// Given in the opposite order to the signature: matched by name.
 			tensor.New("b", []int64{2, 2}, []int64{1, 2, 30, 40}),
@@ -151,7 +134,7 @@ func TestPredictElementTypes(t *testing.T) {
 		}
 	})
 	t.Run("int64 in, float64 out", func(t *testing.T) {
-		m := load(t, "int64_input.onnx")
+		m := testenv.Load(t, "int64_input.onnx")
 		out, err := m.Predict(ctx, []tensor.Tensor{tensor.New("ids", []int64{1, 4}, []int64{1, 2, 3, 4})})
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +144,7 @@ func TestPredictElementTypes(t *testing.T) {
 		}
 	})
 	t.Run("float64, int32, bool and string", func(t *testing.T) {
-		m := load(t, "types.onnx")
+		m := testenv.Load(t, "types.onnx")
 		for range 3 { // the second and third runs reuse native tensors
 			out, err := m.Predict(ctx, []tensor.Tensor{
 				tensor.New("f64", []int64{2}, []float64{1.5, -2}),
@@ -199,7 +182,7 @@ func TestAccuracyOnHeldOutRows(t *testing.T) {
 	set := heldout(t)
 	for _, file := range []string{"primary.onnx", "backup.onnx"} {
 		t.Run(file, func(t *testing.T) {
-			m := load(t, file)
+			m := testenv.Load(t, file)
 			// One batched run, then row by row: both must agree.
 			batch, err := m.Predict(context.Background(), []tensor.Tensor{features(set.Rows...)})
 			if err != nil {
@@ -252,7 +235,7 @@ func TestInvalidInput(t *testing.T) {
 		{"data longer than shape", []tensor.Tensor{tensor.New("features", []int64{1, 30}, make([]float32, 31))}, "features", "data length does not match shape", "30 elements"},
 		{"nil data", []tensor.Tensor{{Name: "features", Shape: []int64{1, 30}}}, "features", "wrong element type", "float32"},
 	}
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := m.Predict(context.Background(), tt.inputs)
@@ -282,7 +265,7 @@ func TestInvalidInput(t *testing.T) {
 
 func TestConcurrentPredictions(t *testing.T) {
 	set := heldout(t)
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	want := make([]float32, len(set.Rows))
 	for i, row := range set.Rows {
 		out, err := m.Predict(context.Background(), []tensor.Tensor{features(row)})
@@ -362,7 +345,7 @@ func TestResultsAreTheCallers(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := load(t, c.model)
+			m := testenv.Load(t, c.model)
 			ctx := context.Background()
 			// Given the results of a run, and copies of them,
 			kept, err := m.Predict(ctx, c.in(1))
@@ -415,7 +398,7 @@ func fillZero(ts []tensor.Tensor) {
 // stretch alike.
 func slowRun(t *testing.T) (*models.Model, []tensor.Tensor, time.Duration) {
 	t.Helper()
-	m := load(t, "slow.onnx")
+	m := testenv.Load(t, "slow.onnx")
 	row := make([]float32, 30)
 	in := []tensor.Tensor{features(row, row, row, row)}
 	start := time.Now()
@@ -466,7 +449,7 @@ func TestCancellationStopsTheNativeRun(t *testing.T) {
 }
 
 func TestCloseWaitsForInFlightRuns(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	m, err := models.Load(testenv.Testdata("slow.onnx"), models.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -510,17 +493,17 @@ func TestCloseWaitsForInFlightRuns(t *testing.T) {
 // TestLoadErrors covers in-memory models; TestLoadErrorWording covers
 // files and the wording for each cause.
 func TestLoadErrors(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	if _, err := models.LoadBytes(nil, models.Options{}); !errors.Is(err, models.ErrLoad) ||
 		!strings.Contains(err.Error(), "expected a complete ONNX model file") {
 		t.Errorf("LoadBytes(nil) = %v, want ErrLoad saying the file is incomplete", err)
 	}
 	// Failed loads leave the runtime serving.
-	load(t, "primary.onnx")
+	testenv.Load(t, "primary.onnx")
 }
 
 func TestLoadBytes(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	data, err := os.ReadFile(testenv.Testdata("backup.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -540,7 +523,7 @@ func TestLoadBytes(t *testing.T) {
 
 func TestNaNModelOutputsNaN(t *testing.T) {
 	// The router must catch these; the models layer passes them through.
-	m := load(t, "nan.onnx")
+	m := testenv.Load(t, "nan.onnx")
 	row := make([]float32, 30)
 	row[0] = 20 // mean radius above 15 yields NaN
 	out, err := m.Predict(context.Background(), []tensor.Tensor{features(row)})
@@ -583,7 +566,7 @@ func TestPredictTimeoutWatchesEachRunToItsOwnDeadline(t *testing.T) {
 }
 
 func TestShutdownRefusedWhileModelsOpen(t *testing.T) {
-	m := load(t, "backup.onnx")
+	m := testenv.Load(t, "backup.onnx")
 	_ = m
 	if err := models.ShutdownRuntime(); err == nil {
 		t.Fatal("ShutdownRuntime succeeded with a model open")

@@ -91,7 +91,7 @@ func userCache(t *testing.T) (dir, lib string) {
 // per-user copy, and that a library named by the caller is never passed
 // over for another.
 func TestInitRuntimeLookup(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	real := models.RuntimeLibrary() // the library this test binary runs on
 	notLib := testenv.Testdata("heldout.csv")
 	const missing = "/nonexistent/libonnxruntime.so.1"
@@ -141,7 +141,7 @@ func TestInitRuntimeLookup(t *testing.T) {
 // library gives an ErrRuntime that says where InitRuntime looked.
 func TestInitRuntimeErrors(t *testing.T) {
 	real := ""
-	if haveRuntime {
+	if testenv.HaveRuntime() {
 		real = models.RuntimeLibrary()
 	}
 	notLib := testenv.Testdata("heldout.csv")
@@ -171,7 +171,7 @@ func TestInitRuntimeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.userReal {
-				testenv.RequireRuntime(t, haveRuntime)
+				testenv.MustHaveRuntime(t)
 			}
 			// Given a per-user cache, holding a real library when the case says
 			xdg, user := userCache(t)

@@ -18,7 +18,7 @@ import (
 
 // Defects 1 and 3: scalar inputs and outputs.
 func TestScalarsInAndOut(t *testing.T) {
-	m := load(t, "scalars.onnx")
+	m := testenv.Load(t, "scalars.onnx")
 	ctx := context.Background()
 	x := tensor.New("x", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})
 	// Given the same and then another sample rate: a scalar is rebuilt
@@ -51,7 +51,7 @@ func TestScalarsInAndOut(t *testing.T) {
 
 // Defect 4: a model with no inputs is refused at Load with a typed error.
 func TestNoInputModelIsRefusedAtLoad(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	m, err := models.Load(testenv.Testdata("no_input.onnx"), models.Options{})
 	if err == nil {
 		m.Close()
@@ -65,7 +65,7 @@ func TestNoInputModelIsRefusedAtLoad(t *testing.T) {
 
 // Defect 5: an element count that overflows int64 is the caller's fault.
 func TestShapeOverflowIsInvalidInput(t *testing.T) {
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	tests := []struct {
 		name  string
 		shape []int64
@@ -96,7 +96,7 @@ func TestVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			m := load(t, tt.file)
+			m := testenv.Load(t, tt.file)
 			if m.Version() != tt.want || m.Signature().Version != tt.sig {
 				t.Fatalf("Version() = %q, Signature().Version = %d; want %q, %d", m.Version(), m.Signature().Version, tt.want, tt.sig)
 			}
@@ -106,7 +106,7 @@ func TestVersion(t *testing.T) {
 
 // Defect 10: Warmup on caller-supplied example inputs.
 func TestWarmupWithExampleInputs(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	path := testenv.Testdata("reshape.onnx")
 	examples := []tensor.Tensor{
 		tensor.New("x", []int64{6}, []float32{1, 2, 3, 4, 5, 6}),
@@ -114,7 +114,7 @@ func TestWarmupWithExampleInputs(t *testing.T) {
 	}
 	t.Run("the default ones fit", func(t *testing.T) {
 		// x = [1], shape = [1, 1]: zeros would ask for a [0, 0] reshape.
-		m := load(t, "reshape.onnx")
+		m := testenv.Load(t, "reshape.onnx")
 		if err := m.Warmup(context.Background()); err != nil {
 			t.Fatalf("Warmup on the default inputs: %v", err)
 		}
@@ -144,7 +144,7 @@ func TestWarmupWithExampleInputs(t *testing.T) {
 }
 
 func TestSmallIntegerTypes(t *testing.T) {
-	m := load(t, "small_ints.onnx")
+	m := testenv.Load(t, "small_ints.onnx")
 	in := []tensor.Tensor{
 		tensor.New("i8", []int64{3}, []int8{-128, 0, 127}),
 		tensor.New("u8", []int64{3}, []uint8{0, 1, 255}),
@@ -193,7 +193,7 @@ func equalData(a, b tensor.Tensor) bool {
 }
 
 func TestHalfPrecision(t *testing.T) {
-	m := load(t, "half.onnx")
+	m := testenv.Load(t, "half.onnx")
 	sig := m.Signature()
 	if got := infoStrings(sig.Outputs); !equal(got, []string{"h2 float16[?,2]", "b2 bfloat16[?,2]", "hs float16[2]", "sum float32[?]"}) {
 		t.Fatalf("outputs = %q", got)
@@ -245,7 +245,7 @@ func TestHalfPrecision(t *testing.T) {
 
 func TestZeroLengthBatch(t *testing.T) {
 	ctx := context.Background()
-	m := load(t, "primary.onnx")
+	m := testenv.Load(t, "primary.onnx")
 	for range 2 {
 		out, err := m.Predict(ctx, []tensor.Tensor{tensor.New("features", []int64{0, 30}, []float32{})})
 		if err != nil {
@@ -255,7 +255,7 @@ func TestZeroLengthBatch(t *testing.T) {
 			t.Fatalf("got %#v, want float32[0,1]", out[0])
 		}
 	}
-	s := load(t, "scalars.onnx")
+	s := testenv.Load(t, "scalars.onnx")
 	out, err := s.Predict(ctx, []tensor.Tensor{tensor.New("x", []int64{0, 3}, []float32{}), tensor.Scalar("rate", int64(3))})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestZeroLengthBatch(t *testing.T) {
 }
 
 func TestDataDependentOutputShape(t *testing.T) {
-	m := load(t, "dynamic.onnx")
+	m := testenv.Load(t, "dynamic.onnx")
 	tests := []struct {
 		in, want []float32
 	}{
@@ -290,7 +290,7 @@ func TestDataDependentOutputShape(t *testing.T) {
 }
 
 func TestScalarStringOutput(t *testing.T) {
-	m := load(t, "string_scalar.onnx")
+	m := testenv.Load(t, "string_scalar.onnx")
 	for _, in := range [][]string{{"héllo", "x"}, {"", "y"}, {"z"}} {
 		out, err := m.Predict(context.Background(), []tensor.Tensor{tensor.New("text", []int64{int64(len(in))}, in)})
 		if err != nil {
@@ -303,7 +303,7 @@ func TestScalarStringOutput(t *testing.T) {
 }
 
 func TestUnsupportedTypesAreRefusedAtLoad(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	tests := []struct {
 		file string
 		want []string

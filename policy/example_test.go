@@ -11,56 +11,50 @@ import (
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-// A tier's settings go in router.Tier.Policy. Here the primary is a model
-// whose p99 is about 30 ms: its attempts get 150 ms, it is not retried, and
-// its breaker re-probes after 5 s. Every field left zero keeps its default.
-func ExampleConfig() {
-	flaky := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
-		return nil, errors.New("connection reset")
-	})
-	r, err := router.New(router.Config{
-		Tiers: []router.Tier{{
-			Name:  "primary",
-			Model: flaky,
-			Policy: policy.Config{
-				Timeout:     150 * time.Millisecond,
-				MaxAttempts: 1,
-				OpenFor:     5 * time.Second,
-			},
-		}},
-		Default: []tensor.Tensor{tensor.New("probability", []int64{1}, []float32{0.5})},
+// A composite rung guards each member as a tier is guarded, and reads
+// each attempt's verdict instead of judging its error again.
+func ExampleGuard() {
+	g, err := policy.New(policy.Config{MaxAttempts: 1}, policy.Options{
+		Name:   "replica-1",
+		OnDone: func(d policy.Done) { fmt.Println(d.Member, d.Attempt, d.Outcome, d.Counted) },
 	})
 	if err != nil {
-		fmt.Println(err)
-		return
+		panic(err)
 	}
-	defer r.Close()
-
-	a, _ := r.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})})
-	fmt.Println(a.Tier, a.Fell[0].Attempts, "attempt:", a.Fell[0].Err)
+	member := func(ctx context.Context, timeout time.Duration, in []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("connection reset")
+	}
+	res := g.Do(context.Background(), policy.Call{}, member)
+	fmt.Println(res.Outcome, res.Attempts, res.Err)
 	// Output:
-	// default 1 attempt: connection reset
+	// replica-1 1 error true
+	// error 1 connection reset
 }
 
-// A model whose failure is tied to its input marks it Permanent: the same
-// input would fail again, so the request falls to the next rung at once
-// instead of being retried.
-func ExamplePermanent() {
-	strict := router.ModelFunc(func(_ context.Context, in []tensor.Tensor) ([]tensor.Tensor, error) {
-		return nil, policy.Permanent(errors.New("no embedding for this vocabulary"))
-	})
-	r, err := router.New(router.Config{
-		Tiers:   []router.Tier{{Name: "primary", Model: strict}},
-		Default: []tensor.Tensor{tensor.New("probability", []int64{1}, []float32{0.5})},
-	})
+// A composite rung (replicas, a hedged pair, an ensemble) calls each
+// member through a guard of its own, and reads the verdict.
+func ExampleGuard_member() {
+	guard, err := policy.New(policy.Config{}, policy.Options{Name: "replica-2"})
 	if err != nil {
-		fmt.Println(err)
-		return
+		panic(err)
 	}
-	defer r.Close()
+	member := router.ModelFunc(func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		var zero float32
+		return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{zero / zero})}, nil
+	})
+	req := router.Request{Inputs: []tensor.Tensor{tensor.New("x", []int64{1, 1}, []float32{1})}}
+	version, ctx := "v2", context.Background()
 
-	a, _ := r.Predict(context.Background(), []tensor.Tensor{tensor.New("x", []int64{1}, []float32{1})})
-	fmt.Println(a.Tier, a.Fell[0].Attempts, "attempt:", a.Fell[0].Err)
-	// Output:
-	// default 1 attempt: no embedding for this vocabulary
+	res := guard.Do(ctx, policy.Call{
+		Inputs:   req.Inputs,
+		Version:  version,
+		Reserve:  0.2,          // leave time to the rungs below
+		Validate: req.Validate, // an invalid answer counts against this member
+	}, func(ctx context.Context, timeout time.Duration, in []tensor.Tensor) ([]tensor.Tensor, error) {
+		return router.PredictTimeout(ctx, member, timeout, in)
+	})
+	// res.Outcome is the member's verdict: served, timeout, invalid_output,
+	// breaker_open, ... — read it, don't re-judge res.Err.
+	fmt.Println(res.Outcome, res.Attempts)
+	// Output: invalid_output 1
 }

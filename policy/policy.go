@@ -1,11 +1,15 @@
-// Package policy is what a user configures about a model tier's
-// resilience: its timeout, retries, circuit breaker and bulkhead
-// ([Config]), the marks a model puts on its errors ([Permanent],
-// [Uncounted]), the errors a tier's failure can match, and the breaker's
-// typed [State] as the router reports it.
+// Package policy guards a model: a [Guard] runs its attempts under the
+// resilience of a [Config] (timeout, retries, circuit breaker, bulkhead,
+// the poison-input rule) on failsafe-go, and judges each attempt once
+// ([Outcome], [Judge], [Done]).
 //
-// The router builds failsafe-go policies from a [Config], once per tier;
-// that plumbing is internal.
+// A router's model tier is a Guard around its model; a composite rung
+// (replicas, a hedged pair, an ensemble) guards each of its members with
+// one, exactly as a tier is guarded, and reads each attempt's verdict
+// from [Options].OnDone instead of judging errors again. The marks a
+// model puts on its errors ([Permanent], [Uncounted]), the errors a
+// member's failure can match, and the breaker's typed [State] live here
+// too.
 package policy
 
 import (

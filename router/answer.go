@@ -64,10 +64,11 @@ type Answer struct {
 
 // Fall records why one rung could not answer a request.
 type Fall struct {
-	Tier     string // the rung's name
-	Position int    // the rung's position in the ladder, from 0
-	Attempts int    // attempts that ran; 0 when the rung was skipped
-	Err      error  // why it fell
+	Tier     string         // the rung's name
+	Position int            // the rung's position in the ladder, from 0
+	Attempts int            // attempts that ran; 0 when the rung was skipped
+	Outcome  policy.Outcome // the verdict, decided where the rung fell, e.g. "breaker_open"
+	Err      error          // why it fell
 }
 
 func (f Fall) String() string {
@@ -84,18 +85,18 @@ var (
 	ErrInvalidOutput = errors.New("router: invalid model output")
 
 	// ErrPanic matches every [*PanicError].
-	ErrPanic = errors.New("router: tier panicked")
+	ErrPanic = policy.ErrPanic
 
 	// ErrNotCached is a cache rung's reason when it holds no answer for
 	// the input.
-	ErrNotCached = errors.New("router: no cached answer for this input")
+	ErrNotCached error = &verdictError{"router: no cached answer for this input", NotCached}
 
 	// ErrTooStale matches every [*StaleError].
 	ErrTooStale = errors.New("router: cached answer too stale")
 
 	// ErrNotAccepted is the reason of a rung the request ruled out, with
-	// [LowestTier] or [MaxStaleness](0).
-	ErrNotAccepted = errors.New("router: tier not accepted by this request")
+	// [LowestTier] or a negative [MaxStaleness].
+	ErrNotAccepted error = &verdictError{"router: tier not accepted by this request", NotAccepted}
 
 	// ErrAbandoned matches every [*AbandonedError].
 	ErrAbandoned = errors.New("router: too many calls past their timeout still running")
@@ -157,34 +158,12 @@ func (e *OutputError) Error() string {
 // Is reports whether target is [ErrInvalidOutput].
 func (e *OutputError) Is(target error) bool { return target == ErrInvalidOutput }
 
+// Outcome returns [policy.InvalidOutput].
+func (e *OutputError) Outcome() policy.Outcome { return policy.InvalidOutput }
+
 // PanicError is a panic recovered from user code: a rung's model, or one
-// of the user's hooks.
-type PanicError struct {
-	Tier string // the rung it happened on; "" for a hook outside any rung
-	// Hook names the user's function that panicked when it was not the
-	// rung's own model or function: "Check", "Key", "OnEvent", "Logger",
-	// "Inputs", "Cache.Get", "Cache.Put", "Load", "Validate" or "Close" (a
-	// model the router loaded, closed in the background).
-	Hook  string
-	Value any    // the value passed to panic
-	Stack []byte // the panicking goroutine's stack
-}
-
-func (e *PanicError) Error() string {
-	if e.Hook != "" {
-		return fmt.Sprintf("router: hook %s panicked: %v", e.Hook, e.Value)
-	}
-	return fmt.Sprintf("router: tier %s panicked: %v", e.Tier, e.Value)
-}
-
-// Is reports whether target is [ErrPanic].
-func (e *PanicError) Is(target error) bool { return target == ErrPanic }
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
+// of the user's hooks. It is [policy.PanicError], which a guard recovers.
+type PanicError = policy.PanicError
 
 // AdaptError reports that a tier's [Tier].Inputs could not adapt a
 // request; the tier falls for that request.
@@ -220,6 +199,9 @@ func (e *AbandonedError) Is(target error) bool {
 	return target == ErrAbandoned || target == policy.ErrFull
 }
 
+// Outcome returns [policy.Abandoned].
+func (e *AbandonedError) Outcome() policy.Outcome { return policy.Abandoned }
+
 // StaleError reports a cached answer older than the request accepts, or
 // one stored further in the future than [MaxClockSkew] allows (a negative
 // Age), whose age is unknown.
@@ -249,6 +231,9 @@ const MaxClockSkew = time.Second
 // Is reports whether target is [ErrTooStale].
 func (e *StaleError) Is(target error) bool { return target == ErrTooStale }
 
+// Outcome returns [TooStale].
+func (e *StaleError) Outcome() policy.Outcome { return TooStale }
+
 // StoreError reports that the last-good store ([Config].Cache) failed: a
 // Get that returned an error or ran past its bound, in which case the
 // cache rung falls, or a Put that failed, which is reported as a
@@ -269,3 +254,31 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // Is reports whether target is [ErrStore].
 func (e *StoreError) Is(target error) bool { return target == ErrStore }
+
+// Outcome returns [policy.Failed]: the store failed.
+func (e *StoreError) Outcome() policy.Outcome { return policy.Failed }
+
+// The verdicts of the router's own rungs, besides those of a guarded
+// attempt ([policy.Outcome]).
+const (
+	// NotCached: the cache rung holds no answer for the input.
+	NotCached policy.Outcome = "not_cached"
+	// TooStale: the cached answer is older than the request accepts, or
+	// its age is unknown.
+	TooStale policy.Outcome = "too_stale"
+	// NotAccepted: the request ruled the rung out ([LowestTier],
+	// a negative [MaxStaleness]).
+	NotAccepted policy.Outcome = "not_accepted"
+	// Unavailable: the tier is loading or its probes found it unhealthy,
+	// so it was skipped without an attempt.
+	Unavailable policy.Outcome = "unavailable"
+)
+
+// verdictError is a sentinel error that states its verdict.
+type verdictError struct {
+	text    string
+	outcome policy.Outcome
+}
+
+func (e *verdictError) Error() string           { return e.text }
+func (e *verdictError) Outcome() policy.Outcome { return e.outcome }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
@@ -130,7 +131,7 @@ func TestAFrozenClockStillRefillsTheCacheAfterItsTTL(t *testing.T) {
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{{Name: "primary", Model: primary, Policy: policy.Config{MaxAttempts: 1}}},
 		Cache: store,
-		Now:   func() time.Time { return frozen },
+		Clock: clock.NewFake(frozen),
 		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
 			return []tensor.Tensor{tensor.New("p", []int64{1, 1}, []float32{0.1})}, nil
 		},

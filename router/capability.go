@@ -2,27 +2,11 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
-
-// A [Model] may do more than Predict. Each optional capability is a small
-// interface of its own, detected with a type assertion, as net/http does
-// with [net/http.Flusher]. *models.Model implements all of them.
-//
-// A wrapper around a model (a fault injector, a metrics decorator) hides
-// these methods unless it forwards them. It forwards them in one of two
-// ways:
-//   - by implementing the capability itself, calling the inner model's
-//     method when it has one (see [PredictTimeout] for the timeout path);
-//   - for the descriptive capabilities ([SignatureReporter], [Versioner]),
-//     by implementing [Unwrapper]: [SignatureOf] and [VersionOf] look
-//     through wrappers, as [net/http.ResponseController] does.
-//
-// The router never looks through [Unwrapper] for [TimeoutPredictor],
-// [Warmer] or [io.Closer]: calling the inner model's method directly
-// would bypass the wrapper.
 
 // TimeoutPredictor is a Model that bounds a run itself: PredictTimeout
 // returns by the time timeout passes, with an error matching
@@ -101,9 +85,13 @@ func VersionOf(m Model) (string, bool) {
 
 // PredictTimeout runs m bounded by timeout: through m's own PredictTimeout
 // when m is a [TimeoutPredictor], else through Predict under a context
-// that ends at the timeout. It is what a wrapper's own PredictTimeout
-// calls to forward the cheap timeout path. It does not return early when
-// a Model ignores ctx; the router itself never waits past the timeout.
+// that ends at the timeout, on a goroutine of its own that PredictTimeout
+// stops waiting for then, so that a model that ignores ctx cannot hold
+// the caller past the timeout (the call runs on until the model returns;
+// a panic in it is raised again on the caller's goroutine while the
+// caller still waits). It is what a wrapper's own PredictTimeout calls to
+// forward the cheap timeout path. A timeout of zero or less calls Predict
+// as it is.
 func PredictTimeout(ctx context.Context, m Model, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	if tp, ok := m.(TimeoutPredictor); ok {
 		return tp.PredictTimeout(ctx, timeout, inputs)
@@ -113,5 +101,38 @@ func PredictTimeout(ctx context.Context, m Model, timeout time.Duration, inputs 
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return m.Predict(tctx, inputs)
+	type result struct {
+		out      []tensor.Tensor
+		err      error
+		panicked bool
+		value    any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if v := recover(); v != nil {
+				r = result{panicked: true, value: v}
+			}
+			done <- r
+		}()
+		r.out, r.err = m.Predict(tctx, inputs)
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-tctx.Done():
+		select {
+		case r = <-done: // it finished as the time ran out
+		default:
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("router: no answer within %v: %w", timeout, context.DeadlineExceeded)
+		}
+	}
+	if r.panicked {
+		panic(r.value)
+	}
+	return r.out, r.err
 }

@@ -2,112 +2,132 @@
 // ordered list of rungs and returns the best answer available now, labelled
 // with where it came from.
 //
-// The default order is the model tiers (primary, backup, …), then the
-// last-good cache, then a heuristic function, then a static default. Each
-// model tier runs under its own failsafe-go policies (package policy):
-// a per-attempt timeout that really stops ONNX runs, retries with backoff
-// within a retry budget, a circuit breaker and a bulkhead.
+// The default order is the model tiers (primary, backup, …), the rungs of
+// [Config].Rungs, the last-good cache, a heuristic function and a static
+// default. Each model tier runs under its own [policy.Config]: a
+// per-attempt timeout that really stops ONNX runs, retries with backoff
+// within a retry budget, a circuit breaker and a bulkhead. A tier that
+// timed out, answered NaN or panicked is not retried: the request falls to
+// the next rung at once.
 //
-// # Rungs
+// An [Answer] carries its provenance, [Answer].Fell says why each rung
+// above it fell, and a degraded answer is a success (err is nil). Each
+// fall carries its verdict ([Fall].Outcome, such as "breaker_open"),
+// decided once where the rung fell, and [Config].OnDone sees every
+// attempt's; nothing downstream judges an error again. When a
+// retry is refused (the breaker just opened, the budget is spent), the
+// fall's error joins the attempt's own error and the refusal, so
+// [errors.Is] finds both. [MaxStaleness] and [LowestTier] put consistency
+// before availability for one request: a would-be degraded answer becomes
+// a [*NoAnswerError] that lists and unwraps each rung's reason.
 //
-// Every rung implements [Rung]: a name, a [Kind] and Serve. The router
-// builds the model tiers, the cache, the heuristic and the default itself;
-// [Config].Rungs adds rungs of other kinds (an ensemble, a set of replicas,
-// a hedged pair), which may live in packages of their own and take part
-// in Order, [LowestTier], the deadline budget ([Request].Budget), the
-// cache key ([Request].Key), validation and provenance like the built-in
-// ones.
+// [Config].Rungs adds rungs of kinds the router does not build itself (an
+// ensemble, replicas, a hedged pair; see [Rung]). A request reads the ladder
+// from one immutable snapshot behind an atomic pointer, so the request path
+// takes no lock; a model replaced meanwhile never changes a request midway,
+// and a tier's breaker, counters and poison inputs outlive the replacement.
 //
-// A request reads the ladder from one immutable snapshot, loaded
-// atomically when it starts, so the request path takes no lock and a
-// ladder replaced meanwhile never changes a request midway. A model tier's
-// breaker, counters and poison inputs belong to its name and outlive a
-// replacement of its model.
+// The cache rung reads a [LastGood] store, by default an in-process
+// [cache.Store] keyed by [cache.Key]; [Config].Cache takes any other, such
+// as one behind a network, and package cache/cachetest checks it. Only
+// answers of [KindModel] rungs that passed validation are stored. A store's
+// failure is the cache rung's, never the request's, and the router stops
+// waiting for it at [Config].StoreTimeout even when it ignores ctx (the call
+// runs on a helper goroutine; while 64 such calls run, the store is
+// skipped).
 //
-// # The last-good store
+// # Optional capabilities
 //
-// The cache rung reads a [LastGood] store: by default an in-process
-// [cache.Store], or any store set as [Config].Cache, such as one behind a
-// network. A store's failure is its rung's failure, never the request's:
-// a Get that errs, panics or runs past [Config].StoreTimeout (or the
-// request's deadline budget) makes the cache rung fall with a
-// [*StoreError] or [*PanicError] in its [Fall]; a Put that fails is a
-// [StoreFailed] event, and the answer is served. Stores that implement
-// [Offerer], as cache.Store does, take writes without making the request
-// wait. Package cache/cachetest checks a store's conformance.
+// A [Model] may implement [TimeoutPredictor], [Versioner],
+// [SignatureReporter], [Warmer] and [io.Closer]; *models.Model implements
+// them all. A wrapper forwards them by implementing the same methods
+// ([PredictTimeout] forwards the timeout path) or, for signature and
+// version, by implementing [Unwrapper]. The router never looks through an
+// Unwrapper for PredictTimeout, Warmup or Close, which would bypass the
+// wrapper. chaos.Faulty forwards all five.
 //
 // # Promises
 //
-// Invalid input is the caller's fault and is never answered from a lower
-// rung. Every request is checked against the ladder's input contract
-// ([Config].Inputs, by default the inputs of the first tier that reports a
-// signature) before any rung runs, whatever the breakers say; one that
-// does not fit fails at once with an error matching
-// tensor.ErrInvalidInput. A tier whose model takes other inputs needs a
-// [Tier].Inputs adapter, or [New] refuses the config. An input that fits
-// the contract but that a tier refuses is that tier's failure: the
-// request falls.
+// Each is a scenario test in promises_test.go, run with -race and goleak
+// against the real models in testdata/.
 //
-// No NaN or unfit answer is ever served. Every answer of every rung, model,
-// cache, heuristic and default alike, passes the same checks before it is
-// served: at least one output, the ladder's output contract, finite values,
-// and [Config].Check.
+// Invalid input is the caller's fault, never answered from a lower rung.
+// Every request is checked in Go against the input contract
+// ([Config].Inputs, by default the first signature's inputs) before any
+// rung runs, whatever the breakers say. A missing, unknown or misnamed
+// input, or a wrong element type, rank, dimension or data length, fails at
+// once with a *tensor.InputError: no rung runs, nothing is retried, no
+// breaker counts it. A tier whose model takes other inputs needs a
+// [Tier].Inputs adapter, or [New] fails naming the tier and both
+// signatures. An input that fits but that a tier or its adapter refuses is
+// that tier's failure. With no contract, a tier's tensor.ErrInvalidInput
+// goes back to the caller.
 //
-// User code cannot break the router. Every call into it (models, Inputs,
-// Heuristic, Key, Check, OnEvent, the Logger's handler, a custom LastGood,
-// a custom Rung) is recovered; none runs while a lock is held, and breaker changes are
-// delivered after the breaker has released its lock. A panicking hook is
-// reported as a [HookPanicked] event (and logged when a Logger is set); it
-// never changes which answer is served and never counts against a tier. A
-// panicking Check does not refuse the answer.
+// No NaN or unfit answer is ever served. Every answer of every rung, cached
+// ones from any store included, must have at least one output, fit the
+// output contract ([Config].Outputs, by default the first signature's:
+// names, types, shapes, data lengths), be finite, half precision included,
+// and pass [Config].Check; else its rung falls with an [*OutputError]. New
+// refuses a tier whose signature returns other outputs, and a Default that
+// would never pass.
 //
-// A hang costs at most the timeout. The router stops waiting for an
-// attempt at the tier's timeout and falls to the next rung, for any Model.
-// A [TimeoutPredictor] bounds its own run, on the request's goroutine; any
-// other Model runs on a helper goroutine, and the calls the router stopped
-// waiting for are counted ([TierHealth].Abandoned): while the tier's
-// MaxConcurrent of them still run, the tier is skipped.
+// User code cannot break the router. Every call into it is recovered:
+// models, Tier.Inputs, Heuristic, Key, Check, OnEvent, the Logger's
+// handler, a store's Get and Put, a [Manager]'s Start (package reload
+// recovers its Loader and Validate too), the Close of a model the router
+// loaded (its panic is in [Router.Close]'s error) and a custom rung (New
+// refuses a nil one, or one whose Name or Kind panics).
+// None runs while a lock is held: breaker changes are delivered after the
+// call that caused them. A panicking model or heuristic makes its rung fall
+// with a [*PanicError] holding the stack. A panicking hook is a
+// [HookPanicked] event, logged at Info; it never changes the answer and
+// never counts against a tier. A panicking Check refuses nothing; a
+// panicking Key means the request is not cached.
 //
-// When ctx has a deadline, the ladder budgets it: an attempt at a model
-// tier gets the smaller of its Timeout and the remaining time less a
-// reserve for the rungs below ([Config].Reserve, by default 20% of the
-// remaining time; the last rung keeps none). An attempt cut short this way
-// is the tier's timeout, not the caller's cancellation.
+// A hang costs at most the timeout, for any Model. A [TimeoutPredictor]
+// bounds its own run on the request's goroutine; any other Model runs on a
+// helper goroutine, and the calls left running past their timeout are
+// counted ([TierHealth].Abandoned): while MaxConcurrent of them run, the
+// tier is skipped like a full bulkhead. Neither a version swap nor Close
+// waits for them; a model the router loaded is closed when the last
+// returns.
+// Timeouts are Go timers: on a machine starved of CPU a run can outlive its
+// timeout by as long as the process waits to be scheduled. When ctx has a
+// deadline, an attempt gets the smaller of its Timeout and the remaining
+// time × (1 − [Config].Reserve, 20% by default), keeping time for the rungs
+// below (the last keeps none): with a 50 ms deadline a hanging primary gets
+// 40 ms. An attempt cut short this way is the tier's timeout.
 //
-// The breaker never opens because of callers. What counts against a tier:
-// its errors, its timeouts (its own or the budgeted ones), its invalid
-// outputs, its panics and its refusals of inputs that fit the contract.
-// What does not: invalid input, the caller's cancellation or deadline, a
-// full bulkhead or open breaker, a panicking hook, and repeats of a poison
-// input. The poison-input rule: a deterministic failure (invalid output,
-// panic, refusal, an error marked policy.Permanent) on an input that
-// already failed that way on the same tier within the tier's OpenFor
-// counts once; the repeats fall at once, uncounted. Transient errors and
-// timeouts always count.
+// The breaker never opens because of callers. Against a tier count its
+// errors, its timeouts (own or budgeted), its invalid outputs, its panics
+// and its refusals of inputs that fit. Never counted: invalid input, the
+// caller's cancellation or deadline, an open breaker, a full bulkhead, a
+// spent retry budget, too many abandoned calls, a panicking hook, and
+// repeats of a poison input. A half-open probe whose caller left gives its
+// place back, so a healed tier closes within OpenFor plus three good
+// probes. A deterministic failure (an invalid output, a panic, a refusal
+// of a valid input, an error marked policy.Permanent) on an input that
+// already failed that way on the tier within its OpenFor counts once; the
+// repeats fall at once, uncounted and not retried. So one client repeating
+// a poison input does not open the breaker for everyone, while a tier
+// failing on many inputs still opens. Transient errors and timeouts always
+// count.
 //
-// Only answers from model tiers that passed validation are stored in the
-// cache; heuristic, default and cached answers never are.
+// # Events and health
 //
-// Recovery: a tier whose breaker opened is skipped without an attempt. After
-// policy.Config.OpenFor (default 1s) it lets Probes (default 3) requests
-// through; when they all succeed the tier serves again. A probe the caller
-// cancels gives its place back. So traffic returns to a healed primary
-// within OpenFor plus the time to serve three requests. [Router.Health]
-// reports each breaker's state and since when, and a breaker whose OpenFor
-// has passed as half-open.
+// [Config].OnEvent and [Config].Logger receive every [Event]; without them
+// the router is silent. [Router.Health] reports each model tier's breaker
+// state (a breaker whose OpenFor has passed reads half-open), condition,
+// version and counts; [Router.Status] reports every rung's kind, state and
+// last verdict, and [Router.Ready] applies [Readiness] to it. What
+// manages a tier over time is a [Manager] in [Tier].Manage, which drives
+// the tier through a [Handle]: package reload loads, checks, swaps in and
+// rolls back versions and watches model files; package probe runs canaries
+// in the background. The repository's docs/operations.md describes them.
 //
-// Health and reloads: a tier with [Tier].Canaries is probed in the
-// background ([Probe]); failed probes take it out of service without an
-// attempt and passing ones readmit it. [Router.Health] reports each tier's
-// [Condition], version, source, last error and counts, and [Router.Ready]
-// answers a readiness probe. [Router.Reload] loads a new version beside
-// the old one, checks it (the contract, the canaries, [Tier].Validate),
-// swaps it in atomically, closes the old one once its calls have drained,
-// and rolls it back when it fails under traffic ([Rollback]). A tier given
-// a [Tier].Load instead of a Model loads in the background, so [New] never
-// blocks on a model; [Tier].Watch reloads a tier when its file changes.
-// Every change of state is an [Event].
+// Everything that reads time reads [Config].Clock: breakers, poison
+// windows, probes, reloads, rollback windows, watches and the default
+// cache, so a test moves a clock.Fake instead of sleeping.
 //
-// Each request may ask for consistency over availability with
-// [MaxStaleness] and [LowestTier]. A Router is safe for concurrent use.
+// A Router is safe for concurrent use.
 package router

@@ -47,16 +47,16 @@ const (
 	// or a reload. Health is set; Err is the cause of a change for the
 	// worse.
 	HealthChanged
-	// Reloaded: a new version of a tier was swapped in, at start-up or by
-	// [Router.Reload]. Version and Source are set.
+	// Reloaded: a manager swapped a new version of a tier in
+	// ([Handle.Swap]). Version and Source are set.
 	Reloaded
 	// ReloadRejected: a load or reload was rejected and the tier serves what
-	// it served before. Err is the [*ReloadError]; Version is the rejected
-	// version, when known.
+	// it served before ([Handle.Reject]). Err is why, such as a
+	// *reload.ReloadError; Version is the rejected version, when known.
 	ReloadRejected
 	// RolledBack: a new version failed under traffic within its rollback
-	// window and the previous one serves again. Version is the restored
-	// version; Err is the [*RollbackError].
+	// window and the previous one serves again ([Handle.Restore]). Version
+	// is the restored version; Err is why, such as a *reload.RollbackError.
 	RolledBack
 )
 
@@ -84,9 +84,10 @@ type Event struct {
 	// Version and Source are the version of a Reloaded, ReloadRejected or
 	// RolledBack event, and where a reloaded one came from.
 	Version, Source string
-	Err             error         // why a rung fell, or the hook's *PanicError
-	Age             time.Duration // a cached answer's age; negative for one stored in the future
-	Latency         time.Duration // how long the served request took
+	Outcome         policy.Outcome // a Fell event's verdict, e.g. "breaker_open"
+	Err             error          // why a rung fell, or the hook's *PanicError
+	Age             time.Duration  // a cached answer's age; negative for one stored in the future
+	Latency         time.Duration  // how long the served request took
 }
 
 // HealthChange reports a tier moving from one [Condition] to another.

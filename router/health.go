@@ -3,7 +3,6 @@ package router
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +17,12 @@ type Condition int
 const (
 	// Healthy: the tier is tried.
 	Healthy Condition = iota
-	// Loading: the tier's model is not loaded yet ([Tier].Load keeps
-	// trying in the background); the tier is skipped without an attempt.
+	// Loading: the tier has no version yet (a manager, such as package
+	// reload's, is loading it); the tier is skipped without an attempt.
 	Loading
-	// Unhealthy: [Probe].FailAfter canaries in a row failed; the tier is
-	// skipped without an attempt until [Probe].PassAfter pass in a row.
+	// Unhealthy: the tier's probes found it unhealthy ([Handle.Probed],
+	// package probe); it is skipped without an attempt until they find it
+	// healthy.
 	Unhealthy
 	// BreakerOpen: the tier's breaker is open; see TierHealth.Since and
 	// RetryAfter.
@@ -64,10 +64,13 @@ func (e *UnavailableError) Error() string {
 // Is reports whether target is [ErrUnavailable].
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
+// Outcome returns [Unavailable].
+func (e *UnavailableError) Outcome() policy.Outcome { return Unavailable }
+
 // TierHealth is a model tier's health, as [Router.Health] reports it.
 //
-// The embedded [policy.Status] is the tier's breaker, as before: State,
-// Since and RetryAfter (the "until" of an open breaker).
+// The embedded [policy.Status] is the tier's breaker: State, Since and
+// RetryAfter (the "until" of an open breaker).
 type TierHealth struct {
 	policy.Status
 	// Condition sums the tier up: loading, healthy, unhealthy (by its
@@ -131,11 +134,8 @@ func (h TierHealth) String() string {
 // and counts with atomic adds; the rest is guarded by mu, which is never
 // held while user code runs.
 type tierHealth struct {
-	name      string
-	required  bool
-	reloading chan struct{} // holds a token while a load or reload runs
-	loader    chan struct{} // holds a token while a Loader or Validate runs, even one a reload stopped waiting for
-	watch     *watch        // the version under rollback watch; guarded by mu
+	name     string
+	required bool
 
 	down      atomic.Pointer[UnavailableError] // non-nil: skip the tier
 	served    atomic.Uint64
@@ -149,25 +149,15 @@ type tierHealth struct {
 	mu        sync.Mutex
 	loading   bool
 	unhealthy bool
-	streak    int // consecutive probe results: > 0 passes, < 0 failures
 	reloadErr error
 	lastGood  string
 	reloads   uint64
 	rejected  uint64
 	rollbacks uint64
-	installed time.Time // when the version serving was swapped in
 }
 
 func newTierHealth(name string, required bool) *tierHealth {
-	return &tierHealth{name: name, required: required, reloading: make(chan struct{}, 1), loader: make(chan struct{}, 1)}
-}
-
-// installedAt returns when the version serving was swapped in; zero for a
-// model given in [Tier].Model.
-func (h *tierHealth) installedAt() time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.installed
+	return &tierHealth{name: name, required: required}
 }
 
 // condition returns the health condition apart from the breaker; mu is
@@ -215,8 +205,8 @@ func stamp(t *atomic.Int64, at int64) {
 
 // fell counts a request the tier fell for on version v, at Unix
 // nanoseconds.
-func (h *tierHealth) fell(err error, at int64, v *version) {
-	if err != policy.ErrOpen && (errors.Is(err, policy.ErrFull) || errors.Is(err, policy.ErrBudget)) {
+func (h *tierHealth) fell(o policy.Outcome, err error, at int64, v *version) {
+	if o == policy.BulkheadFull || o == policy.BudgetSpent || o == policy.Abandoned {
 		return
 	}
 	h.failed.Add(1)
@@ -226,12 +216,30 @@ func (h *tierHealth) fell(err error, at int64, v *version) {
 	stamp(&h.lastErrAt, at)
 	// A run of the same error (an open breaker's skips) allocates nothing.
 	if last := h.lastErr.Load(); last == nil || last.err != err {
-		h.lastErr.Store(&boxed{err})
+		h.lastErr.Store(&boxed{err, o})
 	}
 }
 
-// boxed holds an error for an atomic.Pointer.
-type boxed struct{ err error }
+// boxed holds an error and its verdict for an atomic.Pointer.
+type boxed struct {
+	err error
+	o   policy.Outcome
+}
+
+// rungNote is what the router knows of a rung other than a model tier:
+// the last time it served, and the last time it fell and why.
+type rungNote struct {
+	lastOK    atomic.Int64 // Unix nanoseconds
+	lastErr   atomic.Pointer[boxed]
+	lastErrAt atomic.Int64
+}
+
+func (n *rungNote) fell(o policy.Outcome, err error, at int64) {
+	stamp(&n.lastErrAt, at)
+	if last := n.lastErr.Load(); last == nil || last.err != err {
+		n.lastErr.Store(&boxed{err, o})
+	}
+}
 
 // change applies f under mu and reports the condition before and after.
 func (h *tierHealth) change(f func()) (from, to Condition) {
@@ -267,7 +275,7 @@ func (r *Router) Health() map[string]TierHealth {
 func (t *tierRung) health() TierHealth {
 	h := t.hs
 	th := TierHealth{
-		Status:       t.policy.Status(),
+		Status:       t.guard.Status(),
 		Abandoned:    t.abandoned.Load(),
 		Version:      t.version,
 		Served:       h.served.Load(),
@@ -292,40 +300,4 @@ func (t *tierRung) health() TierHealth {
 		th.Condition = BreakerOpen
 	}
 	return th
-}
-
-// Ready reports whether the router should receive traffic, with
-// Kubernetes readiness semantics: true once at least one rung can answer
-// (a model tier that is neither loading, unhealthy nor behind an open
-// breaker, the heuristic, the default or a rung of [Config].Rungs; the
-// cache alone does not count), and false while a tier marked
-// [Tier].Required cannot serve, or after Close.
-func (r *Router) Ready() bool {
-	if r.closed.Load() {
-		return false
-	}
-	l := r.ladder.Load()
-	some := false
-	for _, p := range l.rungs {
-		switch rg := p.rung.(type) {
-		case *cacheRung:
-		case *tierRung:
-			ok := rg.hs.down.Load() == nil && rg.policy.Status().State != policy.Open
-			if !ok && rg.hs.required {
-				return false
-			}
-			some = some || ok
-		default:
-			some = true
-		}
-	}
-	return some
-}
-
-// jittered returns d varied at random by up to ±jitter of itself.
-func jittered(d time.Duration, jitter float64) time.Duration {
-	if jitter <= 0 {
-		return d
-	}
-	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
 }

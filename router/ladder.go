@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -37,10 +38,7 @@ type ladder struct {
 	check   func([]tensor.Tensor) error
 	stale   time.Duration
 	reserve float64
-	now     func() time.Time
-	// realClock: now is time.Now, so the start of a request may be read
-	// from the cheaper monotonic clock alone.
-	realClock bool
+	clk     mono.Reader // the router's clock
 
 	tiers  map[string]*tierState // by name
 	byTier map[string]*tierRung  // by name
@@ -78,7 +76,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		stale:        cfg.MaxStaleness,
 		reserve:      cfg.Reserve,
 		storeTimeout: cfg.StoreTimeout,
-		now:          cfg.Now,
+		clk:          mono.For(cfg.Clock),
 		tiers:        map[string]*tierState{},
 		byTier:       map[string]*tierRung{},
 	}
@@ -88,28 +86,20 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 	if l.key == nil {
 		l.key = cache.Key
 	}
-	if l.now == nil {
-		l.now, l.realClock = time.Now, true
-	}
-	switch {
-	case l.stale < 0:
-		return nil, bad("MaxStaleness is %v; expected 0 (any age) or more", l.stale)
-	case l.stale == 0:
-		l.stale = AnyAge
-	}
+	l.stale = staleness(l.stale)
 	switch {
 	case l.reserve >= 1:
-		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", l.reserve, DefaultReserve)
+		return nil, bad("Reserve is %v; expected a fraction below 1, 0 for the default %v, or negative for none", l.reserve, defaultReserve)
 	case l.reserve == 0:
-		l.reserve = DefaultReserve
+		l.reserve = defaultReserve
 	case l.reserve < 0:
 		l.reserve = 0
 	}
 	switch {
 	case l.storeTimeout < 0:
-		return nil, bad("StoreTimeout is %v; expected a positive duration, or 0 for the default %v", l.storeTimeout, DefaultStoreTimeout)
+		return nil, bad("StoreTimeout is %v; expected a positive duration, or 0 for the default %v", l.storeTimeout, defaultStoreTimeout)
 	case l.storeTimeout == 0:
-		l.storeTimeout = DefaultStoreTimeout
+		l.storeTimeout = defaultStoreTimeout
 	}
 
 	l.inputs, l.outputs = cloneInfos(cfg.Inputs), cloneInfos(cfg.Outputs)
@@ -143,13 +133,8 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 			return nil, bad("Tiers[%d] is named %q, which is reserved; expected another name", i, t.Name)
 		case byName[t.Name] != nil:
 			return nil, bad("two tiers are named %q; expected unique names", t.Name)
-		case t.Probe.Interval > 0 && t.Probe.Interval < time.Millisecond:
-			return nil, bad("tier %q: Probe.Interval is %v; expected at least 1ms, 0 for the default %v, or negative for no probes",
-				t.Name, t.Probe.Interval, DefaultProbeInterval)
-		case t.Watch.Interval > 0 && t.Watch.Interval < time.Millisecond:
-			return nil, bad("tier %q: Watch.Interval is %v; expected at least 1ms, or 0 for the default 2s", t.Name, t.Watch.Interval)
 		case isNil(t.Model):
-			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model", t.Name, t.Model)
+			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model, or a manager in Manage that loads one (package reload)", t.Name, t.Model)
 		}
 		tr := &tierRung{l: l, model: t.Model, version: t.Version, adapt: t.Inputs}
 		tr.timed, _ = t.Model.(TimeoutPredictor)
@@ -180,7 +165,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		var st *tierState
 		if old != nil {
-			if prev := old.tiers[t.Name]; prev != nil && prev.policy.Config() == resolved {
+			if prev := old.tiers[t.Name]; prev != nil && prev.guard.Config() == resolved {
 				st = prev
 			}
 		}
@@ -191,7 +176,8 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		tr.tierState = st
 		tr.timeout = resolved.Timeout
-		tr.attempt = tr.try
+		tr.attempt = tr.run
+		tr.validate = func(out []tensor.Tensor) error { return l.validate(t.Name, out) }
 		if t.v == nil {
 			t.v = newVersion(t.Model, tr.version, "", false)
 			cfg.Tiers[i].v = t.v // kept in the config for the next ladder
@@ -270,11 +256,21 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		p := placed{rung: rg, name: name, kind: kinds[name]}
 		switch rg := rg.(type) {
 		case *tierRung:
-			p.builtin, p.hs, p.v, p.kind = true, rg.hs, rg.v, KindModel
+			p.builtin, p.tier, p.hs, p.v, p.kind = true, rg, rg.hs, rg.v, KindModel
 		case *funcRung:
 			p.builtin, p.kind = true, rg.kind
 		case *cacheRung:
 			p.builtin, p.needsKey, p.kind = true, true, KindCache
+		}
+		if p.tier == nil {
+			// New's build makes the notes; a later one, with the same rungs,
+			// only reads them.
+			if old == nil && r.notes[name] == nil {
+				r.notes[name] = new(rungNote)
+			}
+			if p.note = r.notes[name]; p.note == nil {
+				p.note = new(rungNote)
+			}
 		}
 		l.rungs = append(l.rungs, p)
 	}
@@ -348,7 +344,7 @@ func (r *Router) replaceTier(t Tier) error {
 		}
 		if l.ownStore {
 			if r.owned == nil { // not so far: the cache setting is old's
-				if r.owned, err = cache.New(cache.Config{}); err != nil {
+				if r.owned, err = cache.New(cache.Config{Clock: r.clock}); err != nil {
 					r.swap.Unlock()
 					return fmt.Errorf("router: %w", err)
 				}

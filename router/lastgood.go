@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/internal/mono"
+	"github.com/ladder-ml/ladder/policy"
 )
 
 // LastGood is the store of last-good answers that the cache rung reads
@@ -45,8 +45,8 @@ type Offerer interface {
 	Offer(key string, e cache.Entry) bool
 }
 
-// DefaultStoreTimeout is the default of [Config].StoreTimeout.
-const DefaultStoreTimeout = 20 * time.Millisecond
+// defaultStoreTimeout is the default of [Config].StoreTimeout.
+const defaultStoreTimeout = 20 * time.Millisecond
 
 // cacheRung is the last-good cache in one ladder.
 type cacheRung struct {
@@ -88,7 +88,7 @@ func (c *cacheRung) Serve(ctx context.Context, req Request) (a Answer, err error
 	// The age is taken now, after the read: the request's last reading may
 	// predate time spent since (a skipped tier's hooks, a store's Get) and
 	// even the answer's own storing by a request that ended meanwhile.
-	age := l.timeAt(mono.Now()).Sub(e.Stored)
+	age := l.clk.Time(l.clk.Now()).Sub(e.Stored)
 	if age < 0 && age >= -MaxClockSkew {
 		age = 0 // stored by a clock a little ahead of this one's
 	}
@@ -116,7 +116,7 @@ func (c *cacheRung) get(ctx context.Context, key string) (cache.Entry, bool, err
 	if c.below {
 		reserve = l.reserve
 	}
-	d := budget(ctx, l.storeTimeout, reserve)
+	d := policy.Budget(ctx, l.storeTimeout, reserve)
 	if d <= 0 {
 		return cache.Entry{}, false, fmt.Errorf("no time left before the caller's deadline: %w", context.DeadlineExceeded)
 	}

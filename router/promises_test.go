@@ -658,8 +658,8 @@ func TestConfigHasOneMeaningPerValue(t *testing.T) {
 		return probability(0.5), nil
 	})}
 	for name, cfg := range map[string]router.Config{
-		"negative MaxStaleness": {Tiers: []router.Tier{tier}, MaxStaleness: -time.Second},
-		"Reserve of 1":          {Tiers: []router.Tier{tier}, Reserve: 1},
+		"Reserve of 1":     {Tiers: []router.Tier{tier}, Reserve: 1},
+		"negative timeout": {Tiers: []router.Tier{tier}, StoreTimeout: -time.Second},
 	} {
 		if _, err := router.New(cfg); !errors.Is(err, router.ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
-	"github.com/ladder-ml/ladder/internal/executor"
-	"github.com/ladder-ml/ladder/internal/mono"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
+	"golang.org/x/sync/errgroup"
 )
 
 // Model is anything that can answer a prediction: a models.Model, a
@@ -37,18 +37,14 @@ func (f ModelFunc) Predict(ctx context.Context, inputs []tensor.Tensor) ([]tenso
 	return f(ctx, inputs)
 }
 
-// HeuristicFunc is the rule-based rung: a plain function of the input, such
-// as a few rules or a base rate. Its answers are validated like a model's
-// but never cached.
-type HeuristicFunc func(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error)
-
 // Tier is one model rung of the ladder.
 type Tier struct {
 	// Name labels the tier in answers, errors and events. Required and
 	// unique among the ladder's rungs; "cache", "heuristic" and "default"
 	// name the built-in rungs.
 	Name string
-	// Model answers for the tier. Required, unless Load is set.
+	// Model answers for the tier. Required, unless a manager in Manage
+	// loads it.
 	Model Model
 	// Version labels the tier's answers. The default is [VersionOf] the
 	// model.
@@ -63,41 +59,15 @@ type Tier struct {
 	// the zero value means the defaults documented on [policy.Config].
 	Policy policy.Config
 
-	// Load, when set and Model is nil, loads the tier's model after New
-	// returns, in the background, retried with LoadRetry's backoff until
-	// it loads and passes its checks (as [Router.Reload] checks) or the
-	// router closes. Until then the tier's condition is Loading and it is
-	// skipped without an attempt. The router owns and closes the models
-	// Load returns. With a Model set, Load is only the default loader of
-	// Watch.
-	Load Loader
-	// MustLoad makes New wait for Load, and fail when it fails after
-	// LoadRetry's attempts. [Config].MustLoad sets it for every tier.
-	MustLoad bool
-	// LoadRetry is how loads at start-up and in [Router.Reload] are
-	// retried; the zero value means the defaults documented on [Retry].
-	LoadRetry Retry
-
-	// Canaries are inputs with known answers. Every reload must answer
-	// them, and the tier's health probes run them ([Probe]).
-	Canaries []Canary
-	// Probe configures the health probes that run Canaries in the
-	// background; the zero value means the defaults documented on
-	// [Probe]. Without Canaries there are no probes.
-	Probe Probe
-	// Validate, when set, is a last check of a reloaded model before it is
-	// swapped in, e.g. its accuracy on a labelled sample
-	// ([AccuracyAtLeast]). An error or a panic rejects the version.
-	Validate func(ctx context.Context, m Model) error
-	// Rollback watches a reloaded version under traffic and restores the
-	// previous one when it fails; the zero value means the defaults
-	// documented on [Rollback].
-	Rollback Rollback
 	// Required makes [Router.Ready] false while the tier cannot serve.
 	Required bool
-	// Watch, when its Path is set, reloads the tier whenever that model
-	// file changes ([Watch]).
-	Watch Watch
+
+	// Manage are the tier's managers: reloads of new versions (package
+	// reload), health probes (package probe), and the like, each driving
+	// the tier through a [Handle]. With a manager that loads the tier's
+	// first version, Model may be nil: the tier is Loading, skipped
+	// without an attempt, until a version is swapped in.
+	Manage []Manager
 
 	v *version // the model's version; set by New and by reloads
 }
@@ -115,8 +85,8 @@ const (
 // whose age is unknown: the default of [Config.MaxStaleness].
 const AnyAge time.Duration = math.MaxInt64
 
-// DefaultReserve is the default of [Config.Reserve].
-const DefaultReserve = 0.2
+// defaultReserve is the default of [Config.Reserve].
+const defaultReserve = 0.2
 
 // Config describes a ladder. Only Tiers, or a Heuristic or Default, is
 // required; every other zero value means the documented default.
@@ -124,8 +94,11 @@ type Config struct {
 	// Tiers are the model tiers, best first.
 	Tiers []Tier
 
-	// Heuristic, when set, answers when the tiers and the cache cannot.
-	Heuristic HeuristicFunc
+	// Heuristic, when set, is the rule-based rung: a plain function of the
+	// input, such as a few rules or a base rate, that answers when the
+	// tiers and the cache cannot. Its answers are validated like a
+	// model's but never cached.
+	Heuristic ModelFunc
 
 	// Default, when set, is the static answer of last resort. New checks
 	// it like any answer and refuses one that would never be served.
@@ -164,7 +137,7 @@ type Config struct {
 	// StoreTimeout bounds each Get and Put of a Cache other than a
 	// [*cache.Store], which never blocks: a Get that runs past it, or past
 	// the request's deadline budget ([Config].Reserve), makes the cache
-	// rung fall. Zero means [DefaultStoreTimeout] (20ms); negative is an
+	// rung fall. Zero means 20ms; negative is an
 	// error.
 	StoreTimeout time.Duration
 	// Key maps inputs to a cache key, e.g. an entity ID. The default,
@@ -172,10 +145,9 @@ type Config struct {
 	// reported, and that request is not cached.
 	Key func(inputs []tensor.Tensor) string
 	// MaxStaleness is the oldest cached answer served when a request does
-	// not say with the [MaxStaleness] option. Zero means the default,
-	// [AnyAge]: any answer still in the cache whose age is known
-	// ([MaxClockSkew]). Negative is an error; to never serve cached
-	// answers, leave RungCache out of Order.
+	// not say with the [MaxStaleness] call option, which takes the same
+	// values: zero means [AnyAge], any answer still in the cache whose age
+	// is known ([MaxClockSkew]); negative means no cached answer.
 	MaxStaleness time.Duration
 
 	// Reserve is the fraction of the caller's remaining time, when ctx
@@ -183,7 +155,7 @@ type Config struct {
 	// below it: an attempt gets the smaller of its Timeout and the
 	// remaining time × (1 − Reserve), so a lower rung still answers in
 	// time. An attempt cut short this way is the tier's timeout. The last
-	// rung keeps no reserve. Zero means [DefaultReserve] (0.2); a negative
+	// rung keeps no reserve. Zero means 0.2; a negative
 	// value means none; 1 or more is an error.
 	Reserve float64
 
@@ -201,12 +173,19 @@ type Config struct {
 	// Warn, falls and hook panics at Info, the rest at Debug.
 	Logger *slog.Logger
 
-	// Now is the clock. The default is time.Now.
-	Now func() time.Time
+	// Clock is the time the router reads: request latencies and cached
+	// answers' ages, the tiers' breakers and poison windows, probes,
+	// reloads, rollback windows and watches, and the default cache's TTL.
+	// Nil means [clock.Real]. A store set as Cache has a clock of its own
+	// ([cache.Config].Clock): give it the same one.
+	Clock clock.Clock
 
-	// MustLoad makes New wait for every tier's [Tier].Load and fail when
-	// one fails, as [Tier].MustLoad does for one tier.
-	MustLoad bool
+	// OnDone, when set, is called after every attempt at a model tier,
+	// with its verdict ([policy.Done]): the seam through which outlier
+	// ejection, hedging or a metrics adapter follows each attempt. It runs
+	// on the request path, under no lock; keep it fast. A panic in it is
+	// recovered and reported as a [HookPanicked] event.
+	OnDone func(policy.Done)
 }
 
 // Router routes each prediction down a ladder of rungs and returns the
@@ -222,12 +201,15 @@ type Router struct {
 
 	events emitter
 	seed   maphash.Seed
+	clock  clock.Clock       // Config.Clock; nil for the real clock
+	onDone func(policy.Done) // Config.OnDone
 
 	serving    atomic.Pointer[string] // name of the rung that served last
 	storeCalls atomic.Int64           // store calls it stopped waiting for, still running
 	closed     atomic.Bool
 
 	healths map[string]*tierHealth // by tier name; the map is never changed after New
+	notes   map[string]*rungNote   // by name, for the other rungs; made by the first build
 
 	life       sync.Mutex     // orders begin against Close
 	bg         sync.WaitGroup // probes, loads, reloads, watches and drains
@@ -241,24 +223,29 @@ type Router struct {
 // [ErrInvalidConfig] (or policy.ErrInvalidConfig, cache.ErrInvalidConfig)
 // that names the bad setting.
 //
-// New never blocks on a model: tiers with a [Tier].Load and no Model load
-// concurrently in the background, and the router answers from the other
-// rungs meanwhile, unless [Tier].MustLoad or [Config].MustLoad asks New to
-// wait and fail with a [*ReloadError] instead. Tiers with [Tier].Canaries
-// are probed in the background until [Router.Close].
+// New starts every tier's managers ([Tier].Manage) and returns the first
+// error of their Start. A manager that loads a tier's first version in
+// the background leaves New free to return: the router answers from the
+// other rungs meanwhile.
 func New(cfg Config) (*Router, error) {
 	r := &Router{
 		events:  emitter{listen: cfg.OnEvent, log: cfg.Logger},
 		seed:    maphash.MakeSeed(),
+		onDone:  cfg.OnDone,
 		healths: map[string]*tierHealth{},
+		notes:   map[string]*rungNote{},
 		stop:    make(chan struct{}),
+	}
+	if !clock.IsReal(cfg.Clock) {
+		r.clock = cfg.Clock
 	}
 	r.stopCtx, r.stopCancel = context.WithCancel(context.Background())
 	cfg.Tiers, cfg.Rungs, cfg.Order = slices.Clone(cfg.Tiers), slices.Clone(cfg.Rungs), slices.Clone(cfg.Order)
 	for i, t := range cfg.Tiers {
 		h := newTierHealth(t.Name, t.Required)
 		cfg.Tiers[i].v = nil // build makes the version of a caller's model
-		if t.Model == nil && t.Load != nil {
+		cfg.Tiers[i].Manage = slices.Clone(t.Manage)
+		if isNil(t.Model) && len(t.Manage) > 0 {
 			cfg.Tiers[i].Model = unloaded{name: t.Name}
 			cfg.Tiers[i].v = newVersion(cfg.Tiers[i].Model, "", "", false)
 			h.loading = true
@@ -274,38 +261,45 @@ func New(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	if l.ownStore {
-		if r.owned, err = cache.New(cache.Config{}); err != nil {
+		if r.owned, err = cache.New(cache.Config{Clock: r.clock}); err != nil {
 			return nil, fmt.Errorf("router: %w", err)
 		}
 		l.useStore(r.owned)
 	}
 	r.cfg = cfg
 	r.ladder.Store(l)
-	for _, t := range cfg.Tiers {
-		if len(t.Canaries) > 0 && t.Probe.Interval >= 0 {
-			r.bg.Add(1)
-			go r.probe(t.Name, t.Canaries, t.Probe.resolve(l.byTier[t.Name].timeout))
-		}
-	}
-	for _, t := range cfg.Tiers {
-		if t.Watch.Path != "" {
-			if t.Watch.Loader == nil {
-				t.Watch.Loader = t.Load
-			}
-			if t.Watch.Loader == nil {
-				r.Close()
-				return nil, fmt.Errorf("%w: tier %q watches %s but has neither Watch.Loader nor Load", ErrInvalidConfig, t.Name, t.Watch.Path)
-			}
-			r.bg.Add(1)
-			go r.poll(t.Name, t.Watch)
-		}
-	}
-	if err := r.startLoads(cfg.Tiers, cfg.MustLoad); err != nil {
+	if err := r.startManagers(cfg.Tiers); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
 }
+
+// startManagers starts every tier's managers concurrently, and returns
+// the first error; that error's ctx ends the others' Start.
+func (r *Router) startManagers(tiers []Tier) error {
+	g, ctx := errgroup.WithContext(r.stopCtx)
+	for _, t := range tiers {
+		h := &Handle{r: r, name: t.Name, hs: r.healths[t.Name]}
+		for i, m := range t.Manage {
+			if isNil(m) {
+				return fmt.Errorf("%w: tier %q: Manage[%d] is nil", ErrInvalidConfig, t.Name, i)
+			}
+			g.Go(func() (err error) {
+				defer func() {
+					if v := recover(); v != nil {
+						err = &PanicError{Tier: t.Name, Hook: "Manager", Value: v, Stack: debug.Stack()}
+					}
+				}()
+				return m.Start(ctx, h)
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// now reads the router's clock.
+func (r *Router) now() time.Time { return clock.Or(r.clock).Now() }
 
 func cloneInfos(in []tensor.Info) []tensor.Info {
 	if in == nil {
@@ -328,41 +322,65 @@ func infosString(infos []tensor.Info) string {
 	return "(" + strings.Join(s, ", ") + ")"
 }
 
-// Option sets a per-request limit on [Router.Predict].
-type Option func(*request)
+// CallOption sets a limit or a value of one call of [Router.Predict],
+// apart from the options of the ladder itself ([Config]).
+type CallOption func(*call)
 
-type request struct {
+type call struct {
 	stale  time.Duration
 	lowest string
+	values []callValue
 }
 
-// MaxStaleness sets the oldest cached answer this request accepts, as
-// [Config.MaxStaleness] does for requests that do not say, except that
-// here the value is taken as it is: zero or less accepts no cached answer
-// (fail rather than answer stale), and [AnyAge] accepts any.
-func MaxStaleness(d time.Duration) Option {
-	return func(r *request) { r.stale = max(d, 0) }
+type callValue struct{ key, value any }
+
+// MaxStaleness sets the oldest cached answer this call accepts, taking
+// the same values as [Config.MaxStaleness]: a positive bound; zero for
+// [AnyAge]; negative for no cached answer (fail rather than answer
+// stale).
+func MaxStaleness(d time.Duration) CallOption {
+	return func(c *call) { c.stale = staleness(d) }
 }
 
-// LowestTier sets the lowest rung this request accepts, by name: rungs
-// below it are not tried, and the request fails with a [*NoAnswerError]
-// instead. For "models only", name the last model tier.
-func LowestTier(name string) Option {
-	return func(r *request) { r.lowest = name }
+// staleness turns a MaxStaleness setting into the bound a request
+// carries, where zero or less accepts no cached answer.
+func staleness(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return AnyAge
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
-func (l *ladder) options(opts []Option) (stale time.Duration, lowest int, err error) {
-	req := request{stale: l.stale}
+// LowestTier sets the lowest rung this call accepts, by name: rungs below
+// it are not tried, and the call fails with a [*NoAnswerError] instead.
+// For "models only", name the last model tier.
+func LowestTier(name string) CallOption {
+	return func(c *call) { c.lowest = name }
+}
+
+// CallValue attaches value to the call under key, for a [Rung] to read
+// with [Request.Value]: the way a package outside router adds a value of
+// its own to a call, such as a stream's identity. Like a context key,
+// key should be of a type of that package's own.
+func CallValue(key, value any) CallOption {
+	return func(c *call) { c.values = append(c.values, callValue{key, value}) }
+}
+
+func (l *ladder) options(opts []CallOption) (c call, lowest int, err error) {
+	c.stale = l.stale
 	for _, o := range opts {
-		o(&req)
+		o(&c)
 	}
 	lowest = len(l.rungs) - 1
-	if req.lowest != "" {
-		if lowest = l.position(req.lowest); lowest < 0 {
-			return 0, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", req.lowest, strings.Join(l.names(), ", "))
+	if c.lowest != "" {
+		if lowest = l.position(c.lowest); lowest < 0 {
+			return c, 0, fmt.Errorf("router: LowestTier(%q): no such rung; expected one of %s", c.lowest, strings.Join(l.names(), ", "))
 		}
 	}
-	return req.stale, lowest, nil
+	return c, lowest, nil
 }
 
 // Predict returns the best answer available now for inputs, labelled with
@@ -375,7 +393,7 @@ func (l *ladder) options(opts []Option) (stale time.Duration, lowest int, err er
 //   - ctx is done: ctx's error, returned promptly;
 //   - no rung can answer within the request's limits: a [*NoAnswerError]
 //     listing each rung's reason.
-func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Option) (Answer, error) {
+func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...CallOption) (Answer, error) {
 	if r.closed.Load() {
 		return Answer{}, ErrClosed
 	}
@@ -384,20 +402,16 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	// between only after a rung that may have taken time: a model tier
 	// that ran an attempt, or any other rung. A tier skipped without an
 	// attempt (an open breaker) reuses the last reading.
-	var start time.Time // the request's start, by Config.Now
-	var startNS int64   // or by mono.Now, when Now is time.Now
-	if l.realClock {
-		startNS = mono.Now()
-	} else {
-		start = l.now()
-	}
-	nowNS := startNS // the latest reading of mono.Now
+	startNS := l.clk.Now()
+	nowNS := startNS // the latest reading
 	stale, lowest := l.stale, len(l.rungs)-1
+	var values []callValue
 	if len(opts) > 0 {
-		var err error
-		if stale, lowest, err = l.options(opts); err != nil {
+		c, low, err := l.options(opts)
+		if err != nil {
 			return Answer{}, err
 		}
+		stale, lowest, values = c.stale, low, c.values
 	}
 	if l.inputs != nil {
 		var buf [4]tensor.Tensor // on the stack for up to four inputs
@@ -413,7 +427,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 	}
 
 	var falls []Fall
-	req := Request{Inputs: inputs, MaxStaleness: stale, l: l}
+	req := Request{Inputs: inputs, MaxStaleness: stale, l: l, values: values}
 	last := len(l.rungs) - 1
 	for pos := range l.rungs {
 		p := &l.rungs[pos]
@@ -421,7 +435,7 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 			return Answer{}, err
 		}
 		if pos > lowest {
-			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: ErrNotAccepted})
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Outcome: NotAccepted, Err: ErrNotAccepted})
 			continue
 		}
 		if p.needsKey && !req.keyed && stale > 0 {
@@ -430,27 +444,23 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 		req.rung, req.below, req.at = p.name, pos < last, nowNS
 		var (
 			ans Answer
+			o   policy.Outcome
 			err error
 		)
-		if p.builtin {
+		switch {
+		case p.tier != nil:
+			ans, o, err = p.tier.serve(ctx, req)
+		case p.builtin:
 			ans, err = p.rung.Serve(ctx, req)
-		} else {
+		default:
 			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			var end time.Time // by Config.Now,
-			var endNS int64   // or by mono.Now
-			if l.realClock {
-				endNS = mono.Now()
-			} else {
-				end = l.now()
-			}
+			endNS := l.clk.Now()
 			if p.hs != nil {
-				if l.realClock {
-					p.hs.succeeded(mono.Unix(endNS), p.v)
-				} else {
-					p.hs.succeeded(end.UnixNano(), p.v)
-				}
+				p.hs.succeeded(l.clk.Unix(endNS), p.v)
+			} else {
+				stamp(&p.note.lastOK, l.clk.Unix(endNS))
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
@@ -458,51 +468,46 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Op
 					req.key, req.keyed = l.safeKey(inputs), true
 				}
 				if req.key != "" {
-					if l.realClock {
-						end = mono.Time(endNS)
-					}
-					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: end})
+					l.remember(ctx, req.key, cache.Entry{Outputs: ans.Outputs, Tier: p.name, Version: ans.Version, Stored: l.clk.Time(endNS)})
 				}
 			}
 			ans.Tier, ans.Position, ans.Kind = p.name, pos, p.kind
 			ans.Degraded = pos > 0
 			ans.Fell = falls
-			if l.realClock {
-				ans.Latency = time.Duration(endNS - startNS)
-			} else {
-				ans.Latency = end.Sub(start)
-			}
+			ans.Latency = time.Duration(endNS - startNS)
 			r.served(&ans, &p.name)
 			return ans, nil
 		}
-		if err == ErrNotAccepted {
-			falls = append(falls, Fall{Tier: p.name, Position: pos, Err: err})
-			continue
+		if o == "" {
+			o = policy.Judge(ctx, err)
 		}
-		if err != policy.ErrOpen { // a skip, the common fall, needs no classifying
-			switch executor.Classify(ctx, err) {
-			case executor.Reject:
-				if l.inputs == nil {
-					// No contract to judge by: the tier's word is taken.
-					return Answer{}, err
-				}
-			case executor.Abandon:
-				return Answer{}, ctx.Err()
+		switch o {
+		case NotAccepted:
+			falls = append(falls, Fall{Tier: p.name, Position: pos, Outcome: o, Err: err})
+			continue
+		case policy.InvalidInput:
+			if l.inputs == nil {
+				// No contract to judge by: the tier's word is taken.
+				return Answer{}, err
 			}
+		case policy.Canceled:
+			return Answer{}, ctx.Err()
 		}
 		if falls == nil {
 			// Room for the usual one or two falls in one allocation.
 			falls = make([]Fall, 0, min(2, len(l.rungs)-pos))
 		}
-		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Err: err})
-		if l.realClock && (p.kind != KindModel || ans.Attempts > 0) {
-			nowNS = mono.Now()
+		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Outcome: o, Err: err})
+		if p.kind != KindModel || ans.Attempts > 0 {
+			nowNS = l.clk.Now()
 		}
 		if p.hs != nil {
-			p.hs.fell(err, l.unixAt(nowNS), p.v)
+			p.hs.fell(o, err, l.clk.Unix(nowNS), p.v)
+		} else {
+			p.note.fell(o, err, l.clk.Unix(nowNS))
 		}
 		if r.events.active() {
-			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Err: err})
+			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Outcome: o, Err: err})
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -541,21 +546,14 @@ func (r *Router) position(name string) int {
 	return -1
 }
 
-// timeAt returns the time of ns, a reading of mono.Now, or the time by
-// [Config].Now when the ladder has a clock of its own.
-func (l *ladder) timeAt(ns int64) time.Time {
-	if l.realClock {
-		return mono.Time(ns)
-	}
-	return l.now()
-}
-
-// unixAt is timeAt in Unix nanoseconds.
-func (l *ladder) unixAt(ns int64) int64 {
-	if l.realClock {
-		return mono.Unix(ns)
-	}
-	return l.now().UnixNano()
+// done reports an attempt to [Config].OnDone, recovering its panic.
+func (r *Router) done(d policy.Done) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.hookPanicked("OnDone", d.Member, v)
+		}
+	}()
+	r.onDone(d)
 }
 
 // safeKey returns the cache key of inputs, or "" (not cached) when Key
@@ -596,20 +594,14 @@ func (r *Router) Warmup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops what the router started: probes, loads, reloads and
-// rollback watches (a Reload in progress returns at once; a Loader or
-// Validate that ignores the cancelled ctx is left running, and the model
-// it holds is closed when it returns), and the default cache and its
-// sweeper. It closes the models the router loaded ([Tier].Load,
-// [Router.Reload]) once every call on them has returned. Later calls to
-// Predict return [ErrClosed]. It does not close the models given in
-// [Tier].Model, which belong to the caller: close them after the router.
-// It waits for the calls running on the models it closes, and for their
-// Close methods, except for calls the router already stopped waiting for
-// (a Model that ignores ctx, past its timeout): such a call is left
-// running, a goroutine that outlives Close until the model returns, and
-// closes its model then. Close is idempotent; it returns the errors of
-// closing joined.
+// Close stops the managers' work ([Handle.Go], [Handle.Run]) and waits
+// for it, then closes the models the router owns (those of
+// [Handle.Prepare]) once every call on them has returned, and the default
+// cache. Later calls to Predict return [ErrClosed]. The models given in
+// [Tier].Model are the caller's: close them after the router. A call the
+// router stopped waiting for (a Model that ignores ctx, past its timeout)
+// is left running, and closes its model when it returns. Close is
+// idempotent; it returns the errors of closing joined.
 func (r *Router) Close() error {
 	r.life.Lock()
 	if r.closed.Swap(true) {

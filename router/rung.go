@@ -61,9 +61,11 @@ type Request struct {
 	l     *ladder
 	rung  string // the name of the rung being asked
 	below bool   // a rung follows the one being asked
-	at    int64  // a recent reading of clock.Now, when l.realClock
-	key   string
-	keyed bool
+	at    int64  // a recent reading of the ladder's clock
+	// values are the call's [CallValue]s.
+	values []callValue
+	key    string
+	keyed  bool
 }
 
 // Key returns the cache key of the request's inputs, by [Config].Key:
@@ -75,6 +77,17 @@ func (q Request) Key() string {
 		return q.key
 	}
 	return q.l.safeKey(q.Inputs)
+}
+
+// Value returns the value the call attached under key with [CallValue],
+// or nil. When key was attached twice, the last value wins.
+func (q Request) Value(key any) any {
+	for i := len(q.values) - 1; i >= 0; i-- {
+		if q.values[i].key == key {
+			return q.values[i].value
+		}
+	}
+	return nil
 }
 
 // Validate checks outputs as the router checks every answer before it is
@@ -98,21 +111,7 @@ func (q Request) Budget(ctx context.Context, timeout time.Duration) time.Duratio
 	if q.l != nil && q.below {
 		reserve = q.l.reserve
 	}
-	return budget(ctx, timeout, reserve)
-}
-
-// budget returns timeout, shortened to ctx's remaining time less the
-// reserve fraction of it.
-func budget(ctx context.Context, timeout time.Duration, reserve float64) time.Duration {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return timeout
-	}
-	left := time.Until(dl)
-	if reserve > 0 {
-		left = time.Duration(float64(left) * (1 - reserve))
-	}
-	return min(timeout, left)
+	return policy.Budget(ctx, timeout, reserve)
 }
 
 // placed is a rung at its place in a ladder.
@@ -127,9 +126,15 @@ type placed struct {
 	// then computes before asking it, when the request accepts cached
 	// answers.
 	needsKey bool
+	// tier is a model tier, which the request path asks for its verdict
+	// as well as its answer; nil for other rungs.
+	tier *tierRung
 	// hs is a model tier's health, counted by the request path; nil for
 	// other rungs.
 	hs *tierHealth
+	// note is what the router knows of a rung other than a model tier,
+	// by name across ladders; nil for model tiers.
+	note *rungNote
 	// v is a model tier's version in this ladder, which the request path
 	// counts each request against; nil for other rungs.
 	v *version

@@ -90,7 +90,7 @@ func (l *ladder) in(i int) []tensor.Tensor {
 	return []tensor.Tensor{tensor.New("features", []int64{1, 30}, l.rows[i%len(l.rows)])}
 }
 
-func (l *ladder) predict(t *testing.T, i int, opts ...router.Option) router.Answer {
+func (l *ladder) predict(t *testing.T, i int, opts ...router.CallOption) router.Answer {
 	t.Helper()
 	a, err := l.r.Predict(context.Background(), l.in(i), opts...)
 	if err != nil {
@@ -282,8 +282,8 @@ func TestScenarios(t *testing.T) {
 		l.predict(t, 0)
 		l.primary.Set(chaos.Fault{ErrorRate: 1})
 		l.backup.Set(chaos.Fault{ErrorRate: 1})
-		for name, opts := range map[string][]router.Option{
-			"no stale answers": {router.MaxStaleness(0), router.LowestTier("cache")},
+		for name, opts := range map[string][]router.CallOption{
+			"no stale answers": {router.MaxStaleness(-1), router.LowestTier("cache")},
 			"models only":      {router.LowestTier("backup")},
 		} {
 			a, err := l.r.Predict(context.Background(), l.in(0), opts...)

@@ -8,97 +8,106 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/executor"
-	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
 // tierState is what a model tier keeps across ladders: when a new ladder
 // replaces the current one, a tier of the same name and Policy carries its
-// breaker, bulkhead, retry budget, abandoned calls and poison inputs over.
+// guard (breaker, bulkhead, retry budget, poison inputs) and its abandoned
+// calls over.
 type tierState struct {
-	name   string
-	policy *executor.Tier
+	name  string
+	guard *policy.Guard
 
 	// Calls on a helper goroutine that the router stopped waiting for and
 	// that have not returned yet; at most maxAbandoned.
 	abandoned    atomic.Int64
 	maxAbandoned int64
-
-	// Recent failures by input, for the poison-input rule.
-	poison poisonSet
 }
 
-// newTierState builds a tier's policies. Breaker changes are reported as
+// newTierState builds a tier's guard. Breaker changes are reported as
 // events of the tier at its position in the ladder current at the time.
 func (r *Router) newTierState(name string, cfg policy.Config) (*tierState, error) {
 	st := &tierState{name: name}
-	p, err := executor.New(cfg, func(c policy.StateChange) {
-		r.emit(Event{Kind: BreakerChanged, Tier: name, Position: r.position(name), Breaker: c})
-	})
+	opts := policy.Options{
+		Name:  name,
+		Clock: r.clock,
+		OnStateChange: func(c policy.StateChange) {
+			r.emit(Event{Kind: BreakerChanged, Tier: name, Position: r.position(name), Breaker: c})
+		},
+	}
+	if r.onDone != nil {
+		opts.OnDone = r.done
+	}
+	g, err := policy.New(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
-	st.policy = p
-	st.maxAbandoned = int64(p.Config().MaxConcurrent)
-	st.poison.window = int64(p.Config().OpenFor)
+	st.guard = g
+	st.maxAbandoned = int64(g.Config().MaxConcurrent)
 	return st, nil
 }
 
 // tierRung is a model tier in one ladder.
 type tierRung struct {
 	*tierState
-	hs      *tierHealth // by name, across ladders and versions
-	v       *version    // the model's version, counting the calls on it
-	l       *ladder
-	model   Model
-	timed   TimeoutPredictor // model, when it can bound its own runs
-	adapt   func([]tensor.Tensor) ([]tensor.Tensor, error)
-	version string
-	timeout time.Duration    // the tier's per-attempt timeout
-	below   bool             // a rung follows, so an attempt keeps a reserve
-	attempt executor.Attempt // bound once, so Do allocates nothing
+	hs       *tierHealth // by name, across ladders and versions
+	v        *version    // the model's version, counting the calls on it
+	l        *ladder
+	model    Model
+	timed    TimeoutPredictor // model, when it can bound its own runs
+	adapt    func([]tensor.Tensor) ([]tensor.Tensor, error)
+	version  string
+	timeout  time.Duration  // the tier's per-attempt timeout
+	below    bool           // a rung follows, so an attempt keeps a reserve
+	attempt  policy.Attempt // bound once, so Do allocates nothing
+	validate func([]tensor.Tensor) error
 }
 
 func (t *tierRung) Name() string { return t.name }
 func (t *tierRung) Kind() Kind   { return KindModel }
 
-// Serve runs the tier's model under its policies. A tier that is loading
-// or unhealthy is skipped without an attempt. A request that loaded its
-// ladder before the tier's model was replaced and retired is served by
-// the tier of the current ladder.
+// Serve runs the tier's model under its guard.
 func (t *tierRung) Serve(ctx context.Context, req Request) (Answer, error) {
+	a, _, err := t.serve(ctx, req)
+	return a, err
+}
+
+// serve runs the tier's model under its guard, and returns the verdict
+// with the answer. A tier that is loading or unhealthy is skipped without
+// an attempt. A request that loaded its ladder before the tier's model was
+// replaced and retired is served by the tier of the current ladder.
+func (t *tierRung) serve(ctx context.Context, req Request) (Answer, policy.Outcome, error) {
 	if down := t.hs.down.Load(); down != nil {
-		return Answer{Version: t.version}, down
+		return Answer{Version: t.version}, Unavailable, down
 	}
-	now := req.at
-	if !t.l.realClock {
-		now = mono.Now()
-	}
-	if t.policy.Skips(now) {
-		return Answer{Version: t.version}, policy.ErrOpen
+	if t.guard.Skips(req.at) {
+		return Answer{Version: t.version}, policy.BreakerOpen, policy.ErrOpen
 	}
 	if !t.v.enter() {
 		if cur := t.l.r.ladder.Load().byTier[t.name]; cur != nil && cur != t && cur.v != t.v {
-			return cur.Serve(ctx, req)
+			return cur.serve(ctx, req)
 		}
-		return Answer{Version: t.version}, ErrClosed
+		return Answer{Version: t.version}, policy.Failed, ErrClosed
 	}
 	defer t.v.leave()
 	in := req.Inputs
-	var err error
-	switch {
-	case t.timed == nil && t.abandoned.Load() >= t.maxAbandoned:
-		err = &AbandonedError{Tier: t.name, Running: t.abandoned.Load()}
-	case t.adapt != nil:
-		in, err = t.adaptInputs(in)
+	if t.timed == nil && t.abandoned.Load() >= t.maxAbandoned {
+		return Answer{Version: t.version}, policy.Abandoned, &AbandonedError{Tier: t.name, Running: t.abandoned.Load()}
 	}
-	if err != nil {
-		return Answer{Version: t.version}, err
+	if t.adapt != nil {
+		var err error
+		if in, err = t.adaptInputs(in); err != nil {
+			return Answer{Version: t.version}, policy.Judge(ctx, err), err
+		}
 	}
-	out, attempts, err := t.policy.Do(ctx, now, in, t.attempt)
-	return Answer{Outputs: out, Attempts: attempts, Version: t.version}, err
+	reserve := 0.0
+	if t.below {
+		reserve = t.l.reserve
+	}
+	res := t.guard.Do(ctx, policy.Call{Inputs: in, Version: t.version, Reserve: reserve, Validate: t.validate, At: req.at}, t.attempt)
+	return Answer{Outputs: res.Outputs, Attempts: res.Attempts, Version: t.version}, res.Outcome, res.Err
 }
 
 // adaptInputs runs the tier's input adapter, recovering its panic.
@@ -115,26 +124,10 @@ func (t *tierRung) adaptInputs(inputs []tensor.Tensor) (out []tensor.Tensor, err
 	return out, err
 }
 
-// try is one attempt at a model tier: bounded by the tier's timeout and
-// the caller's deadline, with panics recovered and outputs validated.
-func (t *tierRung) try(ctx context.Context, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			// A panic is not retried on the same tier.
-			out, err = nil, policy.Permanent(&PanicError{Tier: t.name, Value: v, Stack: debug.Stack()})
-		}
-		if err != nil {
-			err = t.poison.judge(t.l.r, ctx, inputs, err)
-		}
-	}()
-	reserve := 0.0
-	if t.below {
-		reserve = t.l.reserve
-	}
-	timeout := budget(ctx, t.timeout, reserve)
-	if timeout <= 0 {
-		return nil, policy.Uncounted(fmt.Errorf("%w: no time left before the caller's deadline", policy.ErrTimeout))
-	}
+// run is one attempt at a model tier, within timeout: on the request's
+// goroutine for a [TimeoutPredictor], on a helper goroutine otherwise.
+// The guard recovers its panic and validates its answer.
+func (t *tierRung) run(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) (out []tensor.Tensor, err error) {
 	if t.timed != nil {
 		out, err = t.timed.PredictTimeout(ctx, timeout, inputs)
 		// A run that ended on its own timeout reports a deadline while the
@@ -145,19 +138,12 @@ func (t *tierRung) try(ctx context.Context, inputs []tensor.Tensor) (out []tenso
 	} else {
 		out, err = t.predictAside(ctx, timeout, inputs)
 	}
-	if err != nil {
-		if errors.Is(err, tensor.ErrInvalidInput) && t.l.inputs != nil {
-			// The input fits the ladder's contract: refusing it is the
-			// tier's failure, not the caller's.
-			err = policy.Permanent(err)
-		}
-		return nil, err
+	if err != nil && t.l.inputs != nil && errors.Is(err, tensor.ErrInvalidInput) {
+		// The input fits the ladder's contract: refusing it is the tier's
+		// failure, not the caller's.
+		err = policy.Permanent(err)
 	}
-	if err := t.l.validate(t.name, out); err != nil {
-		// The same input would give the same bad output: not retried.
-		return nil, policy.Permanent(err)
-	}
-	return out, nil
+	return out, err
 }
 
 // aside is one call run on a helper goroutine.

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -20,6 +21,12 @@ type version struct {
 	source string // where it was loaded from; "" for the caller's model
 	owned  bool   // loaded by the router, which closes it
 	tier   string // the tier it was loaded for, naming a panic of its Close
+	// installed is when a manager swapped it in; written before the swap
+	// publishes it, read only after.
+	installed time.Time
+	// pub is the version as managers see it, made once, so that a
+	// manager can tell versions apart by pointer.
+	pub atomic.Pointer[Version]
 
 	// served and failed count the requests the version answered and those
 	// it fell for, as its tier's health counts them, while its rollback
@@ -163,7 +170,16 @@ func (r *Router) discard(v *version) {
 		v.retired.Store(true)
 		return
 	}
-	r.bg.Add(1) // the caller holds a count of bg, so this never races Wait
+	if !r.begin() {
+		// The router is closing, and no longer waits for work it starts:
+		// drain and close here. Only a version that does not serve is
+		// discarded now; its calls are returning.
+		_ = v.retire(context.Background())
+		if err := v.close(); err != nil {
+			r.closeErrs.add(err)
+		}
+		return
+	}
 	go func() {
 		defer r.bg.Done()
 		_ = v.retire(context.Background())

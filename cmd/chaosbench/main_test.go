@@ -11,14 +11,12 @@ import (
 	"github.com/ladder-ml/ladder/internal/testenv"
 )
 
-var haveRuntime bool
-
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &haveRuntime)) }
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // TestTinyProfile runs every scenario with a few hundred requests and
 // checks that the report, the pictures and the goals come out.
 func TestTinyProfile(t *testing.T) {
-	testenv.RequireRuntime(t, haveRuntime)
+	testenv.MustHaveRuntime(t)
 	// Given a tiny run of every scenario
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer

@@ -17,12 +17,10 @@ import (
 	"github.com/ladder-ml/ladder/internal/testenv"
 )
 
-var ortAvailable bool
-
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &ortAvailable)) }
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 func TestShutdownDrainsInFlightRequests(t *testing.T) {
-	testenv.RequireRuntime(t, ortAvailable)
+	testenv.MustHaveRuntime(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

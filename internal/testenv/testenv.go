@@ -1,6 +1,7 @@
 // Package testenv holds what ladder's test binaries share: their TestMain
 // (ONNX Runtime set-up, shutdown and a goroutine leak check), the skip
-// helper and the raw onnxruntime_go baseline benchmark.
+// helper, the loading of a bundled model and the raw onnxruntime_go
+// baseline benchmark.
 //
 // It imports testing and goleak, so only _test.go files may import it.
 // What a command needs as well (where the bundled files are) lives in
@@ -28,11 +29,49 @@ import (
 // Testdata returns the path of name inside the repository's testdata folder.
 func Testdata(name string) string { return bundled.Path(name) }
 
+// available records whether [Main] found ONNX Runtime.
+var available bool
+
+// VerifyTestMain is the TestMain of every package whose tests need ONNX
+// Runtime, as goleak.VerifyTestMain is of the others:
+//
+//	func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
+//
+// It runs the tests through [Main] and exits with its code. The tests
+// then ask for the runtime with [MustHaveRuntime] or [Load].
+func VerifyTestMain(m *testing.M) {
+	os.Exit(Main(m, new(bool)))
+}
+
+// Main initialises ONNX Runtime (see [InitRuntime]), stores whether it is
+// available in *ok (and for [MustHaveRuntime] and [HaveRuntime]),
+// runs the tests, shuts the runtime down, and fails the run if any
+// goroutine outlived the tests. It returns the exit code for os.Exit.
+// [VerifyTestMain] is the usual way to call it.
+func Main(m *testing.M, ok *bool) int {
+	available = InitRuntime()
+	*ok = available
+	code := m.Run()
+	if available {
+		if err := models.ShutdownRuntime(); err != nil {
+			println("testenv: ShutdownRuntime:", err.Error())
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			println("testenv: goleak:", err.Error())
+			code = 1
+		}
+	}
+	return code
+}
+
 // InitRuntime initialises ONNX Runtime for a test binary, where
 // models.InitRuntime("") finds it (LADDER_ONNXRUNTIME_LIB, else the
 // per-user copy `make ort` installs), and reports whether it is available.
-// Call it from TestMain. In CI a missing library is fatal: the process
-// exits with an error rather than skipping tests.
+// [Main] calls it. In CI a missing library is fatal: the process exits
+// with an error rather than skipping tests.
 func InitRuntime() bool {
 	err := models.InitRuntime("")
 	if err == nil {
@@ -46,8 +85,18 @@ func InitRuntime() bool {
 	return false
 }
 
-// RequireRuntime skips t when ONNX Runtime is unavailable. Outside CI only:
-// in CI, InitRuntime has already failed the run.
+// HaveRuntime reports whether [Main] found ONNX Runtime.
+func HaveRuntime() bool { return available }
+
+// MustHaveRuntime skips t when [Main] did not find ONNX Runtime. Outside
+// CI only: in CI, a missing runtime has already failed the run.
+func MustHaveRuntime(t testing.TB) {
+	t.Helper()
+	RequireRuntime(t, available)
+}
+
+// RequireRuntime skips t when available is false: [MustHaveRuntime] for
+// a TestMain that keeps [Main]'s answer itself.
 func RequireRuntime(t testing.TB, available bool) {
 	t.Helper()
 	if !available {
@@ -55,27 +104,23 @@ func RequireRuntime(t testing.TB, available bool) {
 	}
 }
 
-// Main is the TestMain of every package whose tests need ONNX Runtime. It
-// initialises the runtime (see InitRuntime), stores whether it is
-// available in *available, runs the tests, shuts the runtime down, and
-// fails the run if any goroutine outlived the tests. It returns the exit
-// code for os.Exit.
-func Main(m *testing.M, available *bool) int {
-	*available = InitRuntime()
-	code := m.Run()
-	if *available {
-		if err := models.ShutdownRuntime(); err != nil {
-			println("testenv: ShutdownRuntime:", err.Error())
-			code = 1
-		}
+// Load loads the bundled model testdata/name with the default
+// models.Options, and closes it when t ends, failing t if Close fails. It
+// skips t when ONNX Runtime is unavailable ([MustHaveRuntime]) and fails
+// it when the model does not load.
+func Load(t testing.TB, name string) *models.Model {
+	t.Helper()
+	MustHaveRuntime(t)
+	m, err := models.Load(Testdata(name), models.Options{})
+	if err != nil {
+		t.Fatalf("Load(%s): %v", name, err)
 	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("testenv: goleak:", err.Error())
-			code = 1
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close(%s): %v", name, err)
 		}
-	}
-	return code
+	})
+	return m
 }
 
 // InterleaveParallel is [Interleave] for callers that run at once: in

@@ -1,4 +1,4 @@
-package router
+package reload
 
 import (
 	"context"
@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/ladder-ml/ladder/router"
 )
 
-// Watch polls a model file and reloads its tier when the file's content
-// changes. It needs no file-system notification: each poll compares the
-// file's modification time and size, and on a change its SHA-256.
+// Watch polls a model file and reloads its tier with [Config].Load when
+// the file's content changes. It needs no file-system notification: each
+// poll compares the file's modification time and size, and on a change
+// its SHA-256.
 //
 // A half-written file seen mid-copy is never served: its reload fails its
 // checks and is reported, and the tier keeps its version. That content is
@@ -18,10 +21,9 @@ import (
 type Watch struct {
 	// Path is the file polled. Empty means no watching.
 	Path string
-	// Interval is the time between polls. Zero means 2s.
+	// Interval is the time between polls, on the router's clock. Zero
+	// means 2s.
 	Interval time.Duration
-	// Loader reloads the tier from Path. The default is the tier's Load.
-	Loader Loader
 }
 
 // mtimeSlack covers the coarse clock of file modification times, which
@@ -30,29 +32,28 @@ type Watch struct {
 // sure, rather than assumed to be what serves.
 const mtimeSlack = time.Second
 
-// poll watches w.Path for the named tier until the router closes.
-func (r *Router) poll(name string, w Watch) {
-	defer r.bg.Done()
+// poll watches w.Path until ctx ends.
+func (rl *Reloader) poll(ctx context.Context, h *router.Handle, w Watch) {
 	if w.Interval <= 0 {
 		w.Interval = 2 * time.Second
 	}
-	h := r.healths[name]
 	var (
 		mod         time.Time
 		size        int64 = -1
 		served, bad [sha256.Size]byte
 		baseline    bool
 	)
-	tick := time.NewTicker(w.Interval)
+	tick := h.Clock().NewTimer(w.Interval)
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.C():
+			tick.Reset(w.Interval)
 		}
-		if h.isLoading() {
-			continue // the start-up load has the file
+		if h.Loading() {
+			continue // the first load has the file
 		}
 		fi, err := os.Stat(w.Path)
 		if err != nil || (fi.ModTime().Equal(mod) && fi.Size() == size) {
@@ -63,7 +64,7 @@ func (r *Router) poll(name string, w Watch) {
 		switch {
 		case err != nil:
 			continue
-		case !baseline && mod.Before(h.installedAt().Add(-mtimeSlack)):
+		case !baseline && mod.Before(installed(h).Add(-mtimeSlack)):
 			// Written well before the version serving was loaded: that
 			// version came from this content.
 			served, baseline = sum, true
@@ -71,16 +72,22 @@ func (r *Router) poll(name string, w Watch) {
 		case sum == served || sum == bad:
 			continue
 		}
-		ctx, cancel := r.bound(context.Background())
-		err = r.Reload(ctx, name, w.Loader)
-		cancel()
+		err = rl.reload(ctx, h, rl.cfg.Load)
 		baseline = true
 		if err == nil {
 			served = sum
-		} else {
+		} else if ctx.Err() == nil {
 			bad = sum
 		}
 	}
+}
+
+// installed returns when the tier's serving version was swapped in.
+func installed(h *router.Handle) time.Time {
+	if v := h.Current(); v != nil {
+		return v.Installed()
+	}
+	return time.Time{}
 }
 
 func hashFile(path string) ([sha256.Size]byte, error) {

@@ -1,10 +1,11 @@
-package router
+package reload
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -37,12 +38,12 @@ func (e *AccuracyError) Error() string {
 // Is reports whether target is [ErrAccuracy].
 func (e *AccuracyError) Is(target error) bool { return target == ErrAccuracy }
 
-// AccuracyAtLeast returns a check for [Tier].Validate: the model must
+// AccuracyAtLeast returns a check for [Config].Validate: the model must
 // answer at least min of sample correctly. An error of the model counts as
 // a wrong answer; ctx's end stops the check with ctx's error. The check
 // fails with an [*AccuracyError].
-func AccuracyAtLeast(min float64, sample []Labelled) func(ctx context.Context, m Model) error {
-	return func(ctx context.Context, m Model) error {
+func AccuracyAtLeast(min float64, sample []Labelled) func(ctx context.Context, m router.Model) error {
+	return func(ctx context.Context, m router.Model) error {
 		correct := 0
 		for _, s := range sample {
 			if err := ctx.Err(); err != nil {

@@ -1,21 +1,20 @@
-package executor_test
+package policy_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ladder-ml/ladder/clock"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ladder-ml/ladder/internal/executor"
-	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
-func TestClassify(t *testing.T) {
+func TestJudge(t *testing.T) {
 	live := context.Background()
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -23,23 +22,25 @@ func TestClassify(t *testing.T) {
 		name string
 		ctx  context.Context
 		err  error
-		want executor.Outcome
+		want policy.Outcome
 	}{
-		{"success", live, nil, executor.OK},
-		{"model error", live, errors.New("connection reset"), executor.Retry},
-		{"invalid input", live, fmt.Errorf("wrapped: %w", &tensor.InputError{Input: "x"}), executor.Reject},
-		{"caller cancelled", gone, errors.New("anything"), executor.Abandon},
-		{"attempt timed out", live, fmt.Errorf("%w after 5ms", policy.ErrTimeout), executor.Fall},
-		{"tier's own context ran out", live, context.DeadlineExceeded, executor.Fall},
-		{"permanent", live, policy.Permanent(errors.New("NaN output")), executor.Fall},
-		{"breaker open", live, policy.ErrOpen, executor.Skip},
-		{"bulkhead full", live, policy.ErrFull, executor.Skip},
-		{"budget spent", live, policy.ErrBudget, executor.Skip},
+		{"success", live, nil, policy.Served},
+		{"model error", live, errors.New("connection reset"), policy.Failed},
+		{"invalid input", live, fmt.Errorf("wrapped: %w", &tensor.InputError{Input: "x"}), policy.InvalidInput},
+		{"caller cancelled", gone, errors.New("anything"), policy.Canceled},
+		{"attempt timed out", live, fmt.Errorf("%w after 5ms", policy.ErrTimeout), policy.TimedOut},
+		{"tier's own context ran out", live, context.DeadlineExceeded, policy.TimedOut},
+		{"permanent", live, policy.Permanent(errors.New("NaN output")), policy.Failed},
+		{"refused input that fits the contract", live, policy.Permanent(&tensor.InputError{Input: "x"}), policy.Refused},
+		{"panic", live, policy.Permanent(&policy.PanicError{Tier: "t", Value: 1}), policy.Panicked},
+		{"breaker open", live, policy.ErrOpen, policy.BreakerOpen},
+		{"bulkhead full", live, policy.ErrFull, policy.BulkheadFull},
+		{"budget spent", live, policy.ErrBudget, policy.BudgetSpent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := executor.Classify(tt.ctx, tt.err); got != tt.want {
-				t.Fatalf("Classify = %v, want %v", got, tt.want)
+			if got := policy.Judge(tt.ctx, tt.err); got != tt.want {
+				t.Fatalf("Judge = %v, want %v", got, tt.want)
 			}
 		})
 	}
@@ -48,7 +49,7 @@ func TestClassify(t *testing.T) {
 // New refuses what policy.Config.Resolve refuses (tested field by field in
 // package policy), with the same error.
 func TestNewRejectsBadConfig(t *testing.T) {
-	_, err := executor.New(policy.Config{Jitter: 2}, nil)
+	_, err := policy.New(policy.Config{Jitter: 2}, policy.Options{})
 	if !errors.Is(err, policy.ErrInvalidConfig) || !errorContains(err, "Jitter") {
 		t.Fatalf("err = %v, want ErrInvalidConfig naming Jitter", err)
 	}
@@ -59,7 +60,7 @@ func errorContains(err error, s string) bool {
 }
 
 func TestDefaults(t *testing.T) {
-	p, err := executor.New(policy.Config{}, nil)
+	p, err := policy.New(policy.Config{}, policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +73,12 @@ func TestDefaults(t *testing.T) {
 
 func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 	var states []string
-	p, err := executor.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, func(c policy.StateChange) { states = append(states, c.From.String()+"→"+c.To.String()) })
+	p, err := policy.New(policy.Config{Backoff: time.Microsecond, MaxBackoff: time.Microsecond}, policy.Options{OnStateChange: func(c policy.StateChange) { states = append(states, c.From.String()+"→"+c.To.String()) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	calls := 0
-	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	fail := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
 		calls++
 		return nil, errors.New("down")
 	}
@@ -87,7 +88,8 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		if i == 8 {
 			t.Fatalf("breaker still closed after 8 failing requests and %d attempts", calls)
 		}
-		_, attempts, err := p.Do(context.Background(), mono.Now(), nil, fail)
+		res := p.Do(context.Background(), policy.Call{}, fail)
+		attempts, err := res.Attempts, res.Err
 		if err == nil || attempts < 1 {
 			t.Fatalf("request %d: attempts %d, err %v", i, attempts, err)
 		}
@@ -96,7 +98,8 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 		t.Fatalf("state %s after persistent failures, want open (changes %v)", p.State(), states)
 	}
 	before := calls
-	_, attempts, err := p.Do(context.Background(), mono.Now(), nil, fail)
+	res := p.Do(context.Background(), policy.Call{}, fail)
+	attempts, err := res.Attempts, res.Err
 	if !errors.Is(err, policy.ErrOpen) || attempts != 0 || calls != before {
 		t.Fatalf("open breaker: attempts %d, err %v, calls %d→%d", attempts, err, before, calls)
 	}
@@ -106,17 +109,18 @@ func TestDoRetriesTransientFailuresAndTripsTheBreaker(t *testing.T) {
 }
 
 func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
-	p, _ := executor.New(policy.Config{MaxAttempts: 5}, nil)
+	p, _ := policy.New(policy.Config{MaxAttempts: 5}, policy.Options{})
 	for _, err := range []error{
 		&tensor.InputError{Input: "x"},
 		fmt.Errorf("%w after 1ms", policy.ErrTimeout),
 		policy.Permanent(errors.New("NaN")),
 	} {
 		calls := 0
-		_, attempts, got := p.Do(context.Background(), mono.Now(), nil, func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+		res := p.Do(context.Background(), policy.Call{}, func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
 			calls++
 			return nil, err
 		})
+		attempts, got := res.Attempts, res.Err
 		if calls != 1 || attempts != 1 || got == nil {
 			t.Errorf("%v: %d calls, %d attempts, err %v; want exactly one", err, calls, attempts, got)
 		}
@@ -124,12 +128,14 @@ func TestDoDoesNotRetryDeterministicFailures(t *testing.T) {
 }
 
 func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
-	p, err := executor.New(policy.Config{MaxAttempts: 1}, nil)
+	p, err := policy.New(policy.Config{MaxAttempts: 1}, policy.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, nil }
-	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	ok := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, nil }
+	fail := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("down")
+	}
 
 	// Given a tier that failed one call in ten for a long while,
 	for i := range 3000 {
@@ -137,7 +143,7 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 		if i%10 == 0 {
 			attempt = fail
 		}
-		p.Do(context.Background(), mono.Now(), nil, attempt)
+		p.Do(context.Background(), policy.Call{}, attempt)
 	}
 	if p.State() != policy.Closed {
 		t.Fatalf("10%% failures opened the breaker (%s)", p.State())
@@ -152,7 +158,7 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 			}
 			break
 		}
-		p.Do(context.Background(), mono.Now(), nil, fail)
+		p.Do(context.Background(), policy.Call{}, fail)
 	}
 	if p.State() != policy.Open {
 		t.Fatalf("state %s after 15 straight failures, want open", p.State())
@@ -161,40 +167,43 @@ func TestBreakerIgnoresHistoryAndRareFailures(t *testing.T) {
 
 func TestStateChangesAreDeliveredOutsideTheBreaker(t *testing.T) {
 	// Given a listener that panics on every breaker change,
-	p, err := executor.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1}, func(policy.StateChange) { panic("listener bug") })
+	p, err := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1}, policy.Options{OnStateChange: func(policy.StateChange) { panic("listener bug") }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	fail := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("down")
+	}
 	// when a failure opens the breaker,
 	recovered := func() (v any) {
 		defer func() { v = recover() }()
-		p.Do(context.Background(), mono.Now(), nil, fail)
+		p.Do(context.Background(), policy.Call{}, fail)
 		return nil
 	}()
-	// then the panic reaches the caller, who can recover it, instead of
-	// ending the process inside failsafe-go's lock, and the breaker works.
-	if recovered == nil {
-		t.Fatal("the listener's panic was lost")
+	// then the panic neither ends the process inside failsafe-go's lock
+	// nor reaches the caller, and the breaker works.
+	if recovered != nil {
+		t.Fatalf("the listener's panic reached the caller: %v", recovered)
 	}
 	if s := p.Status(); s.State != policy.Open || s.RetryAfter.IsZero() {
 		t.Fatalf("status %v, want open with a retry time", s)
 	}
-	if _, n, err := p.Do(context.Background(), mono.Now(), nil, fail); !errors.Is(err, policy.ErrOpen) || n != 0 {
+	if res := p.Do(context.Background(), policy.Call{}, fail); !errors.Is(res.Err, policy.ErrOpen) || res.Attempts != 0 || res.Outcome != policy.BreakerOpen {
+		n, err := res.Attempts, res.Err
 		t.Fatalf("after the panic: %d attempts, %v; want the open breaker's refusal", n, err)
 	}
 }
 
 func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
-	p, _ := executor.New(policy.Config{}, nil)
+	p, _ := policy.New(policy.Config{}, policy.Options{})
 	calls := 0
-	repeat := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) {
+	repeat := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
 		calls++
 		return nil, policy.Uncounted(errors.New("same poison input"))
 	}
 	for range 100 {
-		if _, _, err := p.Do(context.Background(), mono.Now(), nil, repeat); executor.Classify(context.Background(), err) != executor.Fall {
-			t.Fatalf("err %v classified %v, want fall", err, executor.Classify(context.Background(), err))
+		if res := p.Do(context.Background(), policy.Call{}, repeat); res.Outcome != policy.Failed || res.Attempts != 1 {
+			t.Fatalf("err %v judged %v after %d attempts, want one failed attempt", res.Err, res.Outcome, res.Attempts)
 		}
 	}
 	if calls != 100 || p.State() != policy.Closed {
@@ -204,12 +213,21 @@ func TestUncountedFailuresDoNotOpenTheBreaker(t *testing.T) {
 
 func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
 	var changes []string
-	p, _ := executor.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1, OpenFor: 10 * time.Millisecond}, func(c policy.StateChange) { changes = append(changes, c.To.String()) })
-	ok := func(ctx context.Context, _ []tensor.Tensor) ([]tensor.Tensor, error) { return nil, ctx.Err() }
-	fail := func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return nil, errors.New("down") }
+	clk := clock.NewFake(time.Now())
+	p, _ := policy.New(policy.Config{Executions: 2, FailureRate: 0.5, MaxAttempts: 1, OpenFor: 10 * time.Millisecond},
+		policy.Options{Clock: clk, OnStateChange: func(c policy.StateChange) { changes = append(changes, c.To.String()) }})
+	ok := func(ctx context.Context, _ time.Duration, _ []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, ctx.Err()
+	}
+	fail := func(context.Context, time.Duration, []tensor.Tensor) ([]tensor.Tensor, error) {
+		return nil, errors.New("down")
+	}
 	// Given a breaker that opened and whose OpenFor has passed,
-	p.Do(context.Background(), mono.Now(), nil, fail)
-	time.Sleep(20 * time.Millisecond)
+	p.Do(context.Background(), policy.Call{}, fail)
+	if s := p.Status(); s.State != policy.Open || !s.RetryAfter.Equal(clk.Now().Add(10*time.Millisecond)) {
+		t.Fatalf("status %v, want open until OpenFor from now on the guard's clock", s)
+	}
+	clk.Advance(10 * time.Millisecond)
 	if s := p.State(); s != policy.HalfOpen {
 		t.Fatalf("state %v after OpenFor, want half-open", s)
 	}
@@ -219,7 +237,7 @@ func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
 		if i%2 == 1 {
 			cancel()
 		}
-		p.Do(ctx, mono.Now(), nil, ok)
+		p.Do(ctx, policy.Call{}, ok)
 		cancel()
 	}
 	// then three good probes close it, and it never reopened.
