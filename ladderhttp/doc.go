@@ -20,8 +20,7 @@
 // Floats may also be the strings "NaN", "+Inf" and "-Inf", and are rounded
 // to the nearest value of their type: one that would round to ±Inf is out
 // of range. Integers must be integral and within their type's range. For
-// a single-input model the
-// shorthand
+// a single-input model the shorthand
 //
 //	{"vector": [17.99, 10.38, ...]}
 //
