@@ -1,11 +1,11 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -359,40 +359,21 @@ func sameOutputs(a, b []tensor.Tensor) bool {
 	return true
 }
 
-// sameData compares the data of the element types models usually return;
-// other types count as different, which only costs a write.
+// sameData reports whether a and b hold elements of the same type, equal
+// bit for bit (strings byte for byte). Data of no supported type counts
+// as different, which only costs a write.
 func sameData(a, b any) bool {
-	switch x := a.(type) {
-	case []float32:
-		y, ok := b.([]float32)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
-				return false
-			}
-		}
-		return true
-	case []float64:
-		y, ok := b.([]float64)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if math.Float64bits(x[i]) != math.Float64bits(y[i]) {
-				return false
-			}
-		}
-		return true
-	case []int64:
-		y, ok := b.([]int64)
-		return ok && slices.Equal(x, y)
-	case []int32:
-		y, ok := b.([]int32)
-		return ok && slices.Equal(x, y)
+	ta, tb := tensor.Tensor{Data: a}, tensor.Tensor{Data: b}
+	if ta.DType() != tb.DType() {
+		return false
 	}
-	return false
+	if x, ok := tensor.Bytes(ta); ok {
+		y, _ := tensor.Bytes(tb)
+		return bytes.Equal(x, y)
+	}
+	x, ok := tensor.Data[string](ta)
+	y, _ := tensor.Data[string](tb)
+	return ok && slices.Equal(x, y)
 }
 
 // Dropped returns the number of writes Offer dropped because its queue was

@@ -6,10 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash/maphash"
-	"math"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -34,10 +32,12 @@ const keyVersion = 3
 // machine or its byte order, so it can be shared across a fleet. The hashed
 // encoding is a version byte (3), the tensor count, then for each tensor its
 // name, its element type ([tensor.DType] as one byte), its rank and
-// dimensions, its element count and its elements. Integers are 8 bytes
-// little-endian, except 4-byte int32 and float32 elements; floats are hashed
-// by their IEEE 754 bits (so 0 and -0 differ, and so do NaN payloads); bools
-// are one byte; strings are their length then their bytes.
+// dimensions, its element count and its elements. Counts, dimensions and
+// lengths are 8 bytes little-endian. Elements are little-endian at their
+// own size (one byte for int8, uint8 and bools), except uint32 elements,
+// which take 8 bytes; floats are hashed by their IEEE 754 bits (so 0 and
+// -0 differ, and so do NaN payloads), float16 and bfloat16 by their 16;
+// strings are their length then their bytes.
 //
 // Key remembers the keys of recently repeated inputs of up to 1 KiB
 // encoded, about 1,000 of them, so keying an input again costs about
@@ -62,99 +62,40 @@ func Key(inputs []tensor.Tensor) string {
 			e.u64(uint64(d))
 		}
 		e.u64(uint64(t.Len()))
-		switch d := t.Data.(type) {
-		case []float32:
-			if littleEndian {
-				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 4*len(d))
-				continue
-			}
-			for _, v := range d {
-				e.u32(math.Float32bits(v))
-			}
-		case []float64:
-			if littleEndian {
-				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 8*len(d))
-				continue
-			}
-			for _, v := range d {
-				e.u64(math.Float64bits(v))
-			}
-		case []int32:
-			if littleEndian {
-				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 4*len(d))
-				continue
-			}
-			for _, v := range d {
-				e.u32(uint32(v))
-			}
-		case []int64:
-			if littleEndian {
-				e.raw(unsafe.Pointer(unsafe.SliceData(d)), 8*len(d))
-				continue
-			}
-			for _, v := range d {
-				e.u64(uint64(v))
-			}
-		case []bool:
-			for _, v := range d {
-				var b byte
-				if v {
-					b = 1
-				}
-				e.byte(b)
-			}
-		case []string:
-			for _, v := range d {
-				e.str(v)
-			}
-		default:
-			e.elements(t.Data)
+		b, plain := tensor.Bytes(*t)
+		if plain && littleEndian && dt != tensor.Uint32 {
+			*e.b = append(*e.b, b...) // the elements' memory is their encoding
+			continue
 		}
+		e.elements(*t, dt, b)
 	}
 	return e.key()
 }
 
-// elements encodes the remaining element types: 8-bit ones as one byte,
-// 16-bit ones (float16 and bfloat16 by their bits) as 2 bytes
-// little-endian and the others as 8 bytes.
-func (e encoder) elements(data any) {
-	switch d := data.(type) {
-	case []int8:
+// elements encodes the elements of t, of type dt, whose memory is b
+// unless they are strings: strings by length and bytes, uint32 as 8
+// bytes, and every other type little-endian at its own size.
+func (e encoder) elements(t tensor.Tensor, dt tensor.DType, b []byte) {
+	switch dt {
+	case tensor.String:
+		d, _ := tensor.Data[string](t)
 		for _, v := range d {
-			e.byte(byte(v))
+			e.str(v)
 		}
-	case []uint8:
-		for _, v := range d {
-			e.byte(v)
-		}
-	case []int16:
-		for _, v := range d {
-			e.u16(uint16(v))
-		}
-	case []uint16:
-		for _, v := range d {
-			e.u16(v)
-		}
-	case []tensor.F16:
-		for _, v := range d {
-			e.u16(uint16(v))
-		}
-	case []tensor.BF16:
-		for _, v := range d {
-			e.u16(uint16(v))
-		}
-	case []uint32:
+	case tensor.Uint32:
+		d, _ := tensor.Data[uint32](t)
 		for _, v := range d {
 			e.u64(uint64(v))
 		}
-	case []uint64:
-		for _, v := range d {
-			e.u64(v)
+	default: // on a big-endian host
+		size := dt.Size()
+		for i := 0; i < len(b); i += size {
+			for j := i + size - 1; j >= i; j-- {
+				e.byte(b[j])
+			}
 		}
 	}
 }
-
-func (e encoder) u16(v uint16) { *e.b = binary.LittleEndian.AppendUint16(*e.b, v) }
 
 // encoder writes the encoding into a pooled buffer, hashed in one call at
 // the end. Hashing a request allocates nothing but the key itself.
@@ -172,8 +113,6 @@ func newEncoder() encoder {
 
 func (e encoder) byte(b byte) { *e.b = append(*e.b, b) }
 
-func (e encoder) u32(v uint32) { *e.b = binary.LittleEndian.AppendUint32(*e.b, v) }
-
 func (e encoder) u64(v uint64) { *e.b = binary.LittleEndian.AppendUint64(*e.b, v) }
 
 func (e encoder) str(s string) {
@@ -182,16 +121,8 @@ func (e encoder) str(s string) {
 }
 
 // littleEndian reports whether numbers are stored in memory exactly as the
-// encoding writes them, so numeric slices can be hashed in place.
+// encoding writes them, so their memory can be hashed as it is.
 var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
-
-// raw hashes n bytes of memory at p as they are: on little-endian hosts
-// that is the encoding of a numeric slice, with no per-element work.
-func (e encoder) raw(p unsafe.Pointer, n int) {
-	if n > 0 {
-		*e.b = append(*e.b, unsafe.Slice((*byte)(p), n)...)
-	}
-}
 
 // key returns the first 128 bits of the encoding's SHA-256, in hex, and
 // gives the buffer back. The key of an input seen recently comes from

@@ -60,6 +60,42 @@ func TestKeyGolden(t *testing.T) {
 	}
 }
 
+func TestKeyGoldenEveryElementType(t *testing.T) {
+	// One tensor of each element type, with values whose bytes all
+	// differ, pins every byte of each element's encoding: sizes, byte
+	// order, bools as one byte, uint32 as 8 bytes, strings by length.
+	tests := []struct {
+		name string
+		t    tensor.Tensor
+		want string
+	}{
+		{"float32", tensor.New("x", []int64{2}, []float32{1.5, float32(math.Inf(-1))}), "b9c8567c8dc0c2268fa528572d301ac0"},
+		{"float64", tensor.New("x", []int64{2}, []float64{math.Pi, math.Copysign(0, -1)}), "56d95c736f5ee4fbf75e577f538200fd"},
+		{"int32", tensor.New("x", []int64{2}, []int32{-2, 0x01020304}), "3eb8e9ce4d660aa7923313ab050b8460"},
+		{"int64", tensor.New("x", []int64{2}, []int64{-2, 0x0102030405060708}), "598302a1a1d669d59b59df83b9420d61"},
+		{"bool", tensor.New("x", []int64{2}, []bool{true, false}), "bd977125cbc0ee6cb26f02be85c0d076"},
+		{"string", tensor.New("x", []int64{2}, []string{"ab", ""}), "93b719f5220ad027a3da6b75239acebe"},
+		{"int8", tensor.New("x", []int64{2}, []int8{-2, 0x7f}), "967ce5b67f67bff9dc89ddfcb186182b"},
+		{"uint8", tensor.New("x", []int64{2}, []uint8{0xfe, 1}), "1a8cc77d706ec7b7cd4d8fab09332df6"},
+		{"int16", tensor.New("x", []int64{2}, []int16{-2, 0x0102}), "c71a1fc846789e611a608afbb4240e76"},
+		{"uint16", tensor.New("x", []int64{2}, []uint16{0xfffe, 0x0102}), "905f3fa0901c22441f7a77a660e9ea8a"},
+		{"uint32", tensor.New("x", []int64{2}, []uint32{0xfffffffe, 0x01020304}), "f6e94f595487c6e0fc7ebc4a697410e5"},
+		{"uint64", tensor.New("x", []int64{2}, []uint64{math.MaxUint64 - 1, 0x0102030405060708}), "a392c5e57229eddb83b71945b1f43761"},
+		{"float16", tensor.New("x", []int64{2}, []tensor.F16{tensor.NewF16(-1.5), 0x7e01}), "cdf3a388957bd4e84a930379118f10e4"},
+		{"bfloat16", tensor.New("x", []int64{1, 2}, []tensor.BF16{tensor.NewBF16(3.140625), 0x7fc1}), "70e7888fd8e4a355579e9381613a125d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.t.DType().String() != tt.name {
+				t.Fatalf("case %s holds %s", tt.name, tt.t.DType())
+			}
+			if got := cache.Key([]tensor.Tensor{tt.t}); got != tt.want {
+				t.Errorf("Key = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestKeyDeterministic(t *testing.T) {
 	for name, build := range map[string]func() []tensor.Tensor{"row": row, "mixed": mixed} {
 		a, b := cache.Key(build()), cache.Key(build())

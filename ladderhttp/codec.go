@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -63,7 +62,7 @@ type wireRequest struct {
 
 var dtypes = func() map[string]tensor.DType {
 	m := map[string]tensor.DType{}
-	for d := tensor.Float32; d <= tensor.BFloat16; d++ {
+	for d := tensor.Invalid + 1; d.Kind() != tensor.KindInvalid; d++ { // every element type
 		m[d.String()] = d
 	}
 	return m
@@ -71,7 +70,7 @@ var dtypes = func() map[string]tensor.DType {
 
 func dtypeNames() string {
 	names := make([]string, 0, len(dtypes))
-	for d := tensor.Float32; d <= tensor.BFloat16; d++ {
+	for d := tensor.Invalid + 1; d.Kind() != tensor.KindInvalid; d++ { // every element type
 		names = append(names, d.String())
 	}
 	return strings.Join(names, ", ")
@@ -251,42 +250,36 @@ func decodeData(raw []byte, dt tensor.DType, want int) (any, int, *RequestError)
 		}
 		return s, len(s), nil
 	}
-	c := max(want, 0)
-	switch dt {
-	case tensor.Float32:
-		return elements(raw, c, parseFloat32)
-	case tensor.Float64:
-		return elements(raw, c, parseFloat64)
-	case tensor.Float16:
-		return elements(raw, c, parseF16)
-	case tensor.BFloat16:
-		return elements(raw, c, parseBF16)
-	case tensor.Bool:
-		return elements(raw, c, parseBool)
-	case tensor.Int8:
-		return elements(raw, c, parseInt[int8])
-	case tensor.Int16:
-		return elements(raw, c, parseInt[int16])
-	case tensor.Int32:
-		return elements(raw, c, parseInt[int32])
-	case tensor.Int64:
-		return elements(raw, c, parseInt[int64])
-	case tensor.Uint8:
-		return elements(raw, c, parseUint[uint8])
-	case tensor.Uint16:
-		return elements(raw, c, parseUint[uint16])
-	case tensor.Uint32:
-		return elements(raw, c, parseUint[uint32])
-	case tensor.Uint64:
-		return elements(raw, c, parseUint[uint64])
+	if dt.Kind() == tensor.KindInvalid {
+		return nil, 0, &RequestError{Problem: "unsupported dtype", Expected: "one of " + dtypeNames(), Got: dt.String()}
 	}
-	return nil, 0, &RequestError{Problem: "unsupported dtype", Expected: "one of " + dtypeNames(), Got: dt.String()}
+	p := newParser(dt)
+	n := want
+	if n < 0 {
+		n, _ = elements(raw, p.name, func(int, []byte) string { return "" })
+	}
+	t := tensor.Tensor{Data: tensor.Make(dt, n)}
+	var spare tensor.Tensor // room to check an element beyond the n expected
+	got, err := elements(raw, p.name, func(i int, tok []byte) string {
+		if i < n {
+			return p.parse(t, i, tok)
+		}
+		if spare.Data == nil {
+			spare.Data = tensor.Make(dt, 1)
+		}
+		return p.parse(spare, 0, tok)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return t.Data, got, nil
 }
 
-// elements parses the elements of raw, a JSON array of scalars or one bare
-// scalar, with parse.
-func elements[T any](raw []byte, capacity int, parse func(tok []byte) (T, string)) (any, int, *RequestError) {
-	s := make([]T, 0, capacity)
+// elements walks raw, a JSON array of scalars or one bare scalar, and
+// calls parse with each element's index and token; a problem that parse
+// returns refuses the element. It returns how many elements there were.
+// expected names an element, in errors.
+func elements(raw []byte, expected string, parse func(i int, tok []byte) string) (int, *RequestError) {
 	sc := scanner{b: raw}
 	sc.space()
 	array := sc.peek() == '['
@@ -294,25 +287,21 @@ func elements[T any](raw []byte, capacity int, parse func(tok []byte) (T, string
 		sc.i++
 		sc.space()
 		if sc.peek() == ']' {
-			return s, 0, nil
+			return 0, nil
 		}
 	}
-	for {
+	for i := 0; ; i++ {
 		tok, err := sc.scalar()
 		if err != nil {
-			err.Field = "[" + strconv.Itoa(len(s)) + "]"
-			var zero T
-			err.Expected = elementName(zero)
-			return nil, 0, err
+			err.Field = "[" + strconv.Itoa(i) + "]"
+			err.Expected = expected
+			return 0, err
 		}
-		v, problem := parse(tok)
-		if problem != "" {
-			var zero T
-			return nil, 0, &RequestError{Field: "[" + strconv.Itoa(len(s)) + "]", Problem: problem, Expected: elementName(zero), Got: clip(tok)}
+		if problem := parse(i, tok); problem != "" {
+			return 0, &RequestError{Field: "[" + strconv.Itoa(i) + "]", Problem: problem, Expected: expected, Got: clip(tok)}
 		}
-		s = append(s, v)
 		if !array {
-			return s, 1, nil
+			return 1, nil
 		}
 		sc.space()
 		switch sc.peek() {
@@ -320,27 +309,72 @@ func elements[T any](raw []byte, capacity int, parse func(tok []byte) (T, string
 			sc.i++
 			sc.space()
 		case ']':
-			return s, len(s), nil
+			return i + 1, nil
 		default:
-			return nil, 0, &RequestError{Problem: "malformed array", Expected: "',' or ']'"}
+			return 0, &RequestError{Problem: "malformed array", Expected: "',' or ']'"}
 		}
 	}
 }
 
-func elementName(v any) string {
-	switch v.(type) {
-	case float32:
-		return "a float32 number"
-	case float64:
-		return "a float64 number"
-	case tensor.F16:
-		return "a float16 number"
-	case tensor.BF16:
-		return "a bfloat16 number"
-	case bool:
-		return "true or false"
+// parser reads JSON elements into data of one element type, by its
+// kind: numbers in the type's range, or true and false.
+type parser struct {
+	kind   tensor.Kind
+	bits   int    // the precision or size to parse at
+	narrow bool   // a float type narrower than bits, whose range parsing does not check
+	name   string // what an element is, for errors
+}
+
+func newParser(dt tensor.DType) parser {
+	p := parser{kind: dt.Kind(), bits: 8 * dt.Size()}
+	switch p.kind {
+	case tensor.KindFloat:
+		p.name = "a " + dt.String() + " number"
+		if p.bits < 32 {
+			p.bits, p.narrow = 32, true // float16 and bfloat16 are rounded from a float32
+		}
+	case tensor.KindBool:
+		p.name = "true or false"
+	default:
+		p.name = "an integer in " + dt.String() + "'s range"
 	}
-	return fmt.Sprintf("an integer in %T's range", v)
+	return p
+}
+
+// parse reads tok into element i of t, and returns what is wrong with
+// it, or "". A float out of range is one that rounds to ±Inf.
+func (p *parser) parse(t tensor.Tensor, i int, tok []byte) string {
+	switch p.kind {
+	case tensor.KindFloat:
+		f, problem := parseFloat(tok, p.bits)
+		if problem != "" {
+			return problem
+		}
+		tensor.SetFloat64At(t, i, f)
+		if p.narrow && !math.IsInf(f, 0) && math.IsInf(tensor.Float64At(t, i), 0) {
+			return "out of range"
+		}
+	case tensor.KindInt:
+		v, err := strconv.ParseInt(string(tok), 10, p.bits)
+		if err != nil {
+			return intProblem(err)
+		}
+		tensor.SetInt64At(t, i, v)
+	case tensor.KindUint:
+		v, err := strconv.ParseUint(string(tok), 10, p.bits)
+		if err != nil {
+			return intProblem(err)
+		}
+		tensor.SetUint64At(t, i, v)
+	case tensor.KindBool:
+		v, problem := parseBool(tok)
+		if problem != "" {
+			return problem
+		}
+		d, _ := tensor.Data[bool](t)
+		d[i] = v
+	}
+	return ""
 }
 
 func clip(tok []byte) string {
@@ -436,26 +470,6 @@ func parseFloat(tok []byte, bits int) (float64, string) {
 	return f, ""
 }
 
-func parseFloat32(tok []byte) (float32, string) {
-	f, p := parseFloat(tok, 32)
-	return float32(f), p
-}
-
-func parseFloat64(tok []byte) (float64, string) { return parseFloat(tok, 64) }
-
-func parseF16(tok []byte) (tensor.F16, string) {
-	f, p := parseFloat(tok, 32)
-	if p == "" && !math.IsInf(f, 0) && math.Abs(f) > 65504 {
-		return 0, "out of range"
-	}
-	return tensor.NewF16(float32(f)), p
-}
-
-func parseBF16(tok []byte) (tensor.BF16, string) {
-	f, p := parseFloat(tok, 32)
-	return tensor.NewBF16(float32(f)), p
-}
-
 func parseBool(tok []byte) (bool, string) {
 	switch string(tok) {
 	case "true":
@@ -466,35 +480,7 @@ func parseBool(tok []byte) (bool, string) {
 	return false, "not a boolean"
 }
 
-type signed interface {
-	~int8 | ~int16 | ~int32 | ~int64
-}
-type unsigned interface {
-	~uint8 | ~uint16 | ~uint32 | ~uint64
-}
-
-func parseInt[T signed](tok []byte) (T, string) {
-	v, err := strconv.ParseInt(string(tok), 10, int(unsafeSize[T]()*8))
-	if err != nil {
-		return 0, intProblem(tok, err)
-	}
-	return T(v), ""
-}
-
-func parseUint[T unsigned](tok []byte) (T, string) {
-	v, err := strconv.ParseUint(string(tok), 10, int(unsafeSize[T]()*8))
-	if err != nil {
-		return 0, intProblem(tok, err)
-	}
-	return T(v), ""
-}
-
-func unsafeSize[T signed | unsigned]() uintptr {
-	var z T
-	return unsafe.Sizeof(z)
-}
-
-func intProblem(_ []byte, err error) string {
+func intProblem(err error) string {
 	if errors.Is(err, strconv.ErrRange) {
 		return "out of range"
 	}

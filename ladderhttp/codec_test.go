@@ -174,3 +174,56 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeRoundsFloatsToTheirType(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       any    // the data, when accepted
+		problem    string // else what is wrong with data[1]
+	}{
+		{"float16 rounds down to its largest", `{"inputs":{"x":{"dtype":"float16","shape":[2],"data":[1,65519]}}}`, []tensor.F16{0x3c00, 0x7bff}, ""},
+		{"float16 underflows to zero", `{"inputs":{"x":{"dtype":"float16","shape":[2],"data":[1,1e-8]}}}`, []tensor.F16{0x3c00, 0}, ""},
+		{"float16 rounds to +Inf", `{"inputs":{"x":{"dtype":"float16","shape":[2],"data":[1,65520]}}}`, nil, "out of range"},
+		{"bfloat16 rounds to +Inf", `{"inputs":{"x":{"dtype":"bfloat16","shape":[2],"data":[1,3.4e38]}}}`, nil, "out of range"},
+		{"bfloat16 Inf stays", `{"inputs":{"x":{"dtype":"bfloat16","shape":[2],"data":[1,"-Inf"]}}}`, []tensor.BF16{0x3f80, 0xff80}, ""},
+		{"float32 beyond its range", `{"inputs":{"x":{"dtype":"float32","shape":[2],"data":[1,3.5e38]}}}`, nil, "out of range"},
+		{"float64 keeps its precision", `{"inputs":{"x":{"dtype":"float64","shape":[2],"data":[1,0.1]}}}`, []float64{1, 0.1}, ""},
+		{"int16 below its range", `{"inputs":{"x":{"dtype":"int16","shape":[2],"data":[1,-32769]}}}`, nil, "out of range"},
+		{"uint64 at its largest", `{"inputs":{"x":{"dtype":"uint64","shape":[2],"data":[1,18446744073709551615]}}}`, []uint64{1, math.MaxUint64}, ""},
+		{"uint32 beyond its range", `{"inputs":{"x":{"dtype":"uint32","shape":[2],"data":[1,4294967296]}}}`, nil, "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeRequest([]byte(tt.body), "features")
+			if tt.problem == "" {
+				if err != nil || !reflect.DeepEqual(got[0].Data, tt.want) {
+					t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+				}
+				return
+			}
+			var re *RequestError
+			if !errors.As(err, &re) || re.Field != "inputs.x.data[1]" || re.Problem != tt.problem {
+				t.Fatalf("err %v, want %q at inputs.x.data[1]", err, tt.problem)
+			}
+		})
+	}
+}
+
+// A shape asking for fewer elements than the data holds is refused for
+// its length, once every element has been checked.
+func TestDecodeChecksElementsBeyondTheShape(t *testing.T) {
+	tests := []struct{ name, body, problem string }{
+		{"too many", `{"inputs":{"x":{"dtype":"int8","shape":[1],"data":[1,2,3]}}}`, "data length does not match shape"},
+		{"an extra int out of range", `{"inputs":{"x":{"dtype":"int8","shape":[1],"data":[1,200]}}}`, "out of range"},
+		{"an extra float16 out of range", `{"inputs":{"x":{"dtype":"float16","shape":[1],"data":[1,1e9]}}}`, "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeRequest([]byte(tt.body), "features")
+			var re *RequestError
+			if !errors.As(err, &re) || re.Problem != tt.problem {
+				t.Errorf("err %v, want %q", err, tt.problem)
+			}
+		})
+	}
+}

@@ -21,10 +21,11 @@
 // dtype is any element type of package tensor: float32, float64, float16,
 // bfloat16, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool
 // or string. A scalar has shape [] and its data may be a bare value.
-// Floats may also be the strings "NaN", "+Inf" and "-Inf"; integers must
-// be integral and within their type's range. Inputs are sorted by name, so
-// the same request always makes the same cache key. For a single-input
-// model the shorthand
+// Floats may also be the strings "NaN", "+Inf" and "-Inf", and are rounded
+// to the nearest value of their type: one that would round to ±Inf is out
+// of range. Integers must be integral and within their type's range.
+// Inputs are sorted by name, so the same request always makes the same
+// cache key. For a single-input model the shorthand
 //
 //	{"vector": [17.99, 10.38, ...]}
 //

@@ -22,47 +22,34 @@ func appendTensor(b []byte, t tensor.Tensor) []byte {
 		b = strconv.AppendInt(b, d, 10)
 	}
 	b = append(b, `],"data":[`...)
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			b = appendFloat(comma(b, i), float64(v), 32)
+	n := t.Len()
+	switch dt := t.DType(); dt.Kind() {
+	case tensor.KindFloat:
+		bits := 32 // float16 and bfloat16 too: the shortest float32 that reads back
+		if dt.Size() == 8 {
+			bits = 64
 		}
-	case []float64:
-		for i, v := range d {
-			b = appendFloat(comma(b, i), v, 64)
+		for i := range n {
+			b = appendFloat(comma(b, i), tensor.Float64At(t, i), bits)
 		}
-	case []tensor.F16:
-		for i, v := range d {
-			b = appendFloat(comma(b, i), float64(v.Float32()), 32)
+	case tensor.KindInt:
+		for i := range n {
+			b = strconv.AppendInt(comma(b, i), tensor.Int64At(t, i), 10)
 		}
-	case []tensor.BF16:
-		for i, v := range d {
-			b = appendFloat(comma(b, i), float64(v.Float32()), 32)
+	case tensor.KindUint:
+		for i := range n {
+			b = strconv.AppendUint(comma(b, i), tensor.Uint64At(t, i), 10)
 		}
-	case []bool:
+	case tensor.KindBool:
+		d, _ := tensor.Data[bool](t)
 		for i, v := range d {
 			b = strconv.AppendBool(comma(b, i), v)
 		}
-	case []string:
+	case tensor.KindString:
+		d, _ := tensor.Data[string](t)
 		for i, v := range d {
 			b = appendString(comma(b, i), v)
 		}
-	case []int8:
-		b = appendInts(b, d)
-	case []int16:
-		b = appendInts(b, d)
-	case []int32:
-		b = appendInts(b, d)
-	case []int64:
-		b = appendInts(b, d)
-	case []uint8:
-		b = appendUints(b, d)
-	case []uint16:
-		b = appendUints(b, d)
-	case []uint32:
-		b = appendUints(b, d)
-	case []uint64:
-		b = appendUints(b, d)
 	}
 	return append(b, "]}"...)
 }
@@ -70,20 +57,6 @@ func appendTensor(b []byte, t tensor.Tensor) []byte {
 func comma(b []byte, i int) []byte {
 	if i > 0 {
 		return append(b, ',')
-	}
-	return b
-}
-
-func appendInts[T signed](b []byte, d []T) []byte {
-	for i, v := range d {
-		b = strconv.AppendInt(comma(b, i), int64(v), 10)
-	}
-	return b
-}
-
-func appendUints[T unsigned](b []byte, d []T) []byte {
-	for i, v := range d {
-		b = strconv.AppendUint(comma(b, i), uint64(v), 10)
 	}
 	return b
 }

@@ -1,6 +1,8 @@
 package ladderhttp
 
 import (
+	"strconv"
+
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -211,8 +213,8 @@ func (s *scanner) shape() ([]int64, bool) {
 		if err != nil || !jsonInteger(tok) {
 			return nil, false
 		}
-		d, problem := parseInt[int64](tok)
-		if problem != "" {
+		d, perr := strconv.ParseInt(string(tok), 10, 64)
+		if perr != nil {
 			return nil, false
 		}
 		shape = append(shape, d)
@@ -259,6 +261,7 @@ func (s *scanner) numbers(dt tensor.DType) (any, int, bool) {
 	}
 	raw := s.b[start:s.i]
 	check := scanner{b: raw, i: 1}
+	count := 0
 	for {
 		check.space()
 		if check.peek() == ']' && check.i == 1 {
@@ -275,6 +278,7 @@ func (s *scanner) numbers(dt tensor.DType) (any, int, bool) {
 				return nil, 0, false
 			}
 		}
+		count++
 		check.space()
 		if check.peek() == ']' {
 			break
@@ -284,7 +288,7 @@ func (s *scanner) numbers(dt tensor.DType) (any, int, bool) {
 		}
 		check.i++
 	}
-	data, n, err := decodeData(raw, dt, -1)
+	data, n, err := decodeData(raw, dt, count)
 	return data, n, err == nil
 }
 

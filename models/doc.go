@@ -54,4 +54,14 @@
 // The repository's docs/models.md has the table of element types, what
 // Load refuses and why, examples of scalars and warm-up inputs, and how
 // ONNX Runtime is installed and found.
+//
+// # Without cgo
+//
+// ONNX Runtime is a C library, which this package reaches through cgo.
+// Built without cgo (CGO_ENABLED=0), the package keeps its API, but
+// [InitRuntime], [Load], [LoadBytes] and a model's Predict,
+// PredictTimeout and Warmup return a [*RuntimeError] matching
+// [ErrRuntime] that says so. The rest of ladder needs no cgo: a program
+// whose ladder holds Go functions and remote models builds and runs
+// without it.
 package models

@@ -175,12 +175,6 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// errNilModel is [ErrClosed] for a call on a nil *Model.
-var errNilModel = fmt.Errorf("%w: nil *models.Model (did Load fail?)", ErrClosed)
-
-// errNilContext refuses a nil context, which would otherwise panic.
-var errNilContext = errors.New("models: nil context.Context; use context.Background()")
-
 // timeoutError is [ErrTimeout]: a run ended by its own timeout.
 type timeoutError struct{}
 

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package models
 
 import (
@@ -167,12 +169,8 @@ func graphGuards(graph []byte, main bool, inputs []tensor.Info, index map[string
 }
 
 func isInteger(dt tensor.DType) bool {
-	switch dt {
-	case tensor.Int8, tensor.Uint8, tensor.Int16, tensor.Uint16,
-		tensor.Int32, tensor.Uint32, tensor.Int64, tensor.Uint64:
-		return true
-	}
-	return false
+	k := dt.Kind()
+	return k == tensor.KindInt || k == tensor.KindUint
 }
 
 // check returns an InputError when ordered, the inputs in signature order,
@@ -300,24 +298,16 @@ const maxTriluK = 1 << 62
 // f holds, or -1. Unsigned values above math.MaxInt64 are passed as
 // math.MaxInt64; t's other element types have no match.
 func indexOf(t tensor.Tensor, f func(int64) bool) int {
-	switch d := t.Data.(type) {
-	case []int8:
-		return find(d, f)
-	case []uint8:
-		return find(d, f)
-	case []int16:
-		return find(d, f)
-	case []uint16:
-		return find(d, f)
-	case []int32:
-		return find(d, f)
-	case []uint32:
-		return find(d, f)
-	case []int64:
-		return find(d, f)
-	case []uint64:
-		for i, v := range d {
-			if f(int64(min(v, math.MaxInt64))) {
+	switch t.DType().Kind() {
+	case tensor.KindInt:
+		for i := range t.Len() {
+			if f(tensor.Int64At(t, i)) {
+				return i
+			}
+		}
+	case tensor.KindUint:
+		for i := range t.Len() {
+			if f(int64(min(tensor.Uint64At(t, i), math.MaxInt64))) {
 				return i
 			}
 		}
@@ -325,33 +315,13 @@ func indexOf(t tensor.Tensor, f func(int64) bool) int {
 	return -1
 }
 
-func find[T int8 | uint8 | int16 | uint16 | int32 | uint32 | int64](d []T, f func(int64) bool) int {
-	for i, v := range d {
-		if f(int64(v)) {
-			return i
-		}
-	}
-	return -1
-}
-
+// elem returns integer element i of t, or nil when t holds no integers.
 func elem(t tensor.Tensor, i int) any {
-	switch d := t.Data.(type) {
-	case []int8:
-		return d[i]
-	case []uint8:
-		return d[i]
-	case []int16:
-		return d[i]
-	case []uint16:
-		return d[i]
-	case []int32:
-		return d[i]
-	case []uint32:
-		return d[i]
-	case []int64:
-		return d[i]
-	case []uint64:
-		return d[i]
+	switch t.DType().Kind() {
+	case tensor.KindInt:
+		return tensor.Int64At(t, i)
+	case tensor.KindUint:
+		return tensor.Uint64At(t, i)
 	}
 	return nil
 }

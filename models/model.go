@@ -1,3 +1,5 @@
+//go:build cgo
+
 package models
 
 import (
@@ -19,17 +21,6 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// Optimization is ONNX Runtime's graph optimisation level.
-type Optimization int
-
-// Graph optimisation levels. The zero value is [OptimizeAll].
-const (
-	OptimizeAll      Optimization = iota // every optimisation (default)
-	OptimizeExtended                     // basic plus extended fusions
-	OptimizeBasic                        // constant folding and redundant-node removal
-	OptimizeNone                         // run the graph as written
-)
-
 func (o Optimization) ort() ort.GraphOptimizationLevel {
 	switch o {
 	case OptimizeNone:
@@ -40,37 +31,6 @@ func (o Optimization) ort() ort.GraphOptimizationLevel {
 		return ort.GraphOptimizationLevelEnableExtended
 	}
 	return ort.GraphOptimizationLevelEnableAll
-}
-
-// Options tunes how a model is loaded. The zero value is ready to use.
-type Options struct {
-	// Name labels the model in errors and provenance. The default is the
-	// file name without its extension, or "model" for [LoadBytes].
-	Name string
-
-	// IntraOpThreads is the number of threads ONNX Runtime may use inside
-	// one operator. The default is 1: ladder serves many small concurrent
-	// requests, and one thread per run avoids the thread hand-offs and
-	// oversubscription that cost more than they save on small models. Raise
-	// it for large models served at low concurrency. More than
-	// [MaxThreads] is an error.
-	IntraOpThreads int
-
-	// InterOpThreads is the number of threads ONNX Runtime may use to run
-	// independent operators in parallel. The default is 1, for the same
-	// reason as IntraOpThreads. More than [MaxThreads] is an error.
-	InterOpThreads int
-
-	// Optimization is the graph optimisation level. The default is
-	// [OptimizeAll]; a value that is none of the four levels is an error.
-	Optimization Optimization
-
-	// WarmupInputs are example inputs that [Model.Warmup] runs the model
-	// on. Give them when the model needs real values, such as a sample
-	// rate or token ids. They must fit the model's inputs: [Load] checks
-	// them and keeps a copy. The default is inputs with every dynamic
-	// dimension set to 1 and every number set to 1 (see [Model.Warmup]).
-	WarmupInputs []tensor.Tensor
 }
 
 // Model is an ONNX model loaded in-process, ready to serve predictions.
@@ -100,6 +60,12 @@ type Model struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// errNilModel is [ErrClosed] for a call on a nil *Model.
+var errNilModel = fmt.Errorf("%w: nil *models.Model (did Load fail?)", ErrClosed)
+
+// errNilContext refuses a nil context, which would otherwise panic.
+var errNilContext = errors.New("models: nil context.Context; use context.Background()")
 
 const closing = 1 << 62
 
@@ -232,11 +198,6 @@ func load(source, path string, data []byte, opts Options) (m *Model, err error) 
 	return m, nil
 }
 
-// MaxThreads bounds [Options.IntraOpThreads] and [Options.InterOpThreads]:
-// ONNX Runtime creates its thread pools when a model loads, and crashes
-// the process when it cannot create the threads it was told to.
-const MaxThreads = 1024
-
 // check returns what is wrong with opts, or nil.
 func (opts Options) check() error {
 	switch {
@@ -329,13 +290,11 @@ func preallocatable(shape []int64, dt tensor.DType) bool {
 // an input or output: it builds scalars of the numeric Go types only, and
 // returns a scalar string but cannot build one.
 func scalarOK(kind string, dt tensor.DType) bool {
-	switch dt {
-	case tensor.Float16, tensor.BFloat16:
-		return false
-	case tensor.String:
-		return kind == "output"
+	in, out := nativeOf(dt).scalars()
+	if kind == "output" {
+		return out
 	}
-	return true
+	return in
 }
 
 func readMetadata(s *ort.DynamicAdvancedSession, sig *tensor.Signature) error {
@@ -600,46 +559,18 @@ func (m *Model) Warmup(ctx context.Context) error {
 // onesTensor returns a tensor of n elements of type dt, every number 1,
 // every bool false and every string empty.
 func onesTensor(name string, dt tensor.DType, shape []int64, n int) tensor.Tensor {
-	t := tensor.Tensor{Name: name, Shape: shape}
-	switch dt {
-	case tensor.Float32:
-		t.Data = ones[float32](n)
-	case tensor.Float64:
-		t.Data = ones[float64](n)
-	case tensor.Int8:
-		t.Data = ones[int8](n)
-	case tensor.Uint8:
-		t.Data = ones[uint8](n)
-	case tensor.Int16:
-		t.Data = ones[int16](n)
-	case tensor.Uint16:
-		t.Data = ones[uint16](n)
-	case tensor.Int32:
-		t.Data = ones[int32](n)
-	case tensor.Uint32:
-		t.Data = ones[uint32](n)
-	case tensor.Int64:
-		t.Data = ones[int64](n)
-	case tensor.Uint64:
-		t.Data = ones[uint64](n)
-	case tensor.Bool:
-		t.Data = make([]bool, n)
-	case tensor.String:
-		t.Data = make([]string, n)
-	case tensor.Float16:
-		t.Data = slices.Repeat([]tensor.F16{tensor.NewF16(1)}, n)
-	case tensor.BFloat16:
-		t.Data = slices.Repeat([]tensor.BF16{tensor.NewBF16(1)}, n)
+	t := tensor.Tensor{Name: name, Shape: shape, Data: tensor.Make(dt, n)}
+	for i := range n {
+		switch dt.Kind() {
+		case tensor.KindFloat:
+			tensor.SetFloat64At(t, i, 1)
+		case tensor.KindInt:
+			tensor.SetInt64At(t, i, 1)
+		case tensor.KindUint:
+			tensor.SetUint64At(t, i, 1)
+		}
 	}
 	return t
-}
-
-func ones[T float32 | float64 | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64](n int) []T {
-	d := make([]T, n)
-	for i := range d {
-		d[i] = 1
-	}
-	return d
 }
 
 // Close waits for in-flight runs to finish, then releases the session and
@@ -687,38 +618,4 @@ func (m *Model) putScratch(s *scratch) {
 	if !m.scratch.put(s) {
 		_ = s.destroy()
 	}
-}
-
-func dtypeFromORT(t ort.TensorElementDataType) tensor.DType {
-	switch t {
-	case ort.TensorElementDataTypeFloat:
-		return tensor.Float32
-	case ort.TensorElementDataTypeDouble:
-		return tensor.Float64
-	case ort.TensorElementDataTypeInt32:
-		return tensor.Int32
-	case ort.TensorElementDataTypeInt64:
-		return tensor.Int64
-	case ort.TensorElementDataTypeBool:
-		return tensor.Bool
-	case ort.TensorElementDataTypeString:
-		return tensor.String
-	case ort.TensorElementDataTypeInt8:
-		return tensor.Int8
-	case ort.TensorElementDataTypeUint8:
-		return tensor.Uint8
-	case ort.TensorElementDataTypeInt16:
-		return tensor.Int16
-	case ort.TensorElementDataTypeUint16:
-		return tensor.Uint16
-	case ort.TensorElementDataTypeUint32:
-		return tensor.Uint32
-	case ort.TensorElementDataTypeUint64:
-		return tensor.Uint64
-	case ort.TensorElementDataTypeFloat16:
-		return tensor.Float16
-	case ort.TensorElementDataTypeBFloat16:
-		return tensor.BFloat16
-	}
-	return tensor.Invalid
 }

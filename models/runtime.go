@@ -1,3 +1,5 @@
+//go:build cgo
+
 package models
 
 import (
@@ -11,14 +13,6 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 )
-
-// RuntimeVersion is the ONNX Runtime version this package is built for.
-// onnxruntime_go v1.27.0 refuses any other.
-const RuntimeVersion = "1.24.1"
-
-// LibraryEnv names the environment variable that points at the ONNX Runtime
-// shared library when [InitRuntime] is called with an empty path.
-const LibraryEnv = "LADDER_ONNXRUNTIME_LIB"
 
 var rt struct {
 	mu     sync.Mutex

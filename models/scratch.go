@@ -1,3 +1,5 @@
+//go:build cgo
+
 package models
 
 import (
@@ -12,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/ladder-ml/ladder/internal/block"
 	"github.com/ladder-ml/ladder/tensor"
@@ -31,9 +32,10 @@ type scratch struct {
 	ins       []ort.Value
 	inShapes  [][]int64 // shapes of ins, kept to avoid ort's copying GetShape
 	outs      []ort.Value
-	outShapes [][]int64 // shapes of outs while outsReady
-	outsReady bool      // outs hold tensors shaped for the current inputs
-	guesses   [][]int64 // last shapes seen of outputs that ladder allocates and whose shape is dynamic
+	outShapes [][]int64  // shapes of outs while outsReady
+	outsReady bool       // outs hold tensors shaped for the current inputs
+	guesses   [][]int64  // last shapes seen of outputs that ladder allocates and whose shape is dynamic
+	room      block.Room // what is left of the result's block while readOutputs fills it in
 
 	ro        *ort.RunOptions
 	fired     chan struct{} // receives once per terminate callback that ran
@@ -125,7 +127,8 @@ func (s *scratch) terminated(ctx context.Context) bool {
 func (s *scratch) setInputs() (sameShapes bool, err error) {
 	sameShapes = true
 	for i, t := range s.ordered {
-		if v := s.ins[i]; v != nil && slices.Equal(s.inShapes[i], t.Shape) && fill(v, t.Data) {
+		n := nativeOf(t.DType())
+		if v := s.ins[i]; v != nil && slices.Equal(s.inShapes[i], t.Shape) && n.fill(v, t.Data) {
 			continue
 		}
 		sameShapes = false
@@ -133,7 +136,7 @@ func (s *scratch) setInputs() (sameShapes bool, err error) {
 			s.ins[i], s.inShapes[i] = nil, nil
 			_ = release(v)
 		}
-		v, err := newInput(t)
+		v, err := n.newInput(t.Shape, t.Data)
 		if err != nil {
 			return false, fmt.Errorf("input %q: %w", t.Name, err)
 		}
@@ -142,163 +145,12 @@ func (s *scratch) setInputs() (sameShapes bool, err error) {
 	return sameShapes, nil
 }
 
-// fill copies data into v when v can hold it without reallocating.
-func fill(v ort.Value, data any) bool {
-	switch d := data.(type) {
-	case []float32:
-		return fillNumeric(v, d)
-	case []float64:
-		return fillNumeric(v, d)
-	case []int8:
-		return fillNumeric(v, d)
-	case []uint8:
-		return fillNumeric(v, d)
-	case []int16:
-		return fillNumeric(v, d)
-	case []uint16:
-		return fillNumeric(v, d)
-	case []int32:
-		return fillNumeric(v, d)
-	case []uint32:
-		return fillNumeric(v, d)
-	case []int64:
-		return fillNumeric(v, d)
-	case []uint64:
-		return fillNumeric(v, d)
-	case []bool:
-		return fillNumeric(v, d)
-	case []tensor.F16:
-		return fillCustom(v, halfBytes(d))
-	case []tensor.BF16:
-		return fillCustom(v, halfBytes(d))
-	case []string:
-		st, ok := v.(*ort.StringTensor)
-		return ok && st.SetContents(d) == nil
-	}
-	return false
-}
-
-func fillNumeric[T ort.TensorData](v ort.Value, d []T) bool {
-	switch t := v.(type) {
-	case *ort.Tensor[T]:
-		copy(t.GetData(), d)
-		return true
-	case *ort.Scalar[T]:
-		// Scalar.Set does not reach the native value: reuse it only
-		// when it already holds the value.
-		return len(d) == 1 && t.GetData() == d[0]
-	}
-	return false
-}
-
-func fillCustom(v ort.Value, b []byte) bool {
-	t, ok := v.(*ort.CustomDataTensor)
-	if ok {
-		copy(t.GetData(), b)
-	}
-	return ok
-}
-
-// halfBytes returns the memory of d as bytes, without copying.
-func halfBytes[T tensor.F16 | tensor.BF16](d []T) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), 2*len(d))
-}
-
-func newInput(t tensor.Tensor) (ort.Value, error) {
-	switch d := t.Data.(type) {
-	case []float32:
-		return newNumeric(t.Shape, d)
-	case []float64:
-		return newNumeric(t.Shape, d)
-	case []int8:
-		return newNumeric(t.Shape, d)
-	case []uint8:
-		return newNumeric(t.Shape, d)
-	case []int16:
-		return newNumeric(t.Shape, d)
-	case []uint16:
-		return newNumeric(t.Shape, d)
-	case []int32:
-		return newNumeric(t.Shape, d)
-	case []uint32:
-		return newNumeric(t.Shape, d)
-	case []int64:
-		return newNumeric(t.Shape, d)
-	case []uint64:
-		return newNumeric(t.Shape, d)
-	case []bool:
-		return newNumeric(t.Shape, d)
-	case []tensor.F16:
-		return newCustom(t.Shape, halfBytes(d), ort.TensorElementDataTypeFloat16)
-	case []tensor.BF16:
-		return newCustom(t.Shape, halfBytes(d), ort.TensorElementDataTypeBFloat16)
-	case []string:
-		if len(t.Shape) == 0 {
-			return nil, errors.New("a scalar string cannot be built") // refused at Load
-		}
-		st, err := ort.NewStringTensor(ort.Shape(t.Shape))
-		if err != nil {
-			return nil, err
-		}
-		if err := st.SetContents(d); err != nil {
-			_ = st.Destroy()
-			return nil, err
-		}
-		return st, nil
-	}
-	return nil, fmt.Errorf("unsupported data type %T", t.Data)
-}
-
-// newNumeric returns a native tensor, or a scalar for an empty shape, over
-// a private copy of d. ONNX Runtime rejects a tensor with no backing
-// memory, so an empty one gets a single spare element.
-func newNumeric[T ort.TensorData](shape []int64, d []T) (ort.Value, error) {
-	if len(shape) == 0 {
-		if len(d) != 1 {
-			return nil, fmt.Errorf("a scalar needs 1 element, got %d", len(d))
-		}
-		v, err := ort.NewScalar(d[0])
-		if err != nil {
-			return nil, err
-		}
-		return v, nil
-	}
-	buf := make([]T, max(len(d), 1))
-	copy(buf, d)
-	v, err := ort.NewTensor(ort.Shape(shape), buf) // NewTensor copies shape
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-// newCustom returns a native tensor of element type dt over a private copy
-// of b, the elements' bytes.
-func newCustom(shape []int64, b []byte, dt ort.TensorElementDataType) (ort.Value, error) {
-	if len(shape) == 0 {
-		return nil, errors.New("a scalar of this element type cannot be built") // refused at Load
-	}
-	buf := make([]byte, max(len(b), 1))
-	copy(buf, b)
-	v, err := ort.NewCustomDataTensor(ort.Shape(slices.Clone(shape)), buf, dt)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // allocated reports whether ladder allocates output info itself instead of
 // letting onnxruntime_go do it: onnxruntime_go cannot return scalars, and
 // returns float16 and bfloat16 tensors with half their bytes missing.
 // Scalar strings are the exception: onnxruntime_go returns them intact.
 func allocated(info tensor.Info) bool {
-	switch info.DType {
-	case tensor.Float16, tensor.BFloat16:
-		return true
-	case tensor.String:
-		return false
-	}
-	return len(info.Shape) == 0
+	return nativeOf(info.DType).allocates(len(info.Shape) == 0)
 }
 
 // preallocated reports whether ladder allocates output i itself: as
@@ -309,13 +161,7 @@ func (s *scratch) preallocated(i int, info tensor.Info) bool {
 	if !info.AnyRank {
 		return allocated(info)
 	}
-	switch info.DType {
-	case tensor.Float16, tensor.BFloat16:
-		return true
-	case tensor.String:
-		return false
-	}
-	return s.guesses[i] != nil && len(s.guesses[i]) == 0
+	return nativeOf(info.DType).allocates(s.guesses[i] != nil && len(s.guesses[i]) == 0)
 }
 
 // prepareOutputs allocates the outputs that ladder allocates itself and
@@ -344,7 +190,7 @@ func (s *scratch) prepareOutputs(infos []tensor.Info) error {
 				}
 			}
 		}
-		v, err := newOutput(info.DType, shape)
+		v, err := nativeOf(info.DType).newOutput(shape)
 		if err != nil {
 			s.guesses[i] = nil // a failed guess must not fail the next run too
 			return fmt.Errorf("output %q: %w", info.Name, err)
@@ -352,62 +198,6 @@ func (s *scratch) prepareOutputs(infos []tensor.Info) error {
 		s.outs[i] = v
 	}
 	return nil
-}
-
-// maxPrealloc bounds, in bytes, an output that ladder allocates before a
-// run from a shape the model declares or ONNX Runtime requests: a file
-// that declares a float16 output of a trillion elements must not make Go
-// run out of memory, which no recover can catch.
-const maxPrealloc = 1 << 30
-
-func newOutput(dt tensor.DType, shape []int64) (ort.Value, error) {
-	if len(shape) == 0 {
-		switch dt {
-		case tensor.Float32:
-			return newScalar[float32]()
-		case tensor.Float64:
-			return newScalar[float64]()
-		case tensor.Int8:
-			return newScalar[int8]()
-		case tensor.Uint8:
-			return newScalar[uint8]()
-		case tensor.Int16:
-			return newScalar[int16]()
-		case tensor.Uint16:
-			return newScalar[uint16]()
-		case tensor.Int32:
-			return newScalar[int32]()
-		case tensor.Uint32:
-			return newScalar[uint32]()
-		case tensor.Int64:
-			return newScalar[int64]()
-		case tensor.Uint64:
-			return newScalar[uint64]()
-		case tensor.Bool:
-			return newScalar[bool]()
-		}
-		return nil, fmt.Errorf("a scalar %s output cannot be built", dt) // refused at Load
-	}
-	n, ok := tensor.NumElements(shape)
-	if !ok || n > maxPrealloc/2 {
-		return nil, fmt.Errorf("output shape %v is too large: ladder allocates float16 and bfloat16 outputs "+
-			"before the run, up to %d MiB each", shape, maxPrealloc>>20)
-	}
-	switch dt {
-	case tensor.Float16:
-		return newCustom(shape, make([]byte, 2*n), ort.TensorElementDataTypeFloat16)
-	case tensor.BFloat16:
-		return newCustom(shape, make([]byte, 2*n), ort.TensorElementDataTypeBFloat16)
-	}
-	return nil, fmt.Errorf("a %s output is allocated by ONNX Runtime", dt)
-}
-
-func newScalar[T ort.TensorData]() (ort.Value, error) {
-	v, err := ort.NewEmptyScalar[T]()
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 var shapeMismatch = regexp.MustCompile(`Current shape:\{([-\d,]*)\} Requested shape:\{([-\d,]*)\}`)
@@ -504,10 +294,12 @@ func fits(shape, want []int64) bool {
 // tensors returned to the caller. With copyData the data is copied, as
 // [scratch.readOutput] says.
 func (s *scratch) readOutputs(infos []tensor.Info, copyData bool) ([]tensor.Tensor, error) {
-	result, b := block.New(len(s.outs))
+	var result []tensor.Tensor
+	result, s.room = block.New(len(s.outs))
+	defer func() { s.room = block.Room{} }() // the result is the caller's
 	for i := range s.outs {
 		var err error
-		result[i], err = s.readOutput(i, infos[i], copyData, &b)
+		result[i], err = s.readOutput(i, infos[i], copyData, &s.room)
 		if err != nil {
 			return nil, fmt.Errorf("reading output %q: %w", infos[i].Name, err)
 		}
@@ -524,79 +316,11 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *block.Ro
 	if v == nil {
 		return tensor.Tensor{}, errors.New("onnxruntime_go returned no value")
 	}
-	t := tensor.Tensor{Name: info.Name}
-	switch o := v.(type) {
-	case *ort.Tensor[float32]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[float64]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[int8]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[uint8]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[int16]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[uint16]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[int32]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[uint32]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[int64]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[uint64]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Tensor[bool]:
-		t.Data = outputData(b, o, copyData)
-	case *ort.Scalar[float32]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[float64]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[int8]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[uint8]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[int16]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[uint16]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[int32]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[uint32]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[int64]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[uint64]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.Scalar[bool]:
-		t.Data = scalarData(b, o.GetData())
-	case *ort.CustomDataTensor:
-		switch info.DType {
-		case tensor.Float16:
-			t.Data = block.Box(b, halfData[tensor.F16](b, o.GetData(), o.GetShape()))
-		case tensor.BFloat16:
-			t.Data = block.Box(b, halfData[tensor.BF16](b, o.GetData(), o.GetShape()))
-		default:
-			return tensor.Tensor{}, fmt.Errorf("unexpected %s tensor", info.DType)
-		}
-	case *ort.StringTensor:
-		if len(o.GetShape()) == 0 {
-			// GetContents cannot read a scalar string.
-			e, err := o.GetElement(0)
-			if err != nil {
-				return tensor.Tensor{}, err
-			}
-			t.Data = block.Box(b, []string{e})
-			break
-		}
-		contents, err := o.GetContents()
-		if err != nil {
-			return tensor.Tensor{}, err
-		}
-		t.Data = block.Box(b, contents)
-	default:
-		return tensor.Tensor{}, fmt.Errorf("unsupported output type %T", v)
+	data, err := nativeOf(info.DType).read(b, v, copyData)
+	if err != nil {
+		return tensor.Tensor{}, err
 	}
+	t := tensor.Tensor{Name: info.Name, Data: data}
 	if s.outShapes[i] == nil {
 		s.outShapes[i] = v.GetShape() // a copy owned by the scratch
 		if s.outShapes[i] == nil {
@@ -612,30 +336,6 @@ func (s *scratch) readOutput(i int, info tensor.Info, copyData bool, b *block.Ro
 		s.guesses[i] = slices.Clone(t.Shape)
 	}
 	return t, nil
-}
-
-// halfData copies the elements of a float16 or bfloat16 tensor.
-func halfData[T tensor.F16 | tensor.BF16](b *block.Room, data []byte, shape []int64) []T {
-	n, _ := tensor.NumElements(shape)
-	out := block.Make[T](b, int(n))
-	copy(halfBytes(out), data)
-	return out
-}
-
-// outputData returns the data of t, copied when copyData is set because t
-// stays in the scratch for the next run.
-func outputData[T ort.TensorData](b *block.Room, t *ort.Tensor[T], copyData bool) any {
-	if copyData {
-		return block.Box(b, block.Clone(b, t.GetData()))
-	}
-	return block.Box(b, t.GetData())
-}
-
-// scalarData returns v as the data of a scalar tensor.
-func scalarData[T ort.TensorData](b *block.Room, v T) any {
-	d := block.Make[T](b, 1)
-	d[0] = v
-	return block.Box(b, d)
 }
 
 // dropOutputs releases the output tensors so the next run allocates fresh

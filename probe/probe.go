@@ -258,30 +258,7 @@ func match(got, want []tensor.Tensor, tol float64) error {
 }
 
 // floats returns t's numeric values as float64s.
-func floats(t tensor.Tensor) ([]float64, bool) {
-	conv := func(n int, at func(int) float64) []float64 {
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = at(i)
-		}
-		return out
-	}
-	switch d := t.Data.(type) {
-	case []float32:
-		return conv(len(d), func(i int) float64 { return float64(d[i]) }), true
-	case []float64:
-		return d, true
-	case []int64:
-		return conv(len(d), func(i int) float64 { return float64(d[i]) }), true
-	case []int32:
-		return conv(len(d), func(i int) float64 { return float64(d[i]) }), true
-	case []tensor.F16:
-		return conv(len(d), func(i int) float64 { return float64(d[i].Float32()) }), true
-	case []tensor.BF16:
-		return conv(len(d), func(i int) float64 { return float64(d[i].Float32()) }), true
-	}
-	return nil, false
-}
+func floats(t tensor.Tensor) ([]float64, bool) { return tensor.Float64s(t) }
 
 // Jittered returns d varied at random by up to ±jitter of itself, for
 // probe and retry intervals that must not beat in step across a fleet.

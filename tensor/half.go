@@ -71,6 +71,9 @@ func (h F16) Float32() float32 {
 	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
 }
 
+// nonFinite reports whether h is ±Inf or NaN: all exponent bits set.
+func (h F16) nonFinite() bool { return h&0x7c00 == 0x7c00 }
+
 // NewBF16 returns f rounded to the nearest bfloat16 value, ties to even.
 // NaN stays NaN.
 func NewBF16(f float32) BF16 {
@@ -84,3 +87,6 @@ func NewBF16(f float32) BF16 {
 
 // Float32 returns b as a float32, exactly.
 func (b BF16) Float32() float32 { return math.Float32frombits(uint32(b) << 16) }
+
+// nonFinite reports whether b is ±Inf or NaN: all exponent bits set.
+func (b BF16) nonFinite() bool { return b&0x7f80 == 0x7f80 }

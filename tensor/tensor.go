@@ -1,62 +1,10 @@
 package tensor
 
 import (
-	"fmt"
 	"math"
 	"math/bits"
 	"slices"
 )
-
-// DType is the element type of a [Tensor].
-type DType int
-
-// The element types a [Tensor] can hold, with the Go slice type of each.
-// The values are stable: new types are added at the end.
-const (
-	Invalid  DType = iota // not a supported element type
-	Float32               // []float32
-	Float64               // []float64
-	Int32                 // []int32
-	Int64                 // []int64
-	Bool                  // []bool
-	String                // []string
-	Int8                  // []int8
-	Uint8                 // []uint8
-	Int16                 // []int16
-	Uint16                // []uint16
-	Uint32                // []uint32
-	Uint64                // []uint64
-	Float16               // [][F16], IEEE 754 half precision
-	BFloat16              // [][BF16], bfloat16
-)
-
-var dtypeNames = [...]string{"invalid", "float32", "float64", "int32", "int64", "bool", "string",
-	"int8", "uint8", "int16", "uint16", "uint32", "uint64", "float16", "bfloat16"}
-
-// String returns the name of the element type, such as "float32" or
-// "bfloat16".
-func (d DType) String() string {
-	if d < 0 || int(d) >= len(dtypeNames) {
-		return fmt.Sprintf("DType(%d)", int(d))
-	}
-	return dtypeNames[d]
-}
-
-// Size returns the size in bytes of one element, or 0 for [String] and
-// [Invalid].
-func (d DType) Size() int {
-	switch d {
-	case Bool, Int8, Uint8:
-		return 1
-	case Int16, Uint16, Float16, BFloat16:
-		return 2
-	case Float32, Int32, Uint32:
-		return 4
-	case Float64, Int64, Uint64:
-		return 8
-	}
-	return 0
-}
 
 // Element is the set of Go element types a [Tensor] can hold.
 type Element interface {
@@ -99,147 +47,21 @@ func Data[T Element](t Tensor) ([]T, bool) {
 // DType reports the element type of t's data, or [Invalid] when Data is not
 // one of the supported slice types.
 func (t Tensor) DType() DType {
-	switch t.Data.(type) {
-	case []float32:
-		return Float32
-	case []float64:
-		return Float64
-	case []int32:
-		return Int32
-	case []int64:
-		return Int64
-	case []bool:
-		return Bool
-	case []string:
-		return String
-	case []int8:
-		return Int8
-	case []uint8:
-		return Uint8
-	case []int16:
-		return Int16
-	case []uint16:
-		return Uint16
-	case []uint32:
-		return Uint32
-	case []uint64:
-		return Uint64
-	case []F16:
-		return Float16
-	case []BF16:
-		return BFloat16
-	}
-	return Invalid
-}
-
-// kind returns the element type and the number of elements of data, as
-// [Tensor.DType] and [Tensor.Len] do, with one type switch.
-func kind(data any) (DType, int) {
-	switch d := data.(type) {
-	case []float32:
-		return Float32, len(d)
-	case []float64:
-		return Float64, len(d)
-	case []int32:
-		return Int32, len(d)
-	case []int64:
-		return Int64, len(d)
-	case []bool:
-		return Bool, len(d)
-	case []string:
-		return String, len(d)
-	case []int8:
-		return Int8, len(d)
-	case []uint8:
-		return Uint8, len(d)
-	case []int16:
-		return Int16, len(d)
-	case []uint16:
-		return Uint16, len(d)
-	case []uint32:
-		return Uint32, len(d)
-	case []uint64:
-		return Uint64, len(d)
-	case []F16:
-		return Float16, len(d)
-	case []BF16:
-		return BFloat16, len(d)
-	}
-	return Invalid, 0
+	dt, _ := kind(t.Data)
+	return dt
 }
 
 // Len returns the number of elements in t's data, or 0 when Data is not
 // one of the supported slice types.
 func (t Tensor) Len() int {
-	switch d := t.Data.(type) {
-	case []float32:
-		return len(d)
-	case []float64:
-		return len(d)
-	case []int32:
-		return len(d)
-	case []int64:
-		return len(d)
-	case []bool:
-		return len(d)
-	case []string:
-		return len(d)
-	case []int8:
-		return len(d)
-	case []uint8:
-		return len(d)
-	case []int16:
-		return len(d)
-	case []uint16:
-		return len(d)
-	case []uint32:
-		return len(d)
-	case []uint64:
-		return len(d)
-	case []F16:
-		return len(d)
-	case []BF16:
-		return len(d)
-	}
-	return 0
+	_, n := kind(t.Data)
+	return n
 }
 
-// Clone returns a deep copy of t that shares no memory with it.
+// Clone returns a deep copy of t that shares no memory with it. Data of
+// a type the package does not support is shared, not copied.
 func (t Tensor) Clone() Tensor {
-	c := Tensor{Name: t.Name, Shape: slices.Clone(t.Shape)}
-	switch d := t.Data.(type) {
-	case []float32:
-		c.Data = slices.Clone(d)
-	case []float64:
-		c.Data = slices.Clone(d)
-	case []int32:
-		c.Data = slices.Clone(d)
-	case []int64:
-		c.Data = slices.Clone(d)
-	case []bool:
-		c.Data = slices.Clone(d)
-	case []string:
-		c.Data = slices.Clone(d)
-	case []int8:
-		c.Data = slices.Clone(d)
-	case []uint8:
-		c.Data = slices.Clone(d)
-	case []int16:
-		c.Data = slices.Clone(d)
-	case []uint16:
-		c.Data = slices.Clone(d)
-	case []uint32:
-		c.Data = slices.Clone(d)
-	case []uint64:
-		c.Data = slices.Clone(d)
-	case []F16:
-		c.Data = slices.Clone(d)
-	case []BF16:
-		c.Data = slices.Clone(d)
-	default:
-		c.Data = t.Data
-	}
-	return c
+	return Tensor{Name: t.Name, Shape: slices.Clone(t.Shape), Data: opsOf(t.Data).clone(t.Data)}
 }
 
 // CloneAll returns a deep copy of every tensor in ts.
@@ -297,32 +119,4 @@ func NumElements(shape []int64) (int64, bool) {
 // FirstNonFinite returns the index of the first NaN or infinite element of
 // t, or -1 when every element is finite or t does not hold floating-point
 // elements. It covers float32, float64, float16 and bfloat16.
-func FirstNonFinite(t Tensor) int {
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-				return i
-			}
-		}
-	case []float64:
-		for i, v := range d {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return i
-			}
-		}
-	case []F16:
-		for i, v := range d {
-			if v&0x7c00 == 0x7c00 {
-				return i
-			}
-		}
-	case []BF16:
-		for i, v := range d {
-			if v&0x7f80 == 0x7f80 {
-				return i
-			}
-		}
-	}
-	return -1
-}
+func FirstNonFinite(t Tensor) int { return opsOf(t.Data).firstNonFinite(t.Data) }

@@ -77,13 +77,21 @@ func New(n int) ([]tensor.Tensor, Room) {
 // when they fit, else a new slice. Its capacity is n, so a caller's
 // append never reaches the room of another tensor.
 func Make[T Plain](b *Room, n int) []T {
-	words := (n*int(unsafe.Sizeof(*new(T))) + 7) / 8
+	m := room(b, n*int(unsafe.Sizeof(*new(T))))
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(m))), n)
+}
+
+// room returns n bytes, aligned for any element type without pointers:
+// from b's spare room when they fit, else newly allocated.
+func room(b *Room, n int) []byte {
+	words := (n + 7) / 8
+	var w []uint64
 	if n == 0 || words > len(b.elems) {
-		return make([]T, n)
+		w = make([]uint64, words)
+	} else {
+		w, b.elems = b.elems[:words:words], b.elems[words:]
 	}
-	p := unsafe.Pointer(&b.elems[0])
-	b.elems = b.elems[words:]
-	return unsafe.Slice((*T)(p), n)
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), n)
 }
 
 // Clone returns a copy of d, made as Make says.
@@ -131,39 +139,33 @@ func Shape(b *Room, shape []int64) []int64 {
 }
 
 // CloneData returns a deep copy of a tensor's data, in b's room when it
-// fits: the elements of the plain types, and the header of every type.
-// Data of a type the tensor package does not know is cloned by
+// fits: the elements of the fixed-size types, and the header of every
+// type. Data of a type the tensor package does not know is cloned by
 // [tensor.Tensor.Clone].
+//
+// The elements are copied as bytes, by [tensor.Bytes], into room for
+// them; the copy is given data's own type, which [Box] would have given
+// it, by taking the type word of data itself.
 func CloneData(b *Room, data any) any {
-	switch d := data.(type) {
-	case []float32:
-		return Box(b, Clone(b, d))
-	case []float64:
-		return Box(b, Clone(b, d))
-	case []int64:
-		return Box(b, Clone(b, d))
-	case []int32:
-		return Box(b, Clone(b, d))
-	case []bool:
-		return Box(b, Clone(b, d))
-	case []int8:
-		return Box(b, Clone(b, d))
-	case []uint8:
-		return Box(b, Clone(b, d))
-	case []int16:
-		return Box(b, Clone(b, d))
-	case []uint16:
-		return Box(b, Clone(b, d))
-	case []uint32:
-		return Box(b, Clone(b, d))
-	case []uint64:
-		return Box(b, Clone(b, d))
-	case []tensor.F16:
-		return Box(b, Clone(b, d))
-	case []tensor.BF16:
-		return Box(b, Clone(b, d))
-	case []string:
-		return Box(b, slices.Clone(d))
+	t := tensor.Tensor{Data: data}
+	raw, plain := tensor.Bytes(t)
+	if !plain {
+		if s, ok := tensor.Data[string](t); ok {
+			return Box(b, slices.Clone(s))
+		}
+		return t.Clone().Data
 	}
-	return tensor.Tensor{Data: data}.Clone().Data
+	out := room(b, len(raw))
+	copy(out, raw)
+	var h *sliceHeader
+	if len(b.headers) > 0 {
+		h = &b.headers[0]
+		b.headers = b.headers[1:]
+	} else {
+		h = new(sliceHeader)
+	}
+	*h = sliceHeader{data: unsafe.Pointer(unsafe.SliceData(out)), len: t.Len(), cap: t.Len()}
+	x := data // the type word of data's slice type
+	(*iface)(unsafe.Pointer(&x)).data = unsafe.Pointer(h)
+	return x
 }
