@@ -207,10 +207,6 @@ func (f *Faulty) Warmup(ctx context.Context) error {
 // Unwrap returns the inner model.
 func (f *Faulty) Unwrap() router.Model { return f.m }
 
-type timeoutPredictor interface {
-	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
-}
-
 func (f *Faulty) predict(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
 	n := uint64(f.calls.Add(1)) // this call's place in the sequence keys its draws
 	s := f.state.Load()
@@ -324,23 +320,16 @@ func nanify(ts []tensor.Tensor) []tensor.Tensor {
 	}
 	out := slices.Clone(ts)
 	for i, t := range out {
-		switch d := t.Data.(type) {
-		case []float32:
-			out[i].Data = filled(len(d), float32(math.NaN()))
-		case []float64:
-			out[i].Data = filled(len(d), math.NaN())
-		default:
+		dt := t.DType()
+		if dt.Kind() != tensor.KindFloat {
 			continue
 		}
-		out[i].Shape = slices.Clone(t.Shape)
+		n := t.Len()
+		nan := tensor.Tensor{Name: t.Name, Shape: slices.Clone(t.Shape), Data: tensor.Make(dt, n)}
+		for j := range n {
+			tensor.SetFloat64At(nan, j, math.NaN())
+		}
+		out[i] = nan
 	}
 	return out
-}
-
-func filled[T float32 | float64](n int, v T) []T {
-	s := make([]T, n)
-	for i := range s {
-		s[i] = v
-	}
-	return s
 }

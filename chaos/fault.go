@@ -50,8 +50,9 @@ type Fault struct {
 	// Default 0.
 	SlowLatency time.Duration
 
-	// NaNRate is the fraction of calls whose outputs have every float32 and
-	// float64 element replaced by NaN. The inner model is called, and its
+	// NaNRate is the fraction of calls whose outputs have every floating
+	// point element (float32, float64, float16, bfloat16) replaced by NaN.
+	// The inner model is called, and its
 	// float tensors are copied before they are overwritten, so its own
 	// slices are never touched; other tensors pass through as they are. A
 	// call on which the inner model fails keeps its error and outputs.

@@ -16,10 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/jitter"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/router"
 	"github.com/ladder-ml/ladder/tensor"
@@ -71,8 +71,16 @@ type Config struct {
 }
 
 // ErrInvalidConfig matches every configuration error of a [Prober],
-// returned by router.New when it starts the prober.
-var ErrInvalidConfig = errors.New("probe: invalid config")
+// returned by router.New when it starts the prober. It also matches
+// router.ErrInvalidConfig, as every configuration error of New does.
+var ErrInvalidConfig error = configError("probe: invalid config")
+
+type configError string
+
+func (e configError) Error() string { return string(e) }
+
+// Is reports whether target is router.ErrInvalidConfig.
+func (e configError) Is(target error) bool { return target == router.ErrInvalidConfig }
 
 func (c Config) resolve(tierTimeout time.Duration) (Config, error) {
 	switch {
@@ -122,7 +130,7 @@ func (p *Prober) Start(_ context.Context, h *router.Handle) error {
 // run probes the tier at its interval until ctx ends.
 func run(ctx context.Context, h *router.Handle, cfg Config) {
 	clk := h.Clock()
-	timer := clk.NewTimer(Jittered(cfg.Interval, cfg.Jitter))
+	timer := clk.NewTimer(jitter.Of(cfg.Interval, cfg.Jitter))
 	defer timer.Stop()
 	var (
 		streak    int // consecutive results on version: > 0 passes, < 0 failures
@@ -149,7 +157,7 @@ func run(ctx context.Context, h *router.Handle, cfg Config) {
 			return
 		case <-timer.C():
 		}
-		timer.Reset(Jittered(cfg.Interval, cfg.Jitter))
+		timer.Reset(jitter.Of(cfg.Interval, cfg.Jitter))
 		v := h.Current()
 		if v == nil {
 			continue // loading
@@ -182,7 +190,7 @@ func run(ctx context.Context, h *router.Handle, cfg Config) {
 }
 
 // ErrCanary matches every [*CanaryError].
-var ErrCanary = errors.New("router: canary failed")
+var ErrCanary = errors.New("probe: canary failed")
 
 // CanaryError reports a canary whose answer was wrong or missing.
 type CanaryError struct {
@@ -259,12 +267,3 @@ func match(got, want []tensor.Tensor, tol float64) error {
 
 // floats returns t's numeric values as float64s.
 func floats(t tensor.Tensor) ([]float64, bool) { return tensor.Float64s(t) }
-
-// Jittered returns d varied at random by up to ±jitter of itself, for
-// probe and retry intervals that must not beat in step across a fleet.
-func Jittered(d time.Duration, jitter float64) time.Duration {
-	if jitter <= 0 {
-		return d
-	}
-	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
-}

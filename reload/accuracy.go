@@ -20,7 +20,7 @@ type Labelled struct {
 }
 
 // ErrAccuracy matches every [*AccuracyError].
-var ErrAccuracy = errors.New("router: accuracy below the threshold")
+var ErrAccuracy = errors.New("reload: accuracy below the threshold")
 
 // AccuracyError reports a model whose accuracy on a labelled sample is
 // below the threshold.

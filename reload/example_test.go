@@ -46,7 +46,7 @@ func ExampleReloader_Reload() {
 	h := r.Health()["primary"]
 	fmt.Println(err, h.Condition, h.Version, h.Source, a.Outputs[0].Data)
 	// Output:
-	// router: reload failed: primary v2 failed its canary check: router: canary failed: primary v2 canary 0: router: invalid model output from primary: output "probability": NaN or Inf at element 0; serving v1
+	// reload: reload failed: primary v2 failed its canary check: probe: canary failed: primary v2 canary 0: router: invalid model output from primary: output "probability": NaN or Inf at element 0; serving v1
 	// reload-failed v1
 	// <nil> healthy v3 registry/v3 [0.7]
 }

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ladder-ml/ladder/internal/jitter"
 	"github.com/ladder-ml/ladder/internal/mark"
 	"github.com/ladder-ml/ladder/probe"
 	"github.com/ladder-ml/ladder/router"
@@ -130,7 +131,9 @@ func (r Rollback) resolve() Rollback {
 type Config struct {
 	// Load loads the tier's versions: its first version when the tier has
 	// no Model, each change of Watch's file, and [Reloader.Reload] given
-	// no Loader of its own. Required.
+	// no Loader of its own. Required for a tier without a Model, with
+	// MustLoad or with a Watch; a tier reloaded only by Reload calls that
+	// name their Loader may leave it nil.
 	Load Loader
 	// MustLoad makes router.New wait for the tier's first version, and
 	// fail with a [*ReloadError] when it fails after Retry's attempts.
@@ -171,16 +174,25 @@ const (
 // Sentinel errors of reloads. Their text is API.
 var (
 	// ErrReload matches every [*ReloadError].
-	ErrReload = errors.New("router: reload failed")
+	ErrReload = errors.New("reload: reload failed")
 	// ErrRolledBack matches every [*RollbackError].
-	ErrRolledBack = errors.New("router: version rolled back")
+	ErrRolledBack = errors.New("reload: version rolled back")
 	// ErrInvalidConfig matches every configuration error of a
-	// [Reloader], returned by router.New when it starts the reloader.
-	ErrInvalidConfig = errors.New("reload: invalid config")
+	// [Reloader], returned by router.New when it starts the reloader. It
+	// also matches router.ErrInvalidConfig, as every configuration error
+	// of New does.
+	ErrInvalidConfig error = configError("reload: invalid config")
 	// ErrNotStarted is returned by [Reloader.Reload] before router.New
 	// has started the reloader.
 	ErrNotStarted = errors.New("reload: not started: give the Reloader to a router.Tier's Manage")
 )
+
+type configError string
+
+func (e configError) Error() string { return string(e) }
+
+// Is reports whether target is router.ErrInvalidConfig.
+func (e configError) Is(target error) bool { return target == router.ErrInvalidConfig }
 
 // ReloadError reports a reload that was not swapped in. The tier keeps
 // serving the version it served before.
@@ -234,6 +246,11 @@ type Reloader struct {
 	reloading chan struct{} // holds a token while a load or reload runs
 	loader    chan struct{} // holds a token while a Loader or Validate runs, even one a reload stopped waiting for
 
+	// installed is when the Reloader last swapped a version in, by the
+	// wall clock that file modification times are on, in Unix
+	// nanoseconds; zero before the first.
+	installed atomic.Int64
+
 	mu    sync.Mutex
 	watch *watch // the version under rollback watch
 }
@@ -251,8 +268,8 @@ func (rl *Reloader) Start(ctx context.Context, h *router.Handle) error {
 		return fmt.Errorf("tier %q: %w: %s", h.Name(), ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case rl.cfg.Load == nil:
-		return bad("no Load; expected a Loader of the tier's versions")
+	case rl.cfg.Load == nil && (h.Loading() || rl.cfg.MustLoad || rl.cfg.Watch.Path != ""):
+		return bad("no Load; expected a Loader of the tier's versions, which a tier without a Model, with MustLoad or with a Watch needs")
 	case rl.cfg.Watch.Interval < 0 || (rl.cfg.Watch.Interval > 0 && rl.cfg.Watch.Interval < time.Millisecond):
 		return bad("Watch.Interval is %v; expected at least 1ms, or 0 for the default 2s", rl.cfg.Watch.Interval)
 	case !rl.h.CompareAndSwap(nil, h):
@@ -285,6 +302,9 @@ func (rl *Reloader) Reload(ctx context.Context, from Loader) error {
 	}
 	if from == nil {
 		from = rl.cfg.Load
+	}
+	if from == nil {
+		return fmt.Errorf("%w: Reload of tier %q has no Loader, and Config.Load is nil", ErrInvalidConfig, h.Name())
 	}
 	return h.Run(ctx, func(ctx context.Context) error { return rl.reload(ctx, h, from) })
 }
@@ -355,6 +375,9 @@ func (rl *Reloader) install(ctx context.Context, h *router.Handle, from Loader) 
 	// one before it, keeping that one.
 	rl.settle()
 	prev, err := h.Swap(v)
+	if err == nil {
+		rl.installed.Store(time.Now().UnixNano()) // the file system's clock, for Watch
+	}
 	if err != nil {
 		v.Release()
 		if errors.Is(err, router.ErrInvalidConfig) || errors.Is(err, router.ErrSignature) {
@@ -397,7 +420,7 @@ func (rl *Reloader) load(ctx context.Context, h *router.Handle, from Loader) (Lo
 		if attempt >= rt.Attempts || mark.IsPermanent(err) {
 			return Loaded{}, err
 		}
-		if !sleep(ctx, h, probe.Jittered(delay, 0.2)) {
+		if !sleep(ctx, h, jitter.Of(delay, 0.2)) {
 			return Loaded{}, err
 		}
 		delay = min(2*delay, rt.MaxBackoff)
@@ -608,14 +631,17 @@ func (rl *Reloader) watchRollback(ctx context.Context, h *router.Handle, w *watc
 			continue
 		}
 		rerr := &RollbackError{Tier: h.Name(), Version: next.Label(), Restored: prev.Label(), Failed: failed, Requests: n}
+		// The watch ends only once prev serves again: a reload that
+		// passed its checks meanwhile waits in settle for this restore,
+		// and then replaces prev, not the version rolled back.
+		if err := h.Restore(prev, rerr); err != nil {
+			prev.Release()
+		}
 		rl.mu.Lock()
 		if rl.watch == w {
 			rl.watch = nil
 		}
 		rl.mu.Unlock()
-		if err := h.Restore(prev, rerr); err != nil {
-			prev.Release()
-		}
 		return
 	}
 }
@@ -641,7 +667,7 @@ func (rl *Reloader) loadInBackground(ctx context.Context, h *router.Handle) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if !sleep(ctx, h, probe.Jittered(delay, 0.2)) {
+		if !sleep(ctx, h, jitter.Of(delay, 0.2)) {
 			return
 		}
 		delay = min(2*delay, rt.MaxBackoff)

@@ -22,7 +22,8 @@ type Watch struct {
 	// Path is the file polled. Empty means no watching.
 	Path string
 	// Interval is the time between polls, on the router's clock. Zero
-	// means 2s.
+	// means 2s. (A file's modification time is on the wall clock, which
+	// the Reloader compares it with.)
 	Interval time.Duration
 }
 
@@ -64,7 +65,7 @@ func (rl *Reloader) poll(ctx context.Context, h *router.Handle, w Watch) {
 		switch {
 		case err != nil:
 			continue
-		case !baseline && mod.Before(installed(h).Add(-mtimeSlack)):
+		case !baseline && rl.installed.Load() != 0 && mod.Before(time.Unix(0, rl.installed.Load()).Add(-mtimeSlack)):
 			// Written well before the version serving was loaded: that
 			// version came from this content.
 			served, baseline = sum, true
@@ -80,14 +81,6 @@ func (rl *Reloader) poll(ctx context.Context, h *router.Handle, w Watch) {
 			bad = sum
 		}
 	}
-}
-
-// installed returns when the tier's serving version was swapped in.
-func installed(h *router.Handle) time.Time {
-	if v := h.Current(); v != nil {
-		return v.Installed()
-	}
-	return time.Time{}
 }
 
 func hashFile(path string) ([sha256.Size]byte, error) {

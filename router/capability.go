@@ -20,6 +20,37 @@ type TimeoutPredictor interface {
 	PredictTimeout(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor) ([]tensor.Tensor, error)
 }
 
+// boundsItsRuns returns m as a TimeoutPredictor when its bounded run can
+// be trusted to stop the work: m has PredictTimeout, and so has every
+// model it wraps ([Unwrapper]). A wrapper that forwards PredictTimeout to
+// a model without one (through [PredictTimeout]) returns at the timeout
+// but leaves the inner call running, untracked; such a model is run as a
+// Model that may ignore ctx, on a helper goroutine whose call is counted
+// until it returns. A panic in Unwrap counts as no bound.
+func boundsItsRuns(m Model) (tp TimeoutPredictor) {
+	defer func() {
+		if recover() != nil {
+			tp = nil
+		}
+	}()
+	tp, ok := m.(TimeoutPredictor)
+	if !ok {
+		return nil
+	}
+	for inner := Model(tp); ; {
+		u, ok := inner.(Unwrapper)
+		if !ok {
+			return tp
+		}
+		if inner = u.Unwrap(); inner == nil {
+			return tp
+		}
+		if _, ok := inner.(TimeoutPredictor); !ok {
+			return nil
+		}
+	}
+}
+
 // Versioner is a Model that reports its version, used to label answers
 // when [Tier].Version is empty.
 type Versioner interface {

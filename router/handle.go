@@ -98,10 +98,6 @@ func (v *Version) Source() string { return v.v.source }
 // [Version.Predict] for calls that may outlive a swap.
 func (v *Version) Model() Model { return v.v.model }
 
-// Installed returns when the version was swapped in; zero for a version
-// not swapped in by a manager.
-func (v *Version) Installed() time.Time { return v.v.installed }
-
 // Running returns the calls on the version that the router stopped
 // waiting for at their timeout (a model that ignores ctx), still running.
 func (v *Version) Running() int64 { return v.v.orphans.Load() }
@@ -164,7 +160,7 @@ func (v *Version) Predict(ctx context.Context, timeout time.Duration, inputs []t
 		// for a model that ignores ctx: this goroutine must not leave the
 		// version before the model returns, or the version could close
 		// under the call.
-		if tp, ok := vv.model.(TimeoutPredictor); ok {
+		if tp := boundsItsRuns(vv.model); tp != nil {
 			res.out, res.err = tp.PredictTimeout(tctx, timeout, in)
 		} else {
 			res.out, res.err = vv.model.Predict(tctx, in)
@@ -297,18 +293,23 @@ func (h *Handle) Restore(prev *Version, err error) error {
 // swap swaps v in; a non-nil rolledBack makes it a rollback.
 func (h *Handle) swap(v *Version, rolledBack error) (*Version, error) {
 	r := h.r
+	// One swap of a tier at a time, so two never both return the same
+	// previous version.
+	h.hs.swapping.Lock()
+	defer h.hs.swapping.Unlock()
 	cur := r.tierConfig(h.name)
 	if cur.v == v.v {
 		return nil, fmt.Errorf("%w: version %s of tier %q is serving already", ErrInvalidConfig, v.v.label, h.name)
 	}
 	next := cur
 	next.Model, next.Version, next.v = v.v.model, v.v.label, v.v
-	v.v.installed = r.now()
-	if err := r.replaceTier(next); err != nil {
-		return nil, err
-	}
+	// The tier starts afresh before the new version serves, so that no
+	// request finds it behind the previous version's open breaker.
 	if st := r.ladder.Load().tiers[h.name]; st != nil {
 		st.guard.Reset()
+	}
+	if err := r.replaceTier(next); err != nil {
+		return nil, err
 	}
 	hs := h.hs
 	was, now := hs.change(func() {

@@ -146,6 +146,8 @@ type tierHealth struct {
 	passed    atomic.Uint64
 	probeFail atomic.Uint64
 
+	swapping sync.Mutex // serialises a tier's swaps
+
 	mu        sync.Mutex
 	loading   bool
 	unhealthy bool

@@ -137,7 +137,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 			return nil, bad("tier %q has no Model (or a nil %T); expected a loaded model, or a manager in Manage that loads one (package reload)", t.Name, t.Model)
 		}
 		tr := &tierRung{l: l, model: t.Model, version: t.Version, adapt: t.Inputs}
-		tr.timed, _ = t.Model.(TimeoutPredictor)
+		tr.timed = boundsItsRuns(t.Model)
 		if tr.version == "" {
 			v, _, err := describe(t.Name, t.Model, VersionOf)
 			if err != nil {

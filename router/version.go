@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -21,9 +20,6 @@ type version struct {
 	source string // where it was loaded from; "" for the caller's model
 	owned  bool   // loaded by the router, which closes it
 	tier   string // the tier it was loaded for, naming a panic of its Close
-	// installed is when a manager swapped it in; written before the swap
-	// publishes it, read only after.
-	installed time.Time
 	// pub is the version as managers see it, made once, so that a
 	// manager can tell versions apart by pointer.
 	pub atomic.Pointer[Version]
