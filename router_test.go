@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/chaos"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/internal/dataset"
 	"github.com/ladder-ml/ladder/internal/testenv"
 	"github.com/ladder-ml/ladder/policy"
@@ -18,6 +19,16 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
+
+// ticking is a fake clock that moves a microsecond at every reading, so
+// that every answer has a latency while OpenFor passes only when the test
+// says so.
+type ticking struct{ *clock.Fake }
+
+func (t ticking) Now() time.Time {
+	t.Fake.Advance(time.Microsecond)
+	return t.Fake.Now()
+}
 
 // TestDegradedAnswersStayAccurate scores every held-out row in each phase
 // of an outage and checks that what was served stays accurate, that every
@@ -35,7 +46,9 @@ func TestDegradedAnswersStayAccurate(t *testing.T) {
 		switches []string
 	)
 	quick := policy.Config{OpenFor: 50 * time.Millisecond, Timeout: 20 * time.Millisecond}
+	clk := ticking{clock.NewFake(time.Now())}
 	r, err := router.New(router.Config{
+		Clock: clk,
 		Tiers: []router.Tier{
 			{Name: "primary", Model: primary, Policy: quick},
 			{Name: "backup", Model: backup, Policy: quick},
@@ -75,7 +88,7 @@ func TestDegradedAnswersStayAccurate(t *testing.T) {
 	for _, ph := range phases {
 		primary.Set(ph.primary)
 		backup.Set(ph.backup)
-		time.Sleep(ph.wait) // real time: this run reads answers' latencies on the real clock, so it waits out OpenFor
+		clk.Advance(ph.wait) // past the breakers' OpenFor
 		tiers := map[string]int{}
 		correct := 0
 		for i, row := range set.Rows {
