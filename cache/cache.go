@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -363,17 +362,7 @@ func sameOutputs(a, b []tensor.Tensor) bool {
 // bit for bit (strings byte for byte). Data of no supported type counts
 // as different, which only costs a write.
 func sameData(a, b any) bool {
-	ta, tb := tensor.Tensor{Data: a}, tensor.Tensor{Data: b}
-	if ta.DType() != tb.DType() {
-		return false
-	}
-	if x, ok := tensor.Bytes(ta); ok {
-		y, _ := tensor.Bytes(tb)
-		return bytes.Equal(x, y)
-	}
-	x, ok := tensor.Data[string](ta)
-	y, _ := tensor.Data[string](tb)
-	return ok && slices.Equal(x, y)
+	return tensor.SameData(tensor.Tensor{Data: a}, tensor.Tensor{Data: b})
 }
 
 // Dropped returns the number of writes Offer dropped because its queue was

@@ -390,15 +390,24 @@ func (g *Guard) probeOnce(ctx context.Context, now int64, call *Call, attempt At
 }
 
 // try runs one attempt: bounded by the timeout and the caller's deadline,
-// with its panic recovered and its answer validated, and judges it once.
+// with its panic (or its Validate's) recovered and its answer validated,
+// and judges it once.
 func (g *Guard) try(ctx context.Context, now int64, call *Call, attempt Attempt, n int) (out []tensor.Tensor, o Outcome, counted bool, err error) {
+	var start int64
 	if g.opts.OnDone != nil {
-		defer func(start int64) {
-			g.done(Done{Member: g.opts.Name, Version: call.Version, Attempt: n, Outcome: o, Counted: counted, Err: err,
-				Latency: time.Duration(g.clk.Now() - start)})
-		}(g.clk.Now())
+		start = g.clk.Now()
 	}
 	timeout := Budget(ctx, g.cfg.Timeout, call.Reserve)
+	defer func() {
+		if v := recover(); v != nil {
+			pe := &PanicError{Tier: g.opts.Name, Value: v, Stack: debug.Stack()}
+			out, o, counted, err = g.judge(ctx, now, call, timeout, nil, Permanent(pe), Panicked)
+		}
+		if g.opts.OnDone != nil {
+			g.done(Done{Member: g.opts.Name, Version: call.Version, Attempt: n, Outcome: o, Counted: counted, Err: err,
+				Latency: time.Duration(g.clk.Now() - start)})
+		}
+	}()
 	if timeout <= 0 {
 		if ctx.Err() != nil {
 			return nil, Canceled, false, ctx.Err()
@@ -407,19 +416,24 @@ func (g *Guard) try(ctx context.Context, now int64, call *Call, attempt Attempt,
 		// one that says nothing of its health.
 		return nil, TimedOut, false, Uncounted(fmt.Errorf("%w: no time left before the caller's deadline", ErrTimeout))
 	}
-	out, err = g.run(ctx, timeout, call.Inputs, attempt)
-	if err == nil && call.Validate != nil {
-		if err = call.Validate(out); err != nil {
-			out, o = nil, InvalidOutput
-			// The same input would give the same bad output: not retried.
-			err = Permanent(err)
+	out, err = attempt(ctx, timeout, call.Inputs)
+	if err == nil {
+		if call.Validate == nil {
+			return out, Served, false, nil
 		}
+		if err = call.Validate(out); err == nil {
+			return out, Served, false, nil
+		}
+		// The same input would give the same bad output: not retried.
+		return g.judge(ctx, now, call, timeout, nil, Permanent(err), InvalidOutput)
 	}
-	switch {
-	case o != "":
-	case err == nil:
-		return out, Served, false, nil
-	default:
+	return g.judge(ctx, now, call, timeout, out, err, "")
+}
+
+// judge gives a failed attempt its verdict, o when the guard already
+// knows it, and applies the poison rule.
+func (g *Guard) judge(ctx context.Context, now int64, call *Call, timeout time.Duration, out []tensor.Tensor, err error, o Outcome) ([]tensor.Tensor, Outcome, bool, error) {
+	if o == "" {
 		o = Judge(ctx, err)
 	}
 	switch o {
@@ -440,16 +454,6 @@ func (g *Guard) try(ctx context.Context, now int64, call *Call, attempt Attempt,
 		return nil, o, false, err
 	}
 	return nil, o, !o.Skipped() && !mark.IsUncounted(err), err
-}
-
-// run calls attempt, recovering its panic into a *PanicError.
-func (g *Guard) run(ctx context.Context, timeout time.Duration, inputs []tensor.Tensor, attempt Attempt) (out []tensor.Tensor, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			out, err = nil, Permanent(&PanicError{Tier: g.opts.Name, Value: v, Stack: debug.Stack()})
-		}
-	}()
-	return attempt(ctx, timeout, inputs)
 }
 
 // done reports an attempt through OnDone, recovering its panic: a broken
@@ -504,9 +508,13 @@ func (g *Guard) syncMirror(now int64) {
 // flush delivers the recorded state changes to OnStateChange, outside
 // every lock.
 func (g *Guard) flush() {
-	if !g.hasChanges.Load() {
-		return
+	if g.hasChanges.Load() {
+		g.deliver()
 	}
+}
+
+// deliver is flush's slow path, out of line so that flush inlines.
+func (g *Guard) deliver() {
 	g.changes.Lock()
 	q := g.changes.queue
 	g.changes.queue = nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ladder-ml/ladder/cache"
+	"github.com/ladder-ml/ladder/clock"
 	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/tensor"
 )
@@ -39,9 +40,27 @@ type ladder struct {
 	stale   time.Duration
 	reserve float64
 	clk     mono.Reader // the router's clock
+	real    bool        // clk is the real clock, read on the request path without a call
 
 	tiers  map[string]*tierState // by name
 	byTier map[string]*tierRung  // by name
+}
+
+// now reads the ladder's clock. The real clock's reading is inlined: the
+// request path reads it twice a request.
+func (l *ladder) now() int64 {
+	if l.real {
+		return mono.Now()
+	}
+	return l.clk.Now()
+}
+
+// unix is the reading ns in Unix nanoseconds.
+func (l *ladder) unix(ns int64) int64 {
+	if l.real {
+		return mono.Unix(ns)
+	}
+	return ns
 }
 
 // position returns the position of the named rung, or -1.
@@ -77,6 +96,7 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		reserve:      cfg.Reserve,
 		storeTimeout: cfg.StoreTimeout,
 		clk:          mono.For(cfg.Clock),
+		real:         clock.IsReal(cfg.Clock),
 		tiers:        map[string]*tierState{},
 		byTier:       map[string]*tierRung{},
 	}

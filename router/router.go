@@ -16,6 +16,7 @@ import (
 
 	"github.com/ladder-ml/ladder/cache"
 	"github.com/ladder-ml/ladder/clock"
+	"github.com/ladder-ml/ladder/internal/mono"
 	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 	"golang.org/x/sync/errgroup"
@@ -402,7 +403,12 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Ca
 	// between only after a rung that may have taken time: a model tier
 	// that ran an attempt, or any other rung. A tier skipped without an
 	// attempt (an open breaker) reuses the last reading.
-	startNS := l.clk.Now()
+	var startNS int64 // read inline on the real clock: twice a request
+	if l.real {
+		startNS = mono.Now()
+	} else {
+		startNS = l.clk.Now()
+	}
 	nowNS := startNS // the latest reading
 	stale, lowest := l.stale, len(l.rungs)-1
 	var values []callValue
@@ -456,11 +462,16 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Ca
 			ans, err = l.serveCustom(ctx, p, req)
 		}
 		if err == nil {
-			endNS := l.clk.Now()
-			if p.hs != nil {
-				p.hs.succeeded(l.clk.Unix(endNS), p.v)
+			var endNS int64
+			if l.real {
+				endNS = mono.Now()
 			} else {
-				stamp(&p.note.lastOK, l.clk.Unix(endNS))
+				endNS = l.clk.Now()
+			}
+			if p.hs != nil {
+				p.hs.succeeded(l.unix(endNS), p.v)
+			} else {
+				stamp(&p.note.lastOK, l.unix(endNS))
 			}
 			if p.kind == KindModel && l.store != nil {
 				// Only validated model answers become last-good answers.
@@ -499,12 +510,12 @@ func (r *Router) Predict(ctx context.Context, inputs []tensor.Tensor, opts ...Ca
 		}
 		falls = append(falls, Fall{Tier: p.name, Position: pos, Attempts: ans.Attempts, Outcome: o, Err: err})
 		if p.kind != KindModel || ans.Attempts > 0 {
-			nowNS = l.clk.Now()
+			nowNS = l.now()
 		}
 		if p.hs != nil {
-			p.hs.fell(o, err, l.clk.Unix(nowNS), p.v)
+			p.hs.fell(o, err, l.unix(nowNS), p.v)
 		} else {
-			p.note.fell(o, err, l.clk.Unix(nowNS))
+			p.note.fell(o, err, l.unix(nowNS))
 		}
 		if r.events.active() {
 			r.emit(Event{Kind: Fell, Tier: p.name, Position: pos, Outcome: o, Err: err})

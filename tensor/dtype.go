@@ -58,6 +58,12 @@ var dtypes = [...]struct {
 // kind returns the element type and the number of elements of data, with
 // the package's one type switch over the element types.
 func kind(data any) (DType, int) {
+	// float32, nearly every model's element type, is one comparison of
+	// type words, where the switch's search takes several: the request
+	// path asks a few times per answer.
+	if d, ok := data.([]float32); ok {
+		return Float32, len(d)
+	}
 	switch d := data.(type) {
 	case []float32:
 		return Float32, len(d)
@@ -152,6 +158,15 @@ func (k Kind) String() string {
 // panics when n is negative.
 func Make(dt DType, n int) any { return dt.ops().make(n) }
 
+// SameData reports whether a and b hold data of the same element type
+// with the same elements, bit for bit (so a NaN equals the same NaN);
+// shapes and names are not compared. Data of no element type is never
+// the same.
+func SameData(a, b Tensor) bool {
+	dt, _ := kind(a.Data)
+	return dtypes[dt].ops.same(a.Data, b.Data)
+}
+
 // Bytes returns the memory of t's elements as bytes, without copying: in
 // the machine's byte order, float16 and bfloat16 by their bits, bools
 // as one byte of 0 or 1. It returns false when t holds strings or data
@@ -207,6 +222,7 @@ type elements interface {
 	clone(data any) any
 	make(n int) any
 	bytes(data any) ([]byte, bool)
+	same(a, b any) bool // b is of the same type, with the same elements bit for bit
 	float64s(data any) ([]float64, bool)
 	firstNonFinite(data any) int // -1 when none is, or the data holds no floats
 	float64At(data any, i int) float64
@@ -227,6 +243,7 @@ func (none) size() int                             { return 0 }
 func (none) clone(data any) any                    { return data }
 func (none) make(int) any                          { return nil }
 func (none) bytes(any) ([]byte, bool)              { return nil, false }
+func (none) same(any, any) bool                    { return false }
 func (none) float64s(any) ([]float64, bool)        { return nil, false }
 func (none) firstNonFinite(any) int                { return -1 }
 func (none) float64At(data any, _ int) float64     { panic(kindPanic("Float64At", data)) }
@@ -263,6 +280,20 @@ func (plain[T]) size() int { return int(unsafe.Sizeof(*new(T))) }
 func (plain[T]) bytes(data any) ([]byte, bool) {
 	d := data.([]T)
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d)*int(unsafe.Sizeof(*new(T)))), true
+}
+
+func (plain[T]) same(a, b any) bool {
+	y, ok := b.([]T)
+	if !ok {
+		return false
+	}
+	x := a.([]T)
+	if len(x) != len(y) {
+		return false
+	}
+	n := len(x) * int(unsafe.Sizeof(*new(T)))
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), n)) ==
+		string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(y))), n))
 }
 
 type number interface {
@@ -358,3 +389,8 @@ func (bools) kind() Kind { return KindBool }
 type strs struct{ slice[string] }
 
 func (strs) kind() Kind { return KindString }
+
+func (strs) same(a, b any) bool {
+	y, ok := b.([]string)
+	return ok && slices.Equal(a.([]string), y)
+}

@@ -238,3 +238,37 @@ func TestDispatcherAllocatesNothing(t *testing.T) {
 		t.Errorf("allocated %v times", n)
 	}
 }
+
+func TestSameDataComparesTypeAndBits(t *testing.T) {
+	for _, tt := range everyDType {
+		t.Run(tt.dtype.String(), func(t *testing.T) {
+			x := tensor.Tensor{Data: tt.data}
+			// Given a copy of the data, it is the same,
+			if !tensor.SameData(x, x.Clone()) {
+				t.Fatal("a copy is not the same data")
+			}
+			// and shorter data of the same type is not,
+			if tensor.SameData(x, tensor.Tensor{Data: tensor.Make(tt.dtype, 1)}) {
+				t.Fatal("one element is the same as two")
+			}
+			// nor data of another type, even with the same bits.
+			other := tensor.Int8
+			if tt.dtype == tensor.Int8 {
+				other = tensor.Uint8
+			}
+			if tensor.SameData(x, tensor.Tensor{Data: tensor.Make(other, 2)}) {
+				t.Fatalf("%v data is the same as %v data", tt.dtype, other)
+			}
+		})
+	}
+	nan := float32(math.NaN())
+	if !tensor.SameData(tensor.Tensor{Data: []float32{nan}}, tensor.Tensor{Data: []float32{nan}}) {
+		t.Fatal("the same NaN is not the same, bit for bit")
+	}
+	if tensor.SameData(tensor.Tensor{Data: []float32{0}}, tensor.Tensor{Data: []float32{float32(math.Copysign(0, -1))}}) {
+		t.Fatal("0 and -0 are the same bit for bit")
+	}
+	if tensor.SameData(tensor.Tensor{Data: []complex64{1}}, tensor.Tensor{Data: []complex64{1}}) {
+		t.Fatal("data of no element type is the same")
+	}
+}
