@@ -84,7 +84,7 @@ type Result struct {
 // itself: it moves an open breaker to half-open when OpenFor has passed
 // on the guard's [clock.Clock], so that a test's clock.Fake drives the
 // breaker (failsafe-go keeps its clock internal), and it gates the
-// half-open probes, so that a probe that says nothing about the member
+// half-open trials, so that a trial that says nothing about the member
 // (the caller left) gives its place back. A time-based breaker
 // ([Config].Window) measures its window on failsafe-go's own clock, and
 // retry backoffs (milliseconds) wait on the real clock.
@@ -101,7 +101,7 @@ type Guard struct {
 	// closed: the breaker is closed and counts by executions, so attempts
 	// need no permit and successes are only counted (pendingOK), to be
 	// recorded in front of the next failure.
-	// halfOpen: the breaker is half-open; the probes are gated by probe.
+	// halfOpen: the breaker is half-open; the trials are gated by trial.
 	openUntil atomic.Int64
 	closed    atomic.Bool
 	halfOpen  atomic.Bool
@@ -111,9 +111,9 @@ type Guard struct {
 	// transit serialises the transitions the guard makes itself.
 	transit sync.Mutex
 
-	probe struct {
+	trial struct {
 		sync.Mutex
-		round    uint64 // counts half-open rounds, so a late probe cannot count in the next
+		round    uint64 // counts half-open rounds, so a late trial cannot count in the next
 		inflight uint
 		ok       uint
 	}
@@ -154,7 +154,7 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	g := &Guard{cfg: cfg, opts: opts, clk: mono.For(opts.Clock)}
 	cb := circuitbreaker.NewBuilder[[]tensor.Tensor]().
 		WithDelay(neverDelay).
-		WithSuccessThreshold(cfg.Probes)
+		WithSuccessThreshold(cfg.Trials)
 	if cfg.Window > 0 {
 		cb = cb.WithFailureRateThreshold(cfg.FailureRate, cfg.Executions, cfg.Window)
 	} else {
@@ -217,11 +217,11 @@ func (g *Guard) Skips(now int64) bool {
 func (g *Guard) State() State { return g.Status().State }
 
 // Status returns the breaker's state, since when, and for an open breaker
-// when it lets probes through. An open breaker whose OpenFor has passed is
+// when it lets trials through. An open breaker whose OpenFor has passed is
 // moved to half-open first, so a healed member is not reported open until
-// traffic happens to probe it.
+// traffic happens to try it.
 func (g *Guard) Status() Status {
-	g.probeDue(g.clk.Now())
+	g.trialDue(g.clk.Now())
 	g.flush()
 	g.mirror.Lock()
 	defer g.mirror.Unlock()
@@ -317,8 +317,8 @@ func (g *Guard) once(ctx context.Context, now int64, call *Call, attempt Attempt
 	}
 	defer g.inflight.Add(-1)
 	closed := g.closed.Load()
-	if !closed && g.probeDue(now) {
-		return g.probeOnce(ctx, now, call, attempt, n)
+	if !closed && g.trialDue(now) {
+		return g.trialOnce(ctx, now, call, attempt, n)
 	}
 	if !closed && !g.breaker.TryAcquirePermit() {
 		return nil, false, BreakerOpen, ErrOpen
@@ -342,41 +342,41 @@ func (g *Guard) once(ctx context.Context, now int64, call *Call, attempt Attempt
 	return out, true, o, err
 }
 
-// probeOnce makes one half-open probe. At most Probes run at once; Probes
+// trialOnce makes one half-open trial. At most Trials run at once; Trials
 // successes in a round close the breaker and a counted failure opens it.
-// A probe that says nothing about the member (the caller left, the input
+// A trial that says nothing about the member (the caller left, the input
 // was refused, a poison repeat) gives its place back.
-func (g *Guard) probeOnce(ctx context.Context, now int64, call *Call, attempt Attempt, n int) ([]tensor.Tensor, bool, Outcome, error) {
-	g.probe.Lock()
-	round := g.probe.round
-	if !g.halfOpen.Load() || g.probe.inflight+g.probe.ok >= g.cfg.Probes {
-		g.probe.Unlock()
+func (g *Guard) trialOnce(ctx context.Context, now int64, call *Call, attempt Attempt, n int) ([]tensor.Tensor, bool, Outcome, error) {
+	g.trial.Lock()
+	round := g.trial.round
+	if !g.halfOpen.Load() || g.trial.inflight+g.trial.ok >= g.cfg.Trials {
+		g.trial.Unlock()
 		return nil, false, BreakerOpen, ErrOpen
 	}
-	g.probe.inflight++
-	g.probe.Unlock()
+	g.trial.inflight++
+	g.trial.Unlock()
 
 	out, o, counted, err := g.try(ctx, now, call, attempt, n)
-	g.probe.Lock()
-	if g.probe.round != round {
-		g.probe.Unlock() // the round this probe belonged to is over
+	g.trial.Lock()
+	if g.trial.round != round {
+		g.trial.Unlock() // the round this trial belonged to is over
 		return out, true, o, err
 	}
-	g.probe.inflight--
+	g.trial.inflight--
 	closeNow, openNow := false, false
 	switch {
 	case o == Served:
-		g.probe.ok++
-		closeNow = g.probe.ok >= g.cfg.Probes
+		g.trial.ok++
+		closeNow = g.trial.ok >= g.cfg.Trials
 	case counted:
 		openNow = true
 	}
-	g.probe.Unlock()
+	g.trial.Unlock()
 	if closeNow || openNow {
 		g.transit.Lock()
-		g.probe.Lock()
-		current := g.probe.round == round
-		g.probe.Unlock()
+		g.trial.Lock()
+		current := g.trial.round == round
+		g.trial.Unlock()
 		if current && g.breaker.IsHalfOpen() {
 			if closeNow {
 				g.breaker.Close()
@@ -491,10 +491,10 @@ func (g *Guard) syncMirror(now int64) {
 		g.halfOpen.Store(false)
 		g.openUntil.Store(now + int64(max(g.cfg.OpenFor, 1)))
 	case circuitbreaker.HalfOpenState:
-		g.probe.Lock()
-		g.probe.round++
-		g.probe.inflight, g.probe.ok = 0, 0
-		g.probe.Unlock()
+		g.trial.Lock()
+		g.trial.round++
+		g.trial.inflight, g.trial.ok = 0, 0
+		g.trial.Unlock()
 		g.closed.Store(false)
 		g.openUntil.Store(0)
 		g.halfOpen.Store(true)
@@ -534,10 +534,10 @@ func (g *Guard) changed(c StateChange) {
 	g.opts.OnStateChange(c)
 }
 
-// probeDue moves an open breaker whose OpenFor has passed on the guard's
+// trialDue moves an open breaker whose OpenFor has passed on the guard's
 // clock to half-open, and reports whether it did or the breaker was
 // already half-open.
-func (g *Guard) probeDue(now int64) bool {
+func (g *Guard) trialDue(now int64) bool {
 	until := g.openUntil.Load()
 	if until == 0 || now < until {
 		return g.halfOpen.Load()

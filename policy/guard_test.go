@@ -66,7 +66,7 @@ func TestDefaults(t *testing.T) {
 	}
 	c := p.Config()
 	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 30 || c.FailureRate != 0.5 ||
-		c.OpenFor != time.Second || c.Probes != 3 || c.MaxConcurrent != 4*runtime.GOMAXPROCS(0) || c.RetryBudget != 0.2 {
+		c.OpenFor != time.Second || c.Trials != 3 || c.MaxConcurrent != 4*runtime.GOMAXPROCS(0) || c.RetryBudget != 0.2 {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -240,9 +240,9 @@ func TestAHalfOpenProbeTheCallerLeftGivesItsPlaceBack(t *testing.T) {
 		p.Do(ctx, policy.Call{}, ok)
 		cancel()
 	}
-	// then three good probes close it, and it never reopened.
+	// then three good trials close it, and it never reopened.
 	if s := p.State(); s != policy.Closed {
-		t.Fatalf("state %v after three good probes, want closed (changes %v)", s, changes)
+		t.Fatalf("state %v after three good trials, want closed (changes %v)", s, changes)
 	}
 	if strings.Join(changes, ",") != "open,half-open,closed" {
 		t.Errorf("changes %v, want open, half-open, closed", changes)

@@ -54,7 +54,7 @@ const (
 	// Canceled: the caller's context ended. Nothing is counted.
 	Canceled Outcome = "canceled"
 	// BreakerOpen: skipped without an attempt, because the breaker is open
-	// or its half-open probes are all taken.
+	// or its half-open trials are all taken.
 	BreakerOpen Outcome = "breaker_open"
 	// BulkheadFull: skipped without an attempt, because MaxConcurrent
 	// attempts are running.

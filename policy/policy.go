@@ -69,14 +69,16 @@ type Config struct {
 	Window time.Duration
 
 	// OpenFor is how long an open breaker refuses calls before it lets
-	// probes through (half-open). Default 1s.
+	// trials through (half-open). Default 1s.
 	OpenFor time.Duration
 
-	// Probes is the number of half-open probes that must all succeed to
-	// close the breaker; any failure re-opens it. Default 3. Together with
-	// OpenFor it bounds recovery: traffic returns to a healed tier within
-	// OpenFor plus the time to serve Probes requests.
-	Probes uint
+	// Trials is the number of half-open trials, requests let through an
+	// open breaker once OpenFor has passed, that must all succeed to
+	// close it; any failure re-opens it. Default 3. Together with OpenFor
+	// it bounds recovery: traffic returns to a healed tier within OpenFor
+	// plus the time to serve Trials requests. (A tier's canary probes are
+	// package probe's.)
+	Trials uint
 
 	// MaxConcurrent is the bulkhead: the most attempts running at once on
 	// this tier. A request that finds it full skips the tier at once,
@@ -126,8 +128,8 @@ func (c Config) withDefaults(procs int) Config {
 	if c.Executions == 0 {
 		c.Executions = 30
 	}
-	if c.Probes == 0 {
-		c.Probes = 3
+	if c.Trials == 0 {
+		c.Trials = 3
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = 4 * procs
@@ -196,7 +198,7 @@ const (
 	Closed State = iota
 	// Open: the tier is skipped without an attempt until OpenFor passes.
 	Open
-	// HalfOpen: up to Probes requests at a time probe the tier; Probes
+	// HalfOpen: up to Trials requests at a time try the tier; Trials
 	// successes close the breaker, any counted failure opens it again.
 	HalfOpen
 )
@@ -224,7 +226,7 @@ type Status struct {
 	State State
 	// Since is when the breaker entered State.
 	Since time.Time
-	// RetryAfter is when an open breaker lets probes through; zero in the
+	// RetryAfter is when an open breaker lets trials through; zero in the
 	// other states.
 	RetryAfter time.Time
 }

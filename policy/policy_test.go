@@ -43,7 +43,7 @@ func TestResolveFillsInTheDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Timeout != 100*time.Millisecond || c.MaxAttempts != 2 || c.Executions != 30 || c.FailureRate != 0.5 ||
-		c.OpenFor != time.Second || c.Probes != 3 || c.MaxConcurrent != 4*runtime.GOMAXPROCS(0) || c.RetryBudget != 0.2 {
+		c.OpenFor != time.Second || c.Trials != 3 || c.MaxConcurrent != 4*runtime.GOMAXPROCS(0) || c.RetryBudget != 0.2 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c, _ := (policy.Config{Jitter: -1, MaxAttempts: 1}).Resolve(); c.Jitter != 0 || c.MaxAttempts != 1 {

@@ -391,7 +391,7 @@ func (rl *Reloader) install(ctx context.Context, h *router.Handle, from Loader) 
 		if prev != nil {
 			prev.Release()
 		}
-		h.SetLastGood(label)
+		h.SetKnownGood(label)
 		return nil
 	}
 	w := &watch{stop: make(chan struct{}), done: make(chan struct{}), prev: prev}
@@ -603,7 +603,7 @@ func (rl *Reloader) watchRollback(ctx context.Context, h *router.Handle, w *watc
 	end := clk.NewTimer(rb.Window)
 	defer end.Stop()
 	accept := func() {
-		h.SetLastGood(next.Label())
+		h.SetKnownGood(next.Label())
 		rl.mu.Lock()
 		if rl.watch == w {
 			rl.watch = nil

@@ -142,11 +142,11 @@ func TestARollbackServesTheRestoredVersionAtOnceBehindAnOpenBreaker(t *testing.T
 	}
 }
 
-func TestAVersionThatServesThroughItsWindowBecomesLastGood(t *testing.T) {
+func TestAVersionThatServesThroughItsWindowBecomesKnownGood(t *testing.T) {
 	const window = 100 * time.Millisecond
 	l := newReloadable(t, rollback(reload.Rollback{Window: window}))
 	// Given v1, loaded at start-up, as the last known-good version,
-	if h := l.R.Health()["primary"]; h.LastGood != "v1" {
+	if h := l.R.Health()["primary"]; h.KnownGood != "v1" {
 		t.Fatalf("health %v, want v1 last-good", h)
 	}
 	// when v2 is reloaded, it is watched: v1 is still the last good one,
@@ -157,7 +157,7 @@ func TestAVersionThatServesThroughItsWindowBecomesLastGood(t *testing.T) {
 	if err := l.rl.Reload(context.Background(), modelLoader(m, "v2")); err != nil {
 		t.Fatal(err)
 	}
-	if h := l.R.Health()["primary"]; h.Version != "v2" || h.LastGood != "v1" {
+	if h := l.R.Health()["primary"]; h.Version != "v2" || h.KnownGood != "v1" {
 		t.Fatalf("health %v, want v2 serving and v1 last-good during the window", h)
 	}
 	// and once it has served through its window, v2 is.
@@ -165,7 +165,7 @@ func TestAVersionThatServesThroughItsWindowBecomesLastGood(t *testing.T) {
 	testenv.Advance(t, l.Clock, sweeper+watchTimers, window)
 	testenv.Eventually(t, "v2 is last-good", func() bool {
 		l.Predict(t, 0)
-		return l.R.Health()["primary"].LastGood == "v2"
+		return l.R.Health()["primary"].KnownGood == "v2"
 	})
 }
 

@@ -103,9 +103,9 @@
 // and its refusals of inputs that fit. Never counted: invalid input, the
 // caller's cancellation or deadline, an open breaker, a full bulkhead, a
 // spent retry budget, too many abandoned calls, a panicking hook, and
-// repeats of a poison input. A half-open probe whose caller left gives its
+// repeats of a poison input. A half-open trial whose caller left gives its
 // place back, so a healed tier closes within OpenFor plus three good
-// probes. A deterministic failure (an invalid output, a panic, a refusal
+// trials. A deterministic failure (an invalid output, a panic, a refusal
 // of a valid input, an error marked policy.Permanent) on an input that
 // already failed that way on the tier within its OpenFor counts once; the
 // repeats fall at once, uncounted and not retried. So one client repeating

@@ -344,11 +344,11 @@ func (h *Handle) Reject(label string, err error) {
 	h.r.healthChanged(h.name, was, now, err)
 }
 
-// SetLastGood records label as the tier's last known-good version
-// ([TierHealth].LastGood).
-func (h *Handle) SetLastGood(label string) {
+// SetKnownGood records label as the tier's last known-good version
+// ([TierHealth].KnownGood).
+func (h *Handle) SetKnownGood(label string) {
 	h.hs.mu.Lock()
-	h.hs.lastGood = label
+	h.hs.knownGood = label
 	h.hs.mu.Unlock()
 }
 

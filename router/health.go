@@ -83,9 +83,9 @@ type TierHealth struct {
 	// Version is the version serving now, and Source where it was loaded
 	// from ([Loaded].Source; empty for a model given in [Tier].Model).
 	Version, Source string
-	// LastGood is the last version that served through its rollback
+	// KnownGood is the last version that served through its rollback
 	// window, or that served first; empty while none has.
-	LastGood string
+	KnownGood string
 	// ReloadErr is why the last reload or load failed, while Condition is
 	// ReloadFailed or Loading; a [*ReloadError] or a [*RollbackError].
 	ReloadErr error
@@ -152,7 +152,7 @@ type tierHealth struct {
 	loading   bool
 	unhealthy bool
 	reloadErr error
-	lastGood  string
+	knownGood  string
 	reloads   uint64
 	rejected  uint64
 	rollbacks uint64
@@ -294,7 +294,7 @@ func (t *tierRung) health() TierHealth {
 	h.mu.Lock()
 	th.Condition = h.conditionLocked()
 	th.Source = t.v.source
-	th.LastGood = h.lastGood
+	th.KnownGood = h.knownGood
 	th.ReloadErr = h.reloadErr
 	th.Reloads, th.ReloadFailures, th.Rollbacks = h.reloads, h.rejected, h.rollbacks
 	h.mu.Unlock()

@@ -128,7 +128,7 @@ func TestTheBreakerRunsOnTheRoutersClock(t *testing.T) {
 	})
 	r, err := router.New(router.Config{
 		Tiers: []router.Tier{{Name: "primary", Model: flaky,
-			Policy: policy.Config{MaxAttempts: 1, Executions: 2, FailureRate: 0.5, OpenFor: time.Minute, Probes: 1}}},
+			Policy: policy.Config{MaxAttempts: 1, Executions: 2, FailureRate: 0.5, OpenFor: time.Minute, Trials: 1}}},
 		Heuristic: func(context.Context, []tensor.Tensor) ([]tensor.Tensor, error) { return answerOf(0.5), nil },
 		Clock:     clk,
 	})

@@ -121,7 +121,7 @@ func run(dir string, show int) error {
 		{name: "both down, rows never seen before", primary: chaos.Fault{ErrorRate: 1}, backup: chaos.Fault{HangRate: 1}, unseen: true,
 			why: "the cache holds no answer for these rows, so the heuristic serves them."},
 		{name: "recovered",
-			why: "the run waited for the breakers' OpenFor (1s); three good probes close each breaker again."},
+			why: "the run waited for the breakers' OpenFor (1s); three good half-open trials close each breaker again."},
 	}
 	for _, ph := range phases {
 		primary.Set(ph.primary)
