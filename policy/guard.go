@@ -173,7 +173,11 @@ func New(cfg Config, opts Options) (*Guard, error) {
 	})
 	rp := retrypolicy.NewBuilder[[]tensor.Tensor]().
 		HandleIf(func(_ []tensor.Tensor, err error) bool { return err != nil }).
-		AbortIf(func(_ []tensor.Tensor, err error) bool { return err != nil && !retryable(err) }).
+		// Only a Failed attempt is retried: a retry that timed out (or was
+		// judged anything else) ends the call, as a first attempt would.
+		AbortIf(func(_ []tensor.Tensor, err error) bool {
+			return err != nil && (!retryable(err) || Judge(context.Background(), err) != Failed)
+		}).
 		WithMaxAttempts(cfg.MaxAttempts).
 		WithBackoff(cfg.Backoff, cfg.MaxBackoff).
 		ReturnLastFailure()
