@@ -112,9 +112,17 @@ func (v *Version) Counts() (served, failed uint64) { return v.v.served.Load(), v
 
 // Release gives the version back: no call enters it any more, and the
 // router closes its model (when it loaded it) once the running calls
-// have returned. Releasing the serving version is a mistake that
-// [Handle.Swap] prevents; releasing one twice does nothing more.
-func (v *Version) Release() { v.h.r.discard(v.v) }
+// have returned. Releasing the serving version does nothing: [Handle.Swap]
+// returns it once another replaces it. Releasing one twice does nothing
+// more.
+func (v *Version) Release() {
+	v.h.hs.swapping.Lock() // so that no swap makes it serve meanwhile
+	defer v.h.hs.swapping.Unlock()
+	if v.h.r.tierConfig(v.h.name).v == v.v {
+		return
+	}
+	v.h.r.discard(v.v)
+}
 
 // Predict runs the version once on inputs, outside the tier's breaker and
 // retries, bounded by timeout: through [Tier].Inputs when set, with its
@@ -298,8 +306,13 @@ func (h *Handle) swap(v *Version, rolledBack error) (*Version, error) {
 	h.hs.swapping.Lock()
 	defer h.hs.swapping.Unlock()
 	cur := r.tierConfig(h.name)
-	if cur.v == v.v {
+	switch {
+	case v.h.name != h.name:
+		return nil, fmt.Errorf("%w: version %s is tier %q's, not tier %q's", ErrInvalidConfig, v.v.label, v.h.name, h.name)
+	case cur.v == v.v:
 		return nil, fmt.Errorf("%w: version %s of tier %q is serving already", ErrInvalidConfig, v.v.label, h.name)
+	case v.v.released.Load():
+		return nil, fmt.Errorf("%w: version %s of tier %q was released", ErrClosed, v.v.label, h.name)
 	}
 	next := cur
 	next.Model, next.Version, next.v = v.v.model, v.v.label, v.v

@@ -624,9 +624,11 @@ func (r *Router) Close() error {
 	r.stopCancel()
 	r.bg.Wait()
 	// Nothing swaps ladders any more: drain and close the current models.
+	// Each is closed once: a version released too is closed by whichever
+	// comes first.
 	for _, t := range r.ladder.Load().byTier {
-		if !t.v.owned {
-			continue // the caller's, closed by the caller
+		if !t.v.owned || !t.v.released.CompareAndSwap(false, true) {
+			continue // the caller's, closed by the caller, or released already
 		}
 		r.bg.Add(1)
 		go func() {

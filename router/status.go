@@ -16,7 +16,8 @@ type RungStatus struct {
 	Kind     Kind   // what it is: the rung's own Kind
 	// State says what the rung can do now. A model tier's is its breaker
 	// state ("closed", "open", "half-open") or, while it is skipped
-	// whatever its breaker says, its condition ("loading", "unhealthy");
+	// whatever its breaker says, its condition ("loading", "unhealthy") or
+	// "abandoned" (its calls left running at their timeout fill it);
 	// the cache's is "on-hit" (it answers only inputs it has seen); the
 	// heuristic's and the default's "available"; a custom rung's is its
 	// own ([StatusReporter]), by default "available". After Close every
@@ -66,6 +67,10 @@ func (r *Router) Status() []RungStatus {
 				// Loading, or taken out by its probes: skipped whatever its
 				// breaker says.
 				s.State, s.CanServe = down.Condition.String(), false
+			} else if rg.timed == nil && rg.abandoned.Load() >= rg.maxAbandoned {
+				// Its calls left running at their timeout fill it: skipped
+				// until one returns.
+				s.State, s.CanServe = policy.Abandoned.String(), false
 			}
 			lastOK, lastErrAt, last = h.lastOK.Load(), h.lastErrAt.Load(), h.lastErr.Load()
 		case *cacheRung:
