@@ -316,13 +316,17 @@ func (h *Handle) swap(v *Version, rolledBack error) (*Version, error) {
 	}
 	next := cur
 	next.Model, next.Version, next.v = v.v.model, v.v.label, v.v
-	// The tier starts afresh before the new version serves, so that no
-	// request finds it behind the previous version's open breaker.
-	if st := r.ladder.Load().tiers[h.name]; st != nil {
-		st.guard.Reset()
-	}
+	// The new version gets a guard of its own (see build): the tier starts
+	// afresh, and the previous version's guard goes with it.
+	old := r.ladder.Load().tiers[h.name]
 	if err := r.replaceTier(next); err != nil {
 		return nil, err
+	}
+	if old != nil {
+		if s := old.guard.Status(); s.State != policy.Closed {
+			r.emit(Event{Kind: BreakerChanged, Tier: h.name, Position: r.position(h.name),
+				Breaker: policy.StateChange{From: s.State, To: policy.Closed, At: r.now()}})
+		}
 	}
 	hs := h.hs
 	was, now := hs.change(func() {

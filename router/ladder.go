@@ -185,8 +185,11 @@ func (r *Router) build(cfg Config, old *ladder) (*ladder, error) {
 		}
 		var st *tierState
 		if old != nil {
-			if prev := old.tiers[t.Name]; prev != nil && prev.guard.Config() == resolved {
-				st = prev
+			// A version swapped in ([Handle.Swap]) gets a guard of its own,
+			// so that a late failure of the calls still running on the
+			// previous version never counts against it.
+			if prev := old.byTier[t.Name]; prev != nil && (t.v == nil || prev.v == t.v) && prev.guard.Config() == resolved {
+				st = prev.tierState
 			}
 		}
 		if st == nil {
@@ -332,8 +335,9 @@ func (l *ladder) useStore(s LastGood) {
 // replaceTier replaces the model tier named t.Name with t, in a new ladder
 // that requests use from then on; requests in flight finish on the old
 // one. The tier keeps its breaker, counters and poison inputs when its
-// Policy is unchanged, and the rung that served last is still known by
-// name. It is the operation under hot reload and replication; the old
+// Policy is unchanged, unless t brings a version that [Handle.Swap]
+// swaps in, which gets a guard of its own; the rung that served last is
+// still known by name. It is the operation under hot reload and replication; the old
 // model is the caller's to drain and close. The new ladder is built under
 // no lock; when another replacement landed meanwhile, it is built again
 // on top of that one.

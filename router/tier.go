@@ -13,9 +13,10 @@ import (
 )
 
 // tierState is what a model tier keeps across ladders: when a new ladder
-// replaces the current one, a tier of the same name and Policy carries its
-// guard (breaker, bulkhead, retry budget, poison inputs) and its abandoned
-// calls over.
+// replaces the current one, a tier of the same name, Policy and version
+// carries its guard (breaker, bulkhead, retry budget, poison inputs) and
+// its abandoned calls over. A version swapped in starts a tierState of its
+// own.
 type tierState struct {
 	name  string
 	guard *policy.Guard
@@ -34,6 +35,9 @@ func (r *Router) newTierState(name string, cfg policy.Config) (*tierState, error
 		Name:  name,
 		Clock: r.clock,
 		OnStateChange: func(c policy.StateChange) {
+			if cur := r.ladder.Load(); cur != nil && cur.tiers[name] != nil && cur.tiers[name] != st {
+				return // the guard of a version replaced: not the tier's breaker any more
+			}
 			r.emit(Event{Kind: BreakerChanged, Tier: name, Position: r.position(name), Breaker: c})
 		},
 	}
