@@ -152,7 +152,7 @@ type tierHealth struct {
 	loading   bool
 	unhealthy bool
 	reloadErr error
-	knownGood  string
+	knownGood string
 	reloads   uint64
 	rejected  uint64
 	rollbacks uint64
