@@ -235,10 +235,13 @@ func (h *Handle) Timeout() time.Duration {
 var ErrSignature = errors.New("router: model does not fit the ladder's contract")
 
 // Prepare makes a version of the tier from m, a model the router then
-// owns: it is closed once released, or at Close. The version does not
-// serve until [Handle.Swap]. An m that does not fit the ladder's input
-// and output contract gives an error matching [ErrSignature], and m is
-// closed. label defaults to [VersionOf] m.
+// owns. The version does not serve until [Handle.Swap]; the router closes
+// its model once it is released ([Version.Release]), or at Close while it
+// serves. A version prepared and never swapped in is the manager's to
+// release, as package reload releases every version it rejects. An m
+// that does not fit the ladder's input and output contract gives an error
+// matching [ErrSignature], and m is closed. label defaults to [VersionOf]
+// m.
 func (h *Handle) Prepare(m Model, label, source string) (*Version, error) {
 	if isNil(m) {
 		return nil, errors.New("router: no Model to prepare")
