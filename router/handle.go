@@ -90,9 +90,6 @@ func (v *Version) Tier() string { return v.h.name }
 // Label returns the version that labels its answers.
 func (v *Version) Label() string { return v.v.label }
 
-// Source returns where the version was loaded from.
-func (v *Version) Source() string { return v.v.source }
-
 // Model returns the version's model, e.g. for a last check of its
 // accuracy. Calls on it are not counted against the version's drain: use
 // [Version.Predict] for calls that may outlive a swap.

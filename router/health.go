@@ -44,9 +44,6 @@ func (c Condition) String() string {
 	return conditionNames[c]
 }
 
-// CanServe reports whether a tier in condition c is tried by requests.
-func (c Condition) CanServe() bool { return c == Healthy || c == ReloadFailed }
-
 // ErrUnavailable matches every [*UnavailableError].
 var ErrUnavailable = errors.New("router: tier unavailable")
 
