@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -365,7 +366,8 @@ func LowestTier(name string) CallOption {
 // CallValue attaches value to the call under key, for a [Rung] to read
 // with [Request.Value]: the way a package outside router adds a value of
 // its own to a call, such as a stream's identity. Like a context key,
-// key should be of a type of that package's own.
+// key should be of a type of that package's own; a nil or incomparable
+// key makes Predict fail with an error saying so.
 func CallValue(key, value any) CallOption {
 	return func(c *call) { c.values = append(c.values, callValue{key, value}) }
 }
@@ -374,6 +376,11 @@ func (l *ladder) options(opts []CallOption) (c call, lowest int, err error) {
 	c.stale = l.stale
 	for _, o := range opts {
 		o(&c)
+	}
+	for _, v := range c.values {
+		if v.key == nil || !reflect.TypeOf(v.key).Comparable() {
+			return c, 0, fmt.Errorf("router: CallValue key %#v is not comparable; expected a comparable key, such as a value of a struct type of the package's own", v.key)
+		}
 	}
 	lowest = len(l.rungs) - 1
 	if c.lowest != "" {

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,6 +293,12 @@ func TestACallValueReachesARung(t *testing.T) {
 	r.Predict(context.Background(), row(1))
 	if len(got) != 2 || got[0] != "b" || got[1] != nil {
 		t.Fatalf("values %v, want the last one attached, then none", got)
+	}
+	// A key that cannot be compared is refused, not a panic in a rung.
+	for _, key := range []any{nil, []int{1}} {
+		if _, err := r.Predict(context.Background(), row(1), router.CallValue(key, "x")); err == nil || !strings.Contains(err.Error(), "not comparable") {
+			t.Fatalf("CallValue(%v): err %v, want one saying the key is not comparable", key, err)
+		}
 	}
 }
 
