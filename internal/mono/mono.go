@@ -90,9 +90,6 @@ func For(c clock.Clock) Reader {
 // Real reports whether r reads the real clock.
 func (r Reader) Real() bool { return r.c == nil }
 
-// Clock returns the clock r reads.
-func (r Reader) Clock() clock.Clock { return clock.Or(r.c) }
-
 // Now returns a reading.
 func (r Reader) Now() int64 {
 	if r.c == nil {
@@ -115,12 +112,4 @@ func (r Reader) Unix(ns int64) int64 {
 		return Unix(ns)
 	}
 	return ns
-}
-
-// Of returns t as a reading of r.
-func (r Reader) Of(t time.Time) int64 {
-	if r.c == nil {
-		return Of(t)
-	}
-	return t.UnixNano()
 }
