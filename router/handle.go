@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/ladder-ml/ladder/clock"
@@ -133,71 +131,30 @@ func (v *Version) Predict(ctx context.Context, timeout time.Duration, inputs []t
 		return nil, ErrClosed
 	}
 	adapt := r.tierConfig(name).Inputs
-	type result struct {
-		out []tensor.Tensor
-		err error
-	}
-	done := make(chan result, 1)
-	var state atomic.Int32 // callRunning, callFinished or callAbandoned
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	go func() { // leaves the version when the model returns
-		var res result
-		defer func() {
-			if p := recover(); p != nil {
-				res = result{err: &PanicError{Tier: name, Value: p, Stack: debug.Stack()}}
-			}
-			done <- res
-			if state.CompareAndSwap(callRunning, callFinished) {
-				vv.leave()
-			} else {
-				vv.leaveOrphan() // the version may have been closed, or be closed now
-			}
-		}()
+	out, err := vv.aside(ctx, timeout, name, nil, func(ctx context.Context) ([]tensor.Tensor, error) {
 		in := inputs
 		if adapt != nil {
-			if in, res.err = adapt(in); res.err != nil {
-				res.err = &AdaptError{Tier: name, Err: res.err}
-				return
+			var err error
+			if in, err = adapt(in); err != nil {
+				return nil, &AdaptError{Tier: name, Err: err}
 			}
 		}
 		// Not through PredictTimeout, which stops waiting at the timeout
-		// for a model that ignores ctx: this goroutine must not leave the
+		// for a model that ignores ctx: this call must not leave the
 		// version before the model returns, or the version could close
-		// under the call.
+		// under it.
 		if tp := boundsItsRuns(vv.model); tp != nil {
-			res.out, res.err = tp.PredictTimeout(tctx, timeout, in)
-		} else {
-			res.out, res.err = vv.model.Predict(tctx, in)
+			return tp.PredictTimeout(ctx, timeout, in)
 		}
-	}()
-	var res result
-	select {
-	case res = <-done:
-	case <-tctx.Done():
-		// A call left running is an orphan of its version: retiring the
-		// version does not wait for it, and closing it leaves the model to
-		// the call, which closes it when it returns.
-		vv.orphan() // before the call can see itself abandoned and leave
-		if state.CompareAndSwap(callRunning, callAbandoned) {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w after %v", policy.ErrTimeout, timeout)
-		}
-		vv.unorphan()
-		res = <-done // it has just finished
-	}
-	if res.err != nil {
-		if ctx.Err() == nil && (tctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)) {
-			return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, res.err)
-		}
-		return nil, res.err
-	}
-	if err := r.ladder.Load().validate(name, res.out); err != nil {
+		return vv.model.Predict(ctx, in)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return res.out, nil
+	if err := r.ladder.Load().validate(name, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Current returns the version serving now, or nil while the tier has

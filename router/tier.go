@@ -150,14 +150,7 @@ func (t *tierRung) run(ctx context.Context, timeout time.Duration, inputs []tens
 	return out, err
 }
 
-// aside is one call run on a helper goroutine.
-type aside struct {
-	done  chan struct{}
-	out   []tensor.Tensor
-	err   error
-	state atomic.Int32 // callRunning, callFinished or callAbandoned
-}
-
+// The states of a call on a helper goroutine.
 const (
 	callRunning int32 = iota
 	callFinished
@@ -172,43 +165,9 @@ func (t *tierRung) predictAside(ctx context.Context, timeout time.Duration, inpu
 	if n := t.abandoned.Load(); n >= t.maxAbandoned {
 		return nil, &AbandonedError{Tier: t.name, Running: n}
 	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	c := &aside{done: make(chan struct{})}
-	st, model, v := t.tierState, t.model, t.v
-	v.hold() // the call may outlive Serve: its version must not close under it
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				c.out, c.err = nil, policy.Permanent(&PanicError{Tier: st.name, Value: p, Stack: debug.Stack()})
-			}
-			close(c.done)
-			if c.state.CompareAndSwap(callRunning, callFinished) {
-				v.leave()
-			} else {
-				st.abandoned.Add(-1)
-				v.leaveOrphan() // the version may have been closed, or be closed now
-			}
-		}()
-		c.out, c.err = model.Predict(tctx, inputs)
-	}()
-	select {
-	case <-c.done:
-	case <-tctx.Done():
-		v.orphan() // before the call can see itself abandoned and leave
-		if !c.state.CompareAndSwap(callRunning, callAbandoned) {
-			v.unorphan()
-		} else {
-			st.abandoned.Add(1)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, tctx.Err())
-		}
-		<-c.done // it has just finished
-	}
-	if c.err != nil && ctx.Err() == nil && tctx.Err() != nil {
-		return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, c.err)
-	}
-	return c.out, c.err
+	st, model := t.tierState, t.model
+	t.v.hold() // the call may outlive Serve: its version must not close under it
+	return t.v.aside(ctx, timeout, t.name, &st.abandoned, func(ctx context.Context) ([]tensor.Tensor, error) {
+		return model.Predict(ctx, inputs)
+	})
 }

@@ -2,11 +2,15 @@ package router
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/ladder-ml/ladder/policy"
 	"github.com/ladder-ml/ladder/tensor"
 )
 
@@ -108,6 +112,63 @@ func (v *version) endOrphan() {
 	if last {
 		_ = v.closeNow() // nobody waits for it
 	}
+}
+
+// aside runs call on a helper goroutine, under a context that ends after
+// timeout, and stops waiting for it then, even when call ignores ctx. The
+// caller holds a call on v for it (enter or hold); the goroutine leaves v
+// when call returns. A call it stopped waiting for is an orphan of v:
+// retiring v does not wait for it, and closing v leaves the model to the
+// call, which closes it when it returns; abandoned, when not nil, counts
+// such calls until they return. A panic in call is a *PanicError of tier.
+func (v *version) aside(ctx context.Context, timeout time.Duration, tier string, abandoned *atomic.Int64, call func(ctx context.Context) ([]tensor.Tensor, error)) ([]tensor.Tensor, error) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		out []tensor.Tensor
+		err error
+	}
+	done := make(chan result, 1)
+	var state atomic.Int32 // callRunning, callFinished or callAbandoned
+	go func() {
+		var res result
+		defer func() {
+			if p := recover(); p != nil {
+				res = result{err: policy.Permanent(&PanicError{Tier: tier, Value: p, Stack: debug.Stack()})}
+			}
+			done <- res
+			if state.CompareAndSwap(callRunning, callFinished) {
+				v.leave()
+				return
+			}
+			if abandoned != nil {
+				abandoned.Add(-1)
+			}
+			v.leaveOrphan() // the version may have been closed, or be closed now
+		}()
+		res.out, res.err = call(tctx)
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-tctx.Done():
+		v.orphan() // before the call can see itself abandoned and leave
+		if state.CompareAndSwap(callRunning, callAbandoned) {
+			if abandoned != nil {
+				abandoned.Add(1)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, tctx.Err())
+		}
+		v.unorphan()
+		res = <-done // it has just finished
+	}
+	if res.err != nil && ctx.Err() == nil && (tctx.Err() != nil || errors.Is(res.err, context.DeadlineExceeded)) {
+		return nil, fmt.Errorf("%w after %v: %w", policy.ErrTimeout, timeout, res.err)
+	}
+	return res.out, res.err
 }
 
 // retire stops new calls from entering and waits for the running ones to
