@@ -113,14 +113,7 @@ func TestASwapStartsTheTierAfresh(t *testing.T) {
 }
 
 func TestAVersionReleasedTwiceIsClosedOnce(t *testing.T) {
-	testenv.NoLeaks(t)
-	var ev testenv.Events
-	r, h := handled(t, &answering{}, &ev)
-	m := &answering{}
-	v, err := h.Prepare(m, "v2", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _, m, v := prepared(t)
 	// Given a version prepared and never swapped in, when it is released
 	// twice,
 	v.Release()
@@ -153,14 +146,7 @@ func TestAHandleRunsNoWorkOnceTheRouterIsClosed(t *testing.T) {
 }
 
 func TestReleasingTheServingVersionKeepsItServing(t *testing.T) {
-	testenv.NoLeaks(t)
-	var ev testenv.Events
-	r, h := handled(t, &answering{}, &ev)
-	m := &answering{}
-	v, err := h.Prepare(m, "v2", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, h, m, v := prepared(t)
 	if _, err := h.Swap(v); err != nil {
 		t.Fatal(err)
 	}
@@ -184,17 +170,10 @@ func TestReleasingTheServingVersionKeepsItServing(t *testing.T) {
 }
 
 func TestAReleasedVersionCannotBeSwappedIn(t *testing.T) {
-	testenv.NoLeaks(t)
-	var ev testenv.Events
-	r, h := handled(t, &answering{}, &ev)
-	m := &answering{}
-	v, err := h.Prepare(m, "v2", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, h, _, v := prepared(t)
 	// Given a version released, when a manager swaps it in anyway,
 	v.Release()
-	_, err = h.Swap(v)
+	_, err := h.Swap(v)
 	// then the swap is refused, and the tier serves what it served.
 	if err == nil {
 		t.Fatal("Swap of a released version succeeded")
@@ -268,4 +247,19 @@ func TestATierWithEveryCallAbandonedCannotServe(t *testing.T) {
 	if r.Ready() {
 		t.Fatal("ready while a required tier skips every request")
 	}
+}
+
+// prepared is a router whose tier serves v1, with a version v2 of model m
+// prepared on its handle and not swapped in.
+func prepared(t *testing.T) (*router.Router, *router.Handle, *answering, *router.Version) {
+	t.Helper()
+	testenv.NoLeaks(t)
+	var ev testenv.Events
+	r, h := handled(t, &answering{}, &ev)
+	m := &answering{}
+	v, err := h.Prepare(m, "v2", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, h, m, v
 }
